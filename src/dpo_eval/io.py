@@ -1,0 +1,82 @@
+"""Writing outputs deterministically and atomically, and sending a step's output to its log."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+
+import pandas as pd
+
+FLOAT_FORMAT = "%.10g"
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """A table as UTF-8 CSV with fixed float formatting and line endings (byte-stable)."""
+    return frame.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n").encode("utf-8")
+
+
+def json_bytes(payload: object) -> bytes:
+    return (json.dumps(payload, ensure_ascii=False, indent=1, sort_keys=True, allow_nan=True)
+            + "\n").encode("utf-8")
+
+
+def write_outputs(outputs: dict[str | Path, pd.DataFrame | dict | list | bytes]) -> None:
+    """Serialise every output first and write them only when all succeeded, each by an atomic
+    rename, so that a failure leaves no half-written file."""
+    payloads = {}
+    for path, value in outputs.items():
+        if isinstance(value, pd.DataFrame):
+            payloads[Path(path)] = csv_bytes(value)
+        elif isinstance(value, bytes):
+            payloads[Path(path)] = value
+        else:
+            payloads[Path(path)] = json_bytes(value)
+    for path, data in payloads.items():
+        _atomic_write_bytes(path, data)
+
+
+def read_csv(path: str | Path) -> pd.DataFrame:
+    return pd.read_csv(path, keep_default_na=True, encoding="utf-8")
+
+
+@contextlib.contextmanager
+def step_log(path: str | Path):
+    """Send a step's messages (logging, print, warnings and the error) to its log file."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as stream:
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root = logging.getLogger()
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        logging.captureWarnings(True)
+        try:
+            with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
+                yield logging.getLogger("dpo_eval")
+        except Exception as exc:
+            stream.write("".join(traceback.format_exception(exc)))
+            stream.flush()
+            print(f"ERROR: {exc}\n(details in {path})", file=sys.stderr)
+            raise
+        finally:
+            root.removeHandler(handler)
+            logging.captureWarnings(False)

@@ -1,0 +1,35 @@
+import os
+import sys
+from pathlib import Path
+
+# The rules run the package in this repository (whose modules they declare as inputs), also
+# where it is not installed, e.g. inside a per-rule conda environment.
+PACKAGE_ROOT = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, PACKAGE_ROOT)
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(filter(None, [PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))
+)
+
+from dpo_eval.config import validate_config
+
+
+validate_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml",
+                source="config/config.yaml")
+
+LANGUAGES = config["reports"]["languages"]
+DOMAINS = config["analysis"]["domains"]
+PACKAGE = Path(PACKAGE_ROOT) / "dpo_eval"
+
+
+def package_modules(*names):
+    """Package modules that a step imports, declared as inputs so that an edit reruns it."""
+    return [str(PACKAGE / f"{name}.py") for name in names]
+
+
+def wave_files():
+    return [file for wave in config["waves"].values() for file in wave["files"]]
+
+
+def raw_inputs():
+    """Every raw file the study reads, plus the codebook and the registry."""
+    return [*wave_files(), *config["needs"]["files"], config["registry"], config["codebook"]]
