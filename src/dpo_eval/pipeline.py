@@ -23,7 +23,7 @@ log = logging.getLogger("dpo_eval")
 
 def ingest(config: dict, output: dict, results_dir: str | Path = "results",
            repo_dir: str | Path | None = None) -> None:
-    """Raw exports -> pseudonymised long responses, respondents, needs, flow and audit tables."""
+    """Raw competency exports -> pseudonymised long responses, respondents, flow and audit."""
     codebook = load_codebook(config["codebook"])
     registry = load_registry(config["registry"])
     secret, origin = load_secret(config["pseudonymisation"], results_dir, repo_dir)
@@ -31,20 +31,27 @@ def ingest(config: dict, output: dict, results_dir: str | Path = "results",
     result, invalid = ingest_competencies(config, codebook, registry, secret)
     for problem in invalid:
         log.warning("set to missing: %s", problem)
-    needs, formats = ingest_needs(config["needs"], codebook, registry, secret)
-    log.info("responses: %d rows, %d participants; needs: %d respondents",
-             len(result.responses), result.responses["participant_key"].nunique(),
-             needs["respondent_key"].nunique())
+    log.info("responses: %d rows, %d participants", len(result.responses),
+             result.responses["participant_key"].nunique())
     write_outputs({
         output["responses"]: result.responses,
         output["respondents"]: result.respondents,
-        output["needs"]: needs,
-        output["needs_formats"]: formats,
         output["flow"]: result.flow,
         output["match_audit"]: result.match_audit,
         output["duplicates"]: result.duplicates,
         output["invalid_values"]: result.invalid_values,
     })
+
+
+def ingest_needs_survey(config: dict, output: dict, results_dir: str | Path = "results",
+                        repo_dir: str | Path | None = None) -> None:
+    """Raw needs-assessment export -> pseudonymised importance ratings and preferred formats."""
+    codebook = load_codebook(config["codebook"])
+    registry = load_registry(config["registry"])
+    secret, _ = load_secret(config["pseudonymisation"], results_dir, repo_dir)
+    needs, formats = ingest_needs(config["needs"], codebook, registry, secret)
+    log.info("needs assessment: %d respondents", needs["respondent_key"].nunique())
+    write_outputs({output["needs"]: needs, output["needs_formats"]: formats})
 
 
 def score(config: dict, responses: str | Path, output: dict) -> None:

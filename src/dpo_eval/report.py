@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
+import os
 import platform
+from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
@@ -160,15 +163,32 @@ def template_environment(templates_dir: str | Path) -> jinja2.Environment:
                               undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 
 
-def render_pdf(html: str, base_url: str | Path, output: str | Path) -> None:
-    """HTML -> PDF with a document identifier derived from the content, so that the same
-    inputs give the same bytes; written atomically."""
+@contextlib.contextmanager
+def source_date_epoch(iso_date: str):
+    """Set SOURCE_DATE_EPOCH for the duration: fontTools stamps it, instead of the current
+    time, into the 'head' table of every font subset it embeds."""
+    epoch = int(datetime.fromisoformat(iso_date).replace(tzinfo=timezone.utc).timestamp())
+    previous = os.environ.get("SOURCE_DATE_EPOCH")
+    os.environ.update(SOURCE_DATE_EPOCH=str(epoch))
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["SOURCE_DATE_EPOCH"]
+        else:
+            os.environ.update(SOURCE_DATE_EPOCH=previous)
+
+
+def render_pdf(html: str, base_url: str | Path, output: str | Path, iso_date: str) -> None:
+    """HTML -> PDF, byte-stable: a document identifier derived from the content and font
+    timestamps from the report date; written atomically."""
     from weasyprint import HTML
 
     from dpo_eval.io import write_outputs
 
     identifier = hashlib.sha256(html.encode("utf-8")).hexdigest()[:32].encode()
-    pdf = HTML(string=html, base_url=str(base_url)).write_pdf(pdf_identifier=identifier)
+    with source_date_epoch(iso_date):
+        pdf = HTML(string=html, base_url=str(base_url)).write_pdf(pdf_identifier=identifier)
     write_outputs({output: pdf})
 
 
@@ -180,4 +200,4 @@ def build_evaluation_report(config: dict, inputs: dict, lang: str, output: str |
     templates_dir = Path(inputs["template"]).parent
     context = evaluation_context(config, tables, lang, strings, prov)
     html = template_environment(templates_dir).get_template(Path(inputs["template"]).name).render(context)
-    render_pdf(html, templates_dir, output)
+    render_pdf(html, templates_dir, output, config["study"]["report_date"])

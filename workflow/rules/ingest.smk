@@ -1,15 +1,15 @@
 rule ingest:
-    """Read the raw exports, validate and normalise them, match waves, flag careless
-    responding and pseudonymise. Personal data never leave this rule."""
+    """Read the competency questionnaires of every wave, validate and normalise them, match
+    waves, flag careless responding and pseudonymise. Personal data never leave this rule."""
     input:
-        raw=raw_inputs(),
+        waves=wave_files(),
+        registry=config["registry"],
+        codebook=config["codebook"],
         code=package_modules("ingest", "readers", "codes", "careless", "pseudonymise",
                              "codebook", "text", "errors", "io", "pipeline"),
     output:
         responses="results/clean/responses.csv",
         respondents="results/clean/respondents.csv",
-        needs="results/clean/needs.csv",
-        needs_formats="results/clean/needs_formats.csv",
         flow="results/tables/flow.csv",
         match_audit="results/audit/match_audit.csv",
         duplicates="results/audit/duplicates.csv",
@@ -20,3 +20,22 @@ rule ingest:
         "logs/ingest.log",
     script:
         "../scripts/ingest.py"
+
+
+rule ingest_needs:
+    """Read the needs-assessment survey (instrument B) and pseudonymise its respondents."""
+    input:
+        needs=config["needs"]["files"],
+        registry=config["registry"],
+        codebook=config["codebook"],
+        code=package_modules("ingest", "readers", "pseudonymise", "codebook", "text", "errors",
+                             "io", "pipeline"),
+    output:
+        needs="results/clean/needs.csv",
+        needs_formats="results/clean/needs_formats.csv",
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/ingest_needs.log",
+    script:
+        "../scripts/ingest_needs.py"

@@ -1,0 +1,92 @@
+"""Shared fixtures: the repository, copies of the project to run the pipeline in, and studies
+made by the seeded generator."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+PROJECT_ITEMS = ("Snakefile", "workflow", "config", "reports", "src", "requirements.lock",
+                 "environment.yml", "pyproject.toml")
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def copy_project(target: Path, raw_dir: Path | None = None) -> Path:
+    """A runnable copy of the project in ``target`` (raw data: the demo's, or ``raw_dir``)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for item in PROJECT_ITEMS:
+        source = REPO / item
+        if source.is_dir():
+            shutil.copytree(source, target / item, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, target / item)
+    shutil.copytree(raw_dir or REPO / "data" / "raw", target / "data" / "raw")
+    return target
+
+
+def run_snakemake(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "DPO_EVAL_SECRET"}
+    result = subprocess.run([SNAKEMAKE, *args], cwd=project, capture_output=True, text=True,
+                            env=env, timeout=900)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-4000:]}\n"
+                             f"{result.stderr[-6000:]}")
+    return result
+
+
+def planned_jobs(project: Path) -> dict[str, int]:
+    """Rules and job counts that a dry run would execute ({} when nothing is to be done)."""
+    result = run_snakemake(project, "-n", "--cores", "1")
+    output = result.stdout + result.stderr
+    if "Nothing to be done" in output:
+        return {}
+    table = output.split("Job stats:", 1)[1]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)
+            if m.group(1) != "total"}
+
+
+def simulate(out: Path, *args: str) -> dict:
+    """Run the generator as a user would and return its ground truth."""
+    subprocess.run([sys.executable, "-m", "dpo_eval.simulate", "--out", str(out / "raw"),
+                    "--truth", str(out / "truth.json"),
+                    "--codebook", str(REPO / "config" / "codebook.yaml"), *args],
+                   check=True, capture_output=True, text=True)
+    return json.loads((out / "truth.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def demo_truth() -> dict:
+    return json.loads((REPO / "data" / "truth.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def demo_config() -> dict:
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))
+    for wave in config["waves"].values():
+        wave["files"] = [str(REPO / f) for f in wave["files"]]
+    config["needs"]["files"] = [str(REPO / f) for f in config["needs"]["files"]]
+    config["registry"] = str(REPO / config["registry"])
+    config["codebook"] = str(REPO / config["codebook"])
+    return config
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> Path:
+    """The whole pipeline run once on a copy of the project with the demo study."""
+    project = copy_project(tmp_path_factory.mktemp("demo_run"))
+    run_snakemake(project, "--cores", "2")
+    return project

@@ -1,0 +1,137 @@
+"""The Snakemake pipeline end to end on the demo study: outputs, incremental reruns, content of
+the PDFs, absence of personal data, byte-identical results."""
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import REPO, copy_project, planned_jobs, run_snakemake
+from dpo_eval.readers import read_export
+from dpo_eval.report import format_ci, format_number, format_p
+
+PDFTOTEXT = shutil.which("pdftotext")
+needs_pdftotext = pytest.mark.skipif(PDFTOTEXT is None, reason="pdftotext (poppler-utils) is not "
+                                     "installed: PDF text checks cannot run")
+pytestmark = pytest.mark.pipeline
+
+
+def pdf_text(path: Path) -> str:
+    text = subprocess.run([PDFTOTEXT, "-layout", str(path), "-"], capture_output=True, check=True,
+                          text=True).stdout
+    return " ".join(text.split())
+
+
+def result_digests(project: Path) -> dict[str, str]:
+    return {str(p.relative_to(project)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted((project / "results").rglob("*")) if p.is_file()}
+
+
+def test_full_run_writes_both_evaluation_reports(demo_run):
+    for lang in ("ru", "en"):
+        pdf = demo_run / "results" / "reports" / f"evaluation.{lang}.pdf"
+        assert pdf.read_bytes().startswith(b"%PDF-")
+    for table in ("flow", "did", "descriptives", "fixed_effects", "variance_components"):
+        assert len(pd.read_csv(demo_run / "results" / "tables" / f"{table}.csv")) > 0
+    assert all((demo_run / "logs").rglob("*.log"))
+
+
+def test_second_run_has_nothing_to_do(demo_run):
+    assert planned_jobs(demo_run) == {}
+
+
+def edited(project: Path, relative: str) -> dict[str, int]:
+    """Jobs a dry run plans after ``relative`` was edited (a blank line appended: harmless to
+    every reader); the file's bytes and times are restored afterwards.
+
+    An edit, not a bare ``touch``: Snakemake 9 compares checksums of small inputs and rightly
+    reruns nothing for a file whose content did not change."""
+    path = project / relative
+    before, content = path.stat(), path.read_bytes()
+    path.write_bytes(content + b"\n")
+    os.utime(path, (before.st_atime + 3600, before.st_mtime + 3600))
+    try:
+        return planned_jobs(project)
+    finally:
+        path.write_bytes(content)
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+def test_editing_the_needs_survey_reruns_only_its_consumers(demo_run):
+    jobs = edited(demo_run, "data/raw/needs_assessment_google.csv")
+    assert "ingest_needs" in jobs
+    assert not {"ingest", "score", "fit_domain", "collect_models"} & set(jobs)
+
+
+def test_editing_a_wave_file_reruns_ingest_and_everything_downstream(demo_run):
+    jobs = edited(demo_run, "data/raw/followup_excel_ru.csv")
+    assert {"ingest", "score", "collect_models", "evaluation_report"} <= set(jobs)
+    assert jobs["fit_domain"] == 3 and "ingest_needs" not in jobs
+
+
+def test_editing_a_package_module_reruns_the_rules_that_use_it(demo_run):
+    jobs = edited(demo_run, "src/dpo_eval/models.py")
+    assert jobs["fit_domain"] == 3 and "collect_models" in jobs
+    assert not {"ingest", "ingest_needs", "score"} & set(jobs)
+
+
+def test_editing_a_template_reruns_the_reports_only(demo_run):
+    jobs = edited(demo_run, "reports/templates/base.html")
+    assert jobs["evaluation_report"] == 2
+    assert not {"ingest", "score", "fit_domain", "collect_models"} & set(jobs)
+
+
+def test_did_intervals_cover_the_generator_truth(demo_run, demo_truth):
+    did = pd.read_csv(demo_run / "results" / "tables" / "did.csv").set_index("domain")
+    for domain, true_value in demo_truth["true_effects"]["score_did"].items():
+        if domain in did.index:
+            assert did.loc[domain, "conf_low"] < true_value < did.loc[domain, "conf_high"], domain
+
+
+@needs_pdftotext
+@pytest.mark.parametrize("lang", ["ru", "en"])
+def test_reports_print_the_numbers_of_the_tables(demo_run, lang):
+    text = pdf_text(demo_run / "results" / "reports" / f"evaluation.{lang}.pdf")
+    did = pd.read_csv(demo_run / "results" / "tables" / "did.csv")
+    for row in did.itertuples():
+        assert format_number(row.estimate, lang) in text
+        assert format_ci(row.conf_low, row.conf_high, lang) in text
+        assert format_p(row.p_holm, lang) in text
+    flow = pd.read_csv(demo_run / "results" / "tables" / "flow.csv")
+    assert str(flow["received"].iloc[0]) in text
+    assert "{{" not in text and "}}" not in text and "{%" not in text
+    assert not re.search(r"\b(None|nan|NaN|undefined)\b", text)
+    if lang == "ru":
+        assert "0,0" in text or "0,1" in text or "0,2" in text
+    else:
+        assert "Difference-in-differences" in text
+
+
+@needs_pdftotext
+def test_no_personal_data_in_any_result(demo_run):
+    raw = demo_run / "data" / "raw"
+    personal = set()
+    for name, sheet in (("pre_entry_google.csv", None), ("post_exit_yandex.xlsx", "Ответы"),
+                        ("followup_excel_ru.csv", None), ("needs_assessment_google.csv", None)):
+        frame = read_export(raw / name, sheet).frame
+        for column in frame.columns:
+            if column in ("Адрес электронной почты", "Фамилия, имя, отчество", "Контактный телефон"):
+                personal |= set(frame[column])
+    assert len(personal) > 300
+    for path in (demo_run / "results").rglob("*"):
+        if not path.is_file():
+            continue
+        text = pdf_text(path) if path.suffix == ".pdf" else path.read_text(encoding="utf-8")
+        leaked = [value for value in personal if value in text]
+        assert not leaked, f"{path} holds personal data: {leaked[:3]}"
+
+
+def test_two_runs_give_byte_identical_results(demo_run, tmp_path):
+    second = copy_project(tmp_path / "second")
+    run_snakemake(second, "--cores", "2")
+    assert result_digests(second) == result_digests(demo_run)
