@@ -133,10 +133,12 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], lang: str,
     verdict_text, domain_lines = verdict(did, strings, domain_names, lang)
     flow = [{**row, "wave": strings["waves"][row["wave"]], "cohort": strings["cohorts"][row["cohort"]]}
             for row in tables["flow"].to_dict(orient="records")]
+    order = {domain: index for index, domain in enumerate(codebook.domains)}
+    ordered = tables["descriptives"].sort_values("domain", key=lambda s: s.map(order), kind="stable")
     descriptives = [{"domain": domain_names[r["domain"]], "cohort": strings["cohorts"][r["cohort"]],
                      "wave": strings["waves"][r["wave"]], "mean": format_number(r["mean"], lang),
                      "sd": format_number(r["sd"], lang), "n": int(r["n"])}
-                    for r in tables["descriptives"].to_dict(orient="records")]
+                    for r in ordered.to_dict(orient="records")]
     did_rows = [{"domain": domain_names[r["domain"]], "estimate": format_number(r["estimate"], lang),
                  "ci": format_ci(r["conf_low"], r["conf_high"], lang),
                  "p_value": format_p(r["p_value"], lang), "p_holm": format_p(r["p_holm"], lang),
