@@ -16,5 +16,5 @@ rule all:
     input:
         expand("results/reports/evaluation.{lang}.pdf", lang=LANGUAGES),
         "results/outbox/manifest.csv",
-        "results/clean/needs.csv",
+        "results/data_dictionary.csv",
     default_target: True

@@ -35,11 +35,11 @@ def test_wrong_type_is_named():
 
 def test_every_problem_is_listed_at_once():
     config = copy.deepcopy(demo())
-    config["cleaning"]["invalid_values"] = "ignore"
+    config["cleaning"]["out_of_range"] = "ignore"
     config["extra"] = 1
     with pytest.raises(ConfigError) as error:
         validate_config(config, SCHEMA)
-    assert "cleaning.invalid_values" in str(error.value) and "'extra'" in str(error.value)
+    assert "cleaning.out_of_range" in str(error.value) and "'extra'" in str(error.value)
 
 
 def test_snakemake_refuses_a_bad_config_when_building_the_dag(tmp_path):

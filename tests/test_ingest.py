@@ -85,3 +85,24 @@ def test_needs_assessment(demo_config, demo_truth):
     assert per_group == demo_truth["needs"]["respondents"]
     assert needs["value"].between(1, 5).all()
     assert set(formats["format"]) == set(codebook.fields["formats"]["labels"])
+
+
+def test_careless_indices_on_textbook_vectors():
+    import numpy as np
+
+    from dpo_eval import careless
+
+    answers = np.array([[3, 3, 3, 3, 2, 3], [1, 2, 3, 4, 5, 1], [4, np.nan, 4, 4, 1, 1]], dtype=float)
+    assert careless.longstring(answers).tolist() == [4, 1, 3]
+    assert careless.longstring_share(answers)[2] == pytest.approx(3 / 5)
+    assert careless.irv(answers)[1] == pytest.approx(np.std([1, 2, 3, 4, 5, 1], ddof=1))
+    scales = ["a", "a", "b", "b", "c", "c"]
+    consistent = np.array([[1, 1, 2, 2, 3, 3]], dtype=float)
+    reversed_halves = np.array([[1, 3, 2, 2, 3, 1]], dtype=float)
+    half = np.array([[1, 1, 2, 3, 3, 2]], dtype=float)  # r = 0.5 -> Spearman-Brown 2/3
+    flat = np.array([[2, 2, 2, 2, 2, 2]], dtype=float)
+    assert careless.even_odd_consistency(consistent, scales)[0] == pytest.approx(1.0)
+    assert careless.even_odd_consistency(reversed_halves, scales)[0] == pytest.approx(-1.0)
+    assert careless.even_odd_consistency(half, scales)[0] == pytest.approx(2 / 3)
+    assert np.isnan(careless.even_odd_consistency(flat, scales)[0])
+    assert np.isnan(careless.even_odd_consistency(consistent[:, :4], scales[:4])[0])

@@ -114,8 +114,9 @@ def _parse_times(table: RawTable, column: str) -> pd.Series:
 
 
 def _map_items(table: RawTable, columns: dict[str, str], codebook: Codebook,
-               problems: list[InputError]) -> pd.DataFrame:
-    """Raw answers as scale values (not yet reverse-keyed); problems are collected, not raised."""
+               problems: dict[str, list[InputError]]) -> pd.DataFrame:
+    """Raw answers as scale values (not yet reverse-keyed). Cells that do not map are collected
+    under problems["out_of_range"] (numbers off the scale) or problems["unknown_labels"]."""
     result = {}
     items = {item.id: item for item in codebook.items}
     missing_codes = codebook.missing_codes
@@ -130,13 +131,13 @@ def _map_items(table: RawTable, columns: dict[str, str], codebook: Codebook,
             raw = table.frame.loc[row, column]
             number = pd.to_numeric(folded.loc[row].replace(",", "."), errors="coerce")
             if pd.notna(number):
-                problem = f"value {raw!r} is outside the scale {low}..{high}"
-                fix = "correct the value, or set cleaning.invalid_values: missing to treat it as missing"
+                kind, problem = "out_of_range", f"value {raw!r} is outside the scale {low}..{high}"
+                fix = "correct the value, or set cleaning.out_of_range: missing to treat it as missing"
             else:
-                problem = f"label {raw!r} is not a label of scale '{item.scale}'"
+                kind, problem = "unknown_labels", f"label {raw!r} is not a label of scale '{item.scale}'"
                 fix = (f"add it as a variant of the right value under scales.{item.scale} in the "
                        "codebook, or correct the cell")
-            problems.append(InputError(table.path, int(row), column, problem, fix))
+            problems[kind].append(InputError(table.path, int(row), column, problem, fix))
         result[item_id] = values.astype(float)
     return pd.DataFrame(result, index=table.frame.index)
 
@@ -175,8 +176,12 @@ def _institutions(table: RawTable, column: str, registry: pd.DataFrame,
 
 
 def read_wave(wave: str, source: dict, codebook: Codebook, registry: pd.DataFrame,
-              problems: list[InputError]) -> tuple[pd.DataFrame, list[str], list[str]]:
-    """One row per submission: context, identity (for matching only) and item answers."""
+              problems: list[InputError], value_problems: dict[str, list[InputError]]
+              ) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """One row per submission: context, identity (for matching only) and item answers.
+
+    Problems of structure and context go to ``problems``; answers that are not on their scale
+    go to ``value_problems`` by kind, which the cleaning policies may turn to missing."""
     frames, item_order, retro_order = [], [], []
     for file in source["files"]:
         table = read_export(file, source.get("sheet"))
@@ -215,8 +220,8 @@ def read_wave(wave: str, source: dict, codebook: Codebook, registry: pd.DataFram
                                       for ids, v in zip(identity, values)],
                                      index=frame.index, dtype=object)
         frame["identity"] = identity
-        answers = _map_items(table, columns.items, codebook, problems)
-        retro = _map_items(table, columns.retrospective, codebook, problems).add_prefix("then:")
+        answers = _map_items(table, columns.items, codebook, value_problems)
+        retro = _map_items(table, columns.retrospective, codebook, value_problems).add_prefix("then:")
         frames.append(pd.concat([frame, answers, retro], axis=1))
         item_order = item_order or list(columns.items)
         retro_order = retro_order or list(columns.retrospective)
@@ -233,7 +238,7 @@ class IngestResult:
     flow: pd.DataFrame
     match_audit: pd.DataFrame
     duplicates: pd.DataFrame
-    invalid_values: pd.DataFrame
+    invalid_values: pd.DataFrame  # answers set to missing by the cleaning policies
     needs: pd.DataFrame
     needs_formats: pd.DataFrame
 
@@ -261,14 +266,26 @@ def _resolve_duplicates(submissions: pd.DataFrame, item_columns: list[str]) -> p
 
 
 def _careless_flags(kept: pd.DataFrame, items_by_wave: dict[str, list[str]],
-                    settings: dict) -> pd.DataFrame:
+                    settings: dict, codebook: Codebook) -> pd.DataFrame:
+    """Careless-responding indices per kept submission, and the flags their thresholds give."""
+    items = {item.id: item for item in codebook.items}
     parts = []
     for wave, columns in items_by_wave.items():
         subset = kept[kept["wave"] == wave]
         answers = subset[columns].to_numpy(dtype=float)
+        item_of = [items[c.removeprefix("then:")] for c in columns]
+        keyed = answers.copy()
+        for index, item in enumerate(item_of):
+            if item.reverse:
+                low, high = codebook.scale_points(item.scale)
+                keyed[:, index] = low + high - keyed[:, index]
+        # The retrospective ("then") items of a domain form a scale of their own.
+        scale_of = [("then:" if c.startswith("then:") else "") + item.domain
+                    for c, item in zip(columns, item_of)]
         flags = pd.DataFrame(index=subset.index)
         flags["longstring_share"] = careless.longstring_share(answers)
         flags["irv"] = careless.irv(answers)
+        flags["even_odd"] = careless.even_odd_consistency(keyed, scale_of)
         seconds = (subset["timestamp"] - subset["started"]).dt.total_seconds()
         flags["seconds_per_item"] = seconds / len(columns)
         parts.append(flags)
@@ -276,7 +293,9 @@ def _careless_flags(kept: pd.DataFrame, items_by_wave: dict[str, list[str]],
     flags["flag_longstring"] = flags["longstring_share"] > settings["max_longstring_share"]
     flags["flag_irv"] = flags["irv"] < settings["min_irv"]
     flags["flag_speeding"] = flags["seconds_per_item"] < settings["min_seconds_per_item"]
-    flag_columns = ["flag_longstring", "flag_irv", "flag_speeding"]
+    min_even_odd = settings.get("min_even_odd")
+    flags["flag_even_odd"] = (flags["even_odd"] < min_even_odd) if min_even_odd is not None else False
+    flag_columns = ["flag_longstring", "flag_irv", "flag_speeding", "flag_even_odd"]
     flags["careless"] = flags[flag_columns].any(axis=1)
     return flags
 
@@ -311,18 +330,23 @@ def _flow(submissions: pd.DataFrame, respondents: pd.DataFrame, policy: str) -> 
 def ingest_competencies(config: dict, codebook: Codebook, registry: pd.DataFrame,
                         secret: bytes) -> tuple[IngestResult, list[InputError]]:
     problems: list[InputError] = []
-    frames, items_by_wave, retro_items = [], {}, []
+    value_problems: dict[str, list[InputError]] = {"out_of_range": [], "unknown_labels": []}
+    frames, items_by_wave = [], {}
     for wave in WAVES:
         if wave not in config["waves"]:
             continue
-        frame, items, retro = read_wave(wave, config["waves"][wave], codebook, registry, problems)
+        frame, items, retro = read_wave(wave, config["waves"][wave], codebook, registry,
+                                        problems, value_problems)
         frames.append(frame)
         items_by_wave[wave] = items + [f"then:{i}" for i in retro]
-        retro_items = retro_items or retro
-    structural = [p for p in problems if "scale" not in p.problem]
-    value_problems = [p for p in problems if "scale" in p.problem]
-    if structural or (value_problems and config["cleaning"]["invalid_values"] == "error"):
-        raise InputErrors(structural + (value_problems if config["cleaning"]["invalid_values"] == "error" else []))
+    set_missing = []
+    for kind, found in value_problems.items():
+        if config["cleaning"].get(kind, "error") == "error":
+            problems += found
+        else:
+            set_missing += found
+    if problems:
+        raise InputErrors(problems)
     submissions = pd.concat(frames, ignore_index=True)
     item_columns = [c for c in submissions.columns if c in {i.id for i in codebook.items}
                     or c.startswith("then:")]
@@ -335,7 +359,7 @@ def ingest_competencies(config: dict, codebook: Codebook, registry: pd.DataFrame
     for column in context.columns:
         kept[column] = kept["participant_key"].map(context[column])
     submissions["cohort_final"] = submissions["participant_key"].map(context["cohort"])
-    flags = _careless_flags(kept, items_by_wave, config["cleaning"]["careless"])
+    flags = _careless_flags(kept, items_by_wave, config["cleaning"]["careless"], codebook)
     kept = pd.concat([kept, flags], axis=1)
     place = registry.set_index("id")
     kept["municipality"] = kept["institution"].map(place["municipality"])
@@ -343,8 +367,8 @@ def ingest_competencies(config: dict, codebook: Codebook, registry: pd.DataFrame
 
     context_columns = ["participant_key", "institution", "municipality", "settlement", "cohort",
                        "role", "years_in_management", "wave"]
-    flag_columns = ["longstring_share", "irv", "seconds_per_item", "flag_longstring", "flag_irv",
-                    "flag_speeding", "careless"]
+    flag_columns = ["longstring_share", "irv", "even_odd", "seconds_per_item", "flag_longstring",
+                    "flag_irv", "flag_speeding", "flag_even_odd", "careless"]
     respondents = kept[context_columns + ["timestamp"] + flag_columns].copy()
     respondents["n_items_answered"] = kept[item_columns].notna().sum(axis=1)
 
@@ -374,7 +398,7 @@ def ingest_competencies(config: dict, codebook: Codebook, registry: pd.DataFrame
     duplicates = duplicates.assign(rule="an later or more complete submission of the same "
                                    "participant in this wave was kept").reset_index(drop=True)
     invalid = pd.DataFrame([{"file": Path(p.path).name, "row": p.row, "column": p.column,
-                             "problem": p.problem} for p in value_problems],
+                             "problem": p.problem} for p in set_missing],
                            columns=["file", "row", "column", "problem"])
     flow = _flow(submissions, respondents, config["cleaning"]["careless"]["policy"])
     audit = audit.copy()
@@ -386,7 +410,7 @@ def ingest_competencies(config: dict, codebook: Codebook, registry: pd.DataFrame
     result = IngestResult(responses, respondents.sort_values(["participant_key", "wave"])
                           .reset_index(drop=True), flow, audit, duplicates, invalid,
                           pd.DataFrame(), pd.DataFrame())
-    return result, value_problems
+    return result, set_missing
 
 
 def ingest_needs(source: dict, codebook: Codebook, registry: pd.DataFrame,

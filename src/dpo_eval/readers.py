@@ -33,6 +33,11 @@ class RawTable:
 
 
 def _decode(path: Path, data: bytes) -> tuple[str, str]:
+    # NUL bytes occur in UTF-16 text and in binary files, never in a CSV in UTF-8 or cp1251.
+    if b"\x00" in data[:65536]:
+        raise InputError(path, None, None, "is not a text file in UTF-8 or Windows-1251 (it "
+                         "looks like UTF-16 or a binary file)",
+                         "save it as 'CSV UTF-8' (Excel) or export XLSX from the form")
     for encoding in ENCODINGS:
         try:
             text = data.decode(encoding)

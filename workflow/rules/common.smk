@@ -33,3 +33,12 @@ def wave_files():
 def raw_inputs():
     """Every raw file the study reads, plus the codebook and the registry."""
     return [*wave_files(), *config["needs"]["files"], config["registry"], config["codebook"]]
+
+# Every table described in the data dictionary (src/dpo_eval/data_dictionary.yaml).
+DICTIONARY_TABLES = [
+    *(f"results/clean/{name}.csv" for name in
+      ("responses", "respondents", "scores", "needs", "needs_formats")),
+    *(f"results/tables/{name}.csv" for name in
+      ("flow", "descriptives", "did", "fixed_effects", "variance_components", "model_checks")),
+    *(f"results/audit/{name}.csv" for name in ("match_audit", "duplicates", "invalid_values")),
+]

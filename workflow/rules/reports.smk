@@ -22,3 +22,19 @@ rule evaluation_report:
         lang="|".join(LANGUAGES),
     script:
         "../scripts/evaluation_report.py"
+
+
+rule data_dictionary:
+    """The meaning of every column of every output table, checked against the tables."""
+    input:
+        tables=DICTIONARY_TABLES,
+        dictionary=str(PACKAGE / "data_dictionary.yaml"),
+        code=package_modules("dictionary", "io"),
+    output:
+        "results/data_dictionary.csv",
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/data_dictionary.log",
+    script:
+        "../scripts/data_dictionary.py"
