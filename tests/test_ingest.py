@@ -106,3 +106,17 @@ def test_careless_indices_on_textbook_vectors():
     assert careless.even_odd_consistency(half, scales)[0] == pytest.approx(2 / 3)
     assert np.isnan(careless.even_odd_consistency(flat, scales)[0])
     assert np.isnan(careless.even_odd_consistency(consistent[:, :4], scales[:4])[0])
+
+
+def test_matched_pairs_and_attrition_equal_ground_truth(ingested, demo_truth):
+    waves = ingested[0].respondents.groupby("participant_key")["wave"].agg(set)
+    assert sum({"pre", "post"} <= w for w in waves) == demo_truth["matched"]["pre_post"]
+    assert sum({"pre", "followup"} <= w for w in waves) == demo_truth["matched"]["pre_followup"]
+    assert sum("pre" in w and "post" not in w for w in waves) == demo_truth["matched"]["pre_only"]
+    assert sum("post" in w and "pre" not in w for w in waves) == demo_truth["matched"]["post_only"]
+
+
+def test_no_identity_or_code_column_leaves_ingest(ingested):
+    result = ingested[0]
+    for table in (result.responses, result.respondents, result.match_audit, result.duplicates):
+        assert not {"identity", "code", "typed_code", "email", "full_name", "phone"} & set(table.columns)

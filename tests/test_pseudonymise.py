@@ -1,0 +1,47 @@
+"""Pseudonymisation keys and where the secret may come from."""
+
+import pytest
+
+from dpo_eval.pseudonymise import DEMO_SECRET, SecretError, load_secret, participant_key
+
+SETTINGS = {"secret_env": "DPO_EVAL_TEST_SECRET", "secret_file": None, "allow_demo_secret": False}
+
+
+def test_key_is_a_keyed_hash_of_institution_and_code():
+    key = participant_key(b"secret", "SCH001", "ХБ00101")
+    assert key.startswith("P") and len(key) == 17
+    assert key == participant_key(b"secret", "SCH001", "ХБ00101")
+    assert key != participant_key(b"other", "SCH001", "ХБ00101")
+    assert key != participant_key(b"secret", "SCH002", "ХБ00101")
+
+
+def test_environment_variable_comes_first(monkeypatch):
+    monkeypatch.setenv("DPO_EVAL_TEST_SECRET", "from-env")
+    assert load_secret({**SETTINGS, "allow_demo_secret": True})[0] == b"from-env"
+
+
+def test_secret_file_outside_the_repository(monkeypatch, tmp_path):
+    monkeypatch.delenv("DPO_EVAL_TEST_SECRET", raising=False)
+    secret = tmp_path / "keys" / "dpo.key"
+    secret.parent.mkdir()
+    secret.write_text("from-file\n")
+    repo = tmp_path / "repo"
+    assert load_secret({**SETTINGS, "secret_file": str(secret)}, tmp_path / "results", repo)[0] == b"from-file"
+
+
+@pytest.mark.parametrize("inside", ["repo", "results"])
+def test_secret_file_inside_repository_or_results_is_refused(monkeypatch, tmp_path, inside):
+    monkeypatch.delenv("DPO_EVAL_TEST_SECRET", raising=False)
+    secret = tmp_path / inside / "dpo.key"
+    secret.parent.mkdir()
+    secret.write_text("x")
+    with pytest.raises(SecretError, match="keep the secret outside the repository and results/"):
+        load_secret({**SETTINGS, "secret_file": str(secret)}, tmp_path / "results", tmp_path / "repo")
+
+
+def test_no_secret_is_an_error_unless_the_demo_secret_is_allowed(monkeypatch):
+    monkeypatch.delenv("DPO_EVAL_TEST_SECRET", raising=False)
+    with pytest.raises(SecretError, match="set the environment variable DPO_EVAL_TEST_SECRET"):
+        load_secret(SETTINGS)
+    secret, origin = load_secret({**SETTINGS, "allow_demo_secret": True})
+    assert secret == DEMO_SECRET.encode() and "DEMO" in origin
