@@ -1,4 +1,15 @@
-"""Mixed-effects models of competency gains (participants nested in institutions)."""
+"""Mixed-effects models of competency gains: participants nested in institutions.
+
+The primary model of a domain (the analysis plan, STUDY.md)::
+
+    score ~ post * program [+ role + years in management]
+            + (1 | institution) + (1 | institution:participant)
+
+fitted by REML on every available pre and post score (a participant with one wave still
+contributes). ``post:program`` is the difference-in-differences (DiD): the program cohort's
+pre-to-post gain minus the comparison cohort's. Inference uses Satterthwaite degrees of freedom
+(see ``dpo_eval.lmm``); p-values of the domains are adjusted by Holm (1979).
+"""
 
 from __future__ import annotations
 
@@ -7,35 +18,44 @@ import warnings
 import numpy as np
 import pandas as pd
 import patsy
-from statsmodels.regression.mixed_linear_model import MixedLM
 from scipy import stats
+from statsmodels.regression.mixed_linear_model import MixedLM
 from statsmodels.stats.multitest import multipletests
-from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
+from dpo_eval.lmm import LmmFit, NestedLmm, RandomTerm, t_inference
 
 DID_TERM = "post:program"
+SINGULAR_RELATIVE_SD = 1e-4
 
 
 class ModelDataError(ValueError):
     """The data cannot support the model; the message says why and what to check."""
 
 
-def model_frame(scores: pd.DataFrame, domain: str, covariates: list[str]) -> pd.DataFrame:
-    """Pre and post scores of one domain with the design columns of the primary model.
+# --------------------------------------------------------------------------- data
 
-    Missing baseline covariates are handled by the missing-indicator method (White & Thompson,
-    2005, Stat. Med. 24:993), so that a participant without them still contributes.
+
+def model_frame(scores: pd.DataFrame, domain: str, covariates: list[str],
+                waves: tuple[str, str] = ("pre", "post")) -> pd.DataFrame:
+    """Scores of one domain at two waves with the design columns of the model.
+
+    ``post`` is 1 at the second wave of ``waves``. Missing baseline covariates are handled by
+    the missing-indicator method (White & Thompson, 2005, Stat. Med. 24:993), so that a
+    participant without them still contributes.
     """
-    frame = scores[(scores["domain"] == domain) & scores["wave"].isin(["pre", "post"])].copy()
+    first, second = waves
+    frame = scores[(scores["domain"] == domain) & scores["wave"].isin(waves)].copy()
     if frame.empty:
-        raise ModelDataError(f"domain '{domain}': no scale scores at the pre or post wave "
-                             "(no one answered enough of its items)")
+        raise ModelDataError(f"domain '{domain}': no scale scores at the {first} or {second} "
+                             "wave (no one answered enough of its items); remove it from "
+                             "analysis.domains or check the codebook's item texts")
     for cohort in ("program", "comparison"):
-        waves = set(frame.loc[frame["cohort"] == cohort, "wave"])
-        if waves != {"pre", "post"}:
-            raise ModelDataError(f"domain '{domain}': the {cohort} cohort has no scores at "
-                                 f"wave(s) {sorted({'pre', 'post'} - waves)}; the gain cannot "
-                                 "be compared between cohorts")
-    frame["post"] = (frame["wave"] == "post").astype(float)
+        present = set(frame.loc[frame["cohort"] == cohort, "wave"])
+        if present != set(waves):
+            raise ModelDataError(f"domain '{domain}': the {cohort} cohort has no scores at the "
+                                 f"{' and '.join(sorted(set(waves) - present))} wave; the gains "
+                                 "of the two cohorts cannot be compared")
+    frame["post"] = (frame["wave"] == second).astype(float)
     frame["program"] = (frame["cohort"] == "program").astype(float)
     if "role" in covariates:
         frame["role"] = frame["role"].fillna("unknown")
@@ -43,11 +63,11 @@ def model_frame(scores: pd.DataFrame, domain: str, covariates: list[str]) -> pd.
         years = frame["years_in_management"].astype(float)
         frame["years_missing"] = years.isna().astype(float)
         frame["years_c"] = (years - years.mean()).fillna(0.0)
-    return frame.reset_index(drop=True)
+    return frame.sort_values(["institution", "participant_key", "post"]).reset_index(drop=True)
 
 
-def primary_formula(covariates: list[str]) -> str:
-    terms = ["post * program"]
+def primary_formula(covariates: list[str], extra: str = "") -> str:
+    terms = ["post * program" + extra]
     if "role" in covariates:
         terms.append("C(role, Treatment('deputy'))")
     if "years_in_management" in covariates:
@@ -56,14 +76,12 @@ def primary_formula(covariates: list[str]) -> str:
 
 
 def full_rank_design(frame: pd.DataFrame, formula: str) -> tuple[pd.DataFrame, list[str]]:
-    """Fixed-effects design matrix of ``formula`` with aliased columns dropped, as lme4 does
-    ("fixed-effect model matrix is rank deficient so dropping k columns"); returns the matrix
-    and the names of the dropped columns."""
+    """Fixed-effects design of ``formula`` with aliased columns dropped, as lme4 does
+    ("fixed-effect model matrix is rank deficient so dropping k columns")."""
     design = patsy.dmatrix(formula.split("~", 1)[1], frame, return_type="dataframe")
     kept, dropped, rank = [], [], 0
     for column in design.columns:
-        candidate = design[kept + [column]].to_numpy()
-        new_rank = np.linalg.matrix_rank(candidate)
+        new_rank = np.linalg.matrix_rank(design[kept + [column]].to_numpy())
         if new_rank > rank:
             kept.append(column)
             rank = new_rank
@@ -72,67 +90,187 @@ def full_rank_design(frame: pd.DataFrame, formula: str) -> tuple[pd.DataFrame, l
     return design[kept], dropped
 
 
-def fit_primary(frame: pd.DataFrame, covariates: list[str]) -> dict:
-    """REML fit of ``score ~ post * program (+ covariates)`` with random intercepts for the
-    institution and for the participant within the institution.
+def nested_terms(frame: pd.DataFrame, extra_levels: list[str] = ()) -> list[RandomTerm]:
+    """(1 | institution) + (1 | institution:participant) [+ deeper nested intercepts]."""
+    ones = np.ones((len(frame), 1))
+    institution = frame["institution"].astype(str).to_numpy()
+    participant = institution + ":" + frame["participant_key"].astype(str).to_numpy()
+    terms = [RandomTerm("institution", institution, ones),
+             RandomTerm("institution:participant", participant, ones)]
+    level = participant
+    for column in extra_levels:
+        level = level + ":" + frame[column].astype(str).to_numpy()
+        terms.append(RandomTerm(f"institution:participant:{column}", level, ones))
+    return terms
 
-    The interaction ``post:program`` is the difference-in-differences: the program cohort's
-    pre-to-post gain minus the comparison cohort's. Intervals here are Wald (normal) intervals.
-    """
-    formula = primary_formula(covariates)
+
+# --------------------------------------------------------------------------- fitting
+
+
+def statsmodels_start(y: np.ndarray, design: pd.DataFrame, frame: pd.DataFrame) -> tuple[np.ndarray | None, str]:
+    """statsmodels MixedLM REML fit of the two-level model, as relative SDs (theta) to start
+    the constrained optimisation from; None with the reason when it fails."""
+    groups = frame["institution"].astype(str).to_numpy()
+    vc = {}
+    for institution, rows in frame.groupby("institution", sort=True).groups.items():
+        codes, _ = pd.factorize(frame.loc[rows, "participant_key"], sort=True)
+        vc[str(institution)] = np.eye(codes.max() + 1)[codes]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = MixedLM(y, design.to_numpy(), groups=groups, exog_re=np.ones((len(y), 1)),
+                            exog_vc={"participant": vc})
+            result = model.fit(reml=True, method=["lbfgs"])
+        scale = float(result.scale)
+        theta = np.sqrt(np.maximum([float(np.asarray(result.cov_re)[0, 0]) / scale,
+                                    float(result.vcomp[0]) / scale], 0.0))
+        return theta, "converged" if result.converged else "did not converge"
+    except (np.linalg.LinAlgError, ValueError) as exc:
+        return None, f"failed: {exc}"
+
+
+def fit_model(frame: pd.DataFrame, formula: str, extra_levels: list[str] = (),
+              use_statsmodels: bool = True) -> tuple[LmmFit, pd.DataFrame, list[str], dict]:
     design, dropped = full_rank_design(frame, formula)
-    model = MixedLM(frame["score"].to_numpy(), design, groups=frame["institution"].to_numpy(),
-                    exog_re=np.ones((len(frame), 1)),
-                    exog_vc={"participant": _nested_indicators(frame)})
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
-        warnings.filterwarnings("ignore", message="Using deprecated variance components format")
-        result = model.fit(reml=True, method=["lbfgs"])
-    convergence_warnings = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
-    z = stats.norm.ppf(0.975)
-    fe = pd.DataFrame({"term": result.fe_params.index, "estimate": result.fe_params.values,
-                       "std_error": result.bse_fe.values})
-    fe["statistic"] = fe["estimate"] / fe["std_error"]
-    fe["p_value"] = 2 * stats.norm.sf(np.abs(fe["statistic"]))
-    fe["conf_low"] = fe["estimate"] - z * fe["std_error"]
-    fe["conf_high"] = fe["estimate"] + z * fe["std_error"]
-    variance = {"institution": float(result.cov_re.iloc[0, 0]),
-                "participant": float(result.vcomp[0]), "residual": float(result.scale)}
+    y = frame["score"].to_numpy(dtype=float)
+    terms = nested_terms(frame, list(extra_levels))
+    model = NestedLmm(y, design.to_numpy(), terms, list(design.columns))
+    notes: dict = {}
+    starts = []
+    if use_statsmodels and not extra_levels:
+        theta, status = statsmodels_start(y, design, frame)
+        notes["statsmodels"] = status
+        if theta is not None:
+            starts.append(theta)
+            notes["statsmodels_reml_criterion"] = float(model.reml_criterion(theta))
+    fit = model.fit(starts=starts)
+    return fit, design, dropped, notes
+
+
+def fixed_effects_table(fit: LmmFit) -> pd.DataFrame:
+    df, se = fit.model.satterthwaite(fit, np.eye(len(fit.beta)))
+    statistic, p_value, low, high = t_inference(fit.beta, se, df)
+    return pd.DataFrame({"term": fit.fixed_names, "estimate": fit.beta, "std_error": se, "df": df,
+                         "statistic": statistic, "p_value": p_value, "conf_low": low,
+                         "conf_high": high})
+
+
+def variance_table(fit: LmmFit) -> pd.DataFrame:
+    rows = [{"component": name, "variance": float(cov[0, 0]), "sd": float(np.sqrt(cov[0, 0]))}
+            for name, cov in fit.covariances.items()]
+    rows.append({"component": "residual", "variance": fit.sigma**2, "sd": fit.sigma})
+    return pd.DataFrame(rows)
+
+
+def model_checks(fit: LmmFit, design: pd.DataFrame, y: np.ndarray) -> dict:
+    """Convergence, singularity judged on the outcome's scale, ICCs and Nakagawa R^2.
+
+    A variance component is treated as zero (a singular fit) when its SD is below 1e-4 of the
+    outcome's SD. ICCs: institution = t_i / total; participant (same person, same institution)
+    = (t_i + t_p) / total. R^2 (Nakagawa & Schielzeth, 2013, Methods Ecol. Evol. 4:133):
+    marginal = var(X b) / (var(X b) + t_i + t_p + s^2); conditional adds t_i + t_p above.
+    """
+    variances = {name: float(cov[0, 0]) for name, cov in fit.covariances.items()}
+    tau_i = variances["institution"]
+    tau_p = variances["institution:participant"]
+    sigma2 = fit.sigma**2
+    total = sum(variances.values()) + sigma2
+    var_fixed = float(np.var(design.to_numpy() @ fit.beta, ddof=1))
+    outcome_sd = float(np.std(y, ddof=1))
+    zero = [name for name, v in variances.items() if np.sqrt(v) < SINGULAR_RELATIVE_SD * outcome_sd]
     return {
-        "formula": formula,
-        "dropped_aliased_terms": dropped,
-        "random": "(1 | institution) + (1 | institution:participant)",
-        "converged": bool(result.converged) and not convergence_warnings,
-        "warnings": convergence_warnings,
-        "reml_loglik": float(result.llf),
-        "n_obs": int(len(frame)),
-        "n_participants": int(frame["participant_key"].nunique()),
-        "n_institutions": int(frame["institution"].nunique()),
-        "fixed_effects": fe.to_dict(orient="records"),
-        "variance_components": variance,
+        "converged": fit.converged,
+        "optimizer_message": fit.optimizer_message,
+        "singular": bool(zero),
+        "zero_variance_components": ";".join(zero),
+        "reml_criterion": fit.reml_criterion,
+        "icc_institution": tau_i / total,
+        "icc_participant": (tau_i + tau_p) / total,
+        "r2_marginal": var_fixed / (var_fixed + total),
+        "r2_conditional": (var_fixed + total - sigma2) / (var_fixed + total),
     }
 
 
-def _nested_indicators(frame: pd.DataFrame) -> dict:
-    """Participant-within-institution indicator matrices, one per institution (statsmodels'
-    variance-component layout for a nested random intercept)."""
-    blocks = {}
-    for institution, rows in frame.groupby("institution", sort=True).groups.items():
-        codes, _ = pd.factorize(frame.loc[rows, "participant_key"], sort=True)
-        blocks[institution] = np.eye(codes.max() + 1)[codes]
-    return blocks
+def qq_data(fit: LmmFit) -> pd.DataFrame:
+    """Sorted standardised residuals and random effects against normal quantiles (Blom)."""
+    model = fit.model
+    parts = {"residual": model.residuals(fit)}
+    modes = model.conditional_modes(fit)
+    for k, term in enumerate(fit.terms):
+        mask = model.col_term == k
+        parts[term.name] = modes[mask]
+    rows = []
+    for kind, values in parts.items():
+        values = np.sort(np.asarray(values, dtype=float))
+        n = len(values)
+        if n < 2 or values.std() == 0:
+            continue
+        theoretical = stats.norm.ppf((np.arange(1, n + 1) - 0.375) / (n + 0.25))
+        standardised = (values - values.mean()) / values.std(ddof=1)
+        rows.append(pd.DataFrame({"kind": kind, "theoretical": theoretical, "sample": standardised}))
+    return pd.concat(rows, ignore_index=True)
 
 
-def did_table(fits: dict[str, dict], p_adjust: str = "holm") -> pd.DataFrame:
-    """One row per domain with the difference-in-differences and Holm-adjusted p-values."""
+def r_frame(frame: pd.DataFrame, design: pd.DataFrame) -> pd.DataFrame:
+    """The fitted data in the layout of tests/reference/lmer_crosscheck.R (x_1..x_p design)."""
+    out = pd.DataFrame({"y": frame["score"], "institution": frame["institution"],
+                        "participant": frame["participant_key"]})
+    for index, column in enumerate(design.columns, start=1):
+        out[f"x_{index}"] = design[column].to_numpy()
+    return out
+
+
+def fit_primary(frame: pd.DataFrame, covariates: list[str]) -> dict:
+    """The primary model of one domain, with its tables, checks and QQ data."""
+    formula = primary_formula(covariates)
+    fit, design, dropped, notes = fit_model(frame, formula)
+    fixed = fixed_effects_table(fit)
+    checks = model_checks(fit, design, frame["score"].to_numpy())
+    did = fixed[fixed["term"] == DID_TERM].iloc[0]
+    total_sd = float(np.sqrt(variance_table(fit)["variance"].sum()))
+    return {
+        "formula": formula + " + (1 | institution) + (1 | institution:participant)",
+        "design_columns": list(design.columns),
+        "dropped_aliased_terms": dropped,
+        "n_obs": int(len(frame)),
+        "n_participants": int(frame["participant_key"].nunique()),
+        "n_institutions": int(frame["institution"].nunique()),
+        "fixed_effects": fixed.to_dict(orient="records"),
+        "variance_components": variance_table(fit).to_dict(orient="records"),
+        "checks": {**checks, **notes, "dropped_aliased_terms": ";".join(dropped)},
+        "standardised_did": {"estimate": float(did["estimate"]) / total_sd,
+                             "conf_low": float(did["conf_low"]) / total_sd,
+                             "conf_high": float(did["conf_high"]) / total_sd},
+        "qq": qq_data(fit).to_dict(orient="list"),
+        "r_frame": r_frame(frame, design),
+    }
+
+
+def contrast(fit: LmmFit, term: str) -> dict:
+    """Estimate, SE, Satterthwaite df, t, p and 95% CI of one fixed-effect term."""
+    index = fit.fixed_names.index(term)
+    L = np.zeros(len(fit.beta))
+    L[index] = 1.0
+    df, se = fit.model.satterthwaite(fit, L[None, :])
+    statistic, p_value, low, high = t_inference(fit.beta[index:index + 1], se, df)
+    return {"estimate": float(fit.beta[index]), "std_error": float(se[0]), "df": float(df[0]),
+            "statistic": float(statistic[0]), "p_value": float(p_value[0]),
+            "conf_low": float(low[0]), "conf_high": float(high[0])}
+
+
+def did_table(fits: dict[str, dict], effect_sizes: dict[str, dict], p_adjust: str = "holm") -> pd.DataFrame:
+    """One row per domain: the DiD with Satterthwaite inference, Holm-adjusted p and d_ppc2."""
     rows = []
     for domain, fit in fits.items():
         term = next(t for t in fit["fixed_effects"] if t["term"] == DID_TERM)
-        rows.append({"domain": domain, **{k: term[k] for k in ("estimate", "std_error", "statistic",
+        d = effect_sizes[domain]
+        rows.append({"domain": domain, **{k: term[k] for k in ("estimate", "std_error", "df", "statistic",
                                                                  "p_value", "conf_low", "conf_high")},
+                     "d_ppc2": d["estimate"], "d_conf_low": d["conf_low"], "d_conf_high": d["conf_high"],
                      "n_participants": fit["n_participants"], "n_institutions": fit["n_institutions"]})
     table = pd.DataFrame(rows)
     # statsmodels' default is Holm-Sidak; the analysis plan names Holm, so it is passed explicitly.
     table["p_holm"] = multipletests(table["p_value"], method=p_adjust)[1]
-    return table[["domain", "estimate", "std_error", "statistic", "p_value", "p_holm", "conf_low",
-                  "conf_high", "n_participants", "n_institutions"]]
+    return table[["domain", "estimate", "std_error", "df", "statistic", "p_value", "p_holm",
+                  "conf_low", "conf_high", "d_ppc2", "d_conf_low", "d_conf_high",
+                  "n_participants", "n_institutions"]]

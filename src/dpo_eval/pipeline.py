@@ -11,12 +11,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from dpo_eval import models
+import json
+
+from dpo_eval import models, sensitivity
+from dpo_eval import needs as needs_module
 from dpo_eval.codebook import load_codebook
 from dpo_eval.ingest import ingest_competencies, ingest_needs, load_registry
 from dpo_eval.io import read_csv, write_outputs
 from dpo_eval.pseudonymise import load_secret
-from dpo_eval.scoring import descriptives, scale_scores
+from dpo_eval.reliability import reliability_table
+from dpo_eval.scoring import descriptives, model_flow, scale_scores
 
 log = logging.getLogger("dpo_eval")
 
@@ -36,7 +40,7 @@ def ingest(config: dict, output: dict, results_dir: str | Path = "results",
     write_outputs({
         output["responses"]: result.responses,
         output["respondents"]: result.respondents,
-        output["flow"]: result.flow,
+        output["flow_waves"]: result.flow,
         output["match_audit"]: result.match_audit,
         output["duplicates"]: result.duplicates,
         output["invalid_values"]: result.invalid_values,
@@ -54,44 +58,106 @@ def ingest_needs_survey(config: dict, output: dict, results_dir: str | Path = "r
     write_outputs({output["needs"]: needs, output["needs_formats"]: formats})
 
 
-def score(config: dict, responses: str | Path, output: dict) -> None:
+def score(config: dict, responses: str | Path, flow_waves: str | Path, output: dict) -> None:
+    """Scale scores, their descriptives, and the participant flow down to each domain's model."""
     codebook = load_codebook(config["codebook"])
     items_per_domain = {domain: len(codebook.items_of(domain)) for domain in codebook.domains}
     scores = scale_scores(read_csv(responses), items_per_domain,
                           config["analysis"]["min_item_share"])
-    write_outputs({output["scores"]: scores, output["descriptives"]: descriptives(scores)})
+    flow = model_flow(read_csv(flow_waves), scores, config["analysis"]["domains"],
+                      config["cleaning"]["careless"]["policy"])
+    write_outputs({output["scores"]: scores, output["descriptives"]: descriptives(scores),
+                   output["flow"]: flow})
 
 
-def fit_domain(config: dict, scores: str | Path, domain: str, output: str | Path) -> None:
-    covariates = config["analysis"]["covariates"]
+def analysis_scores(config: dict, scores: str | Path) -> pd.DataFrame:
+    """Scores entering the models: careless respondents removed when the policy says exclude."""
     table = read_csv(scores)
     if config["cleaning"]["careless"]["policy"] == "exclude":
         table = table[~table["careless"].astype(bool)]
+    return table
+
+
+def fit_domain(config: dict, scores: str | Path, domain: str, output: dict) -> None:
+    """The primary model of one domain with its checks, effect sizes and sensitivity analyses."""
+    covariates = config["analysis"]["covariates"]
+    table = analysis_scores(config, scores)
     frame = models.model_frame(table, domain, covariates)
     fit = models.fit_primary(frame, covariates)
-    log.info("%s: converged=%s, n=%d obs / %d participants / %d institutions", domain,
-             fit["converged"], fit["n_obs"], fit["n_participants"], fit["n_institutions"])
-    write_outputs({output: {"domain": domain, **fit}})
+    checks = fit["checks"]
+    log.info("%s: REML criterion %.6f (statsmodels start: %s), singular=%s, converged=%s; "
+             "n=%d obs / %d participants / %d institutions", domain, checks["reml_criterion"],
+             checks.get("statsmodels"), checks["singular"], checks["converged"], fit["n_obs"],
+             fit["n_participants"], fit["n_institutions"])
+    if not checks["converged"]:
+        log.warning("%s: the optimiser did not reach a stationary point (%s); the estimates are "
+                    "reported with this flag in model_checks.csv", domain, checks["optimizer_message"])
+    if checks["singular"]:
+        log.warning("%s: singular fit, variance component(s) %s estimated as zero", domain,
+                    checks["zero_variance_components"])
+    r_frame = fit.pop("r_frame")
+    fit["effect_sizes"] = sensitivity.domain_effect_sizes(table, domain)
+    fit["response_shift"] = sensitivity.response_shift(table, domain)
+    fit["sensitivity"] = sensitivity.sensitivity_analyses(table, domain, covariates)
+    write_outputs({output["fit"]: {"domain": domain, **fit}, output["frame"]: r_frame})
 
 
-def collect_models(fit_paths: list[str | Path], output: dict) -> None:
+def fit_combined(config: dict, scores: str | Path, output: str | Path) -> None:
+    table = analysis_scores(config, scores)
+    result = sensitivity.combined_model(table, config["analysis"]["domains"],
+                                        config["analysis"]["covariates"])
+    log.info("combined model: DiD %.4f [%.4f, %.4f]", result["estimate"], result["conf_low"],
+             result["conf_high"])
+    write_outputs({output: result})
+
+
+def reliability(config: dict, responses: str | Path, output: str | Path) -> None:
+    table = read_csv(responses)
+    domains = list(load_codebook(config["codebook"]).domains)
+    write_outputs({output: reliability_table(table, domains)})
+
+
+def needs_analysis(needs: str | Path, formats: str | Path, output: dict) -> None:
+    ratings = read_csv(needs)
+    write_outputs({output["needs"]: needs_module.importance_summary(ratings),
+                   output["distribution"]: needs_module.likert_distribution(ratings),
+                   output["tests"]: needs_module.group_differences(ratings),
+                   output["formats"]: needs_module.format_preferences(read_csv(formats))})
+
+
+def collect_models(fit_paths: list[str | Path], combined_path: str | Path, output: dict) -> None:
+    """Tidy tables of all domains; the report reads only these."""
     fits = {}
     for path in fit_paths:
-        fit = pd.read_json(path, typ="series").to_dict()
+        fit = json.loads(Path(path).read_text(encoding="utf-8"))
         fits[fit["domain"]] = fit
+    combined = json.loads(Path(combined_path).read_text(encoding="utf-8"))
+    d_ppc2 = {d: next(e for e in f["effect_sizes"] if e["measure"] == "d_ppc2") for d, f in fits.items()}
     fixed = pd.concat([pd.DataFrame(f["fixed_effects"]).assign(domain=d) for d, f in fits.items()])
-    variance = pd.DataFrame([{"domain": d, "component": name, "variance": value}
-                             for d, f in fits.items()
-                             for name, value in f["variance_components"].items()])
-    checks = pd.DataFrame([{"domain": d, "converged": f["converged"], "reml_loglik": f["reml_loglik"],
-                            "n_obs": f["n_obs"], "n_participants": f["n_participants"],
-                            "n_institutions": f["n_institutions"],
-                            "dropped_aliased_terms": ";".join(f["dropped_aliased_terms"])}
-                           for d, f in fits.items()])
+    variance = pd.concat([pd.DataFrame(f["variance_components"]).assign(domain=d) for d, f in fits.items()])
+    checks = pd.DataFrame([{"domain": d, **f["checks"], "n_obs": f["n_obs"],
+                            "n_participants": f["n_participants"],
+                            "n_institutions": f["n_institutions"]} for d, f in fits.items()])
+    effects = pd.DataFrame([e for f in fits.values() for e in f["effect_sizes"]]
+                           + [{"domain": d, "cohort": "program vs comparison", "measure": "d_model",
+                               **f["standardised_did"], "n": f["n_participants"]}
+                              for d, f in fits.items()])
+    did = models.did_table(fits, d_ppc2)
+    primary = did.assign(analysis="primary", term=models.DID_TERM, note="all available pre and post scores")
+    sens = pd.concat([primary, pd.DataFrame([s for f in fits.values() for s in f["sensitivity"]]),
+                      pd.DataFrame([combined])], ignore_index=True)
+    qq = pd.concat([pd.DataFrame(f["qq"]).assign(domain=d) for d, f in fits.items()])
     write_outputs({
-        output["did"]: models.did_table(fits),
-        output["fixed_effects"]: fixed[["domain", "term", "estimate", "std_error", "statistic",
+        output["did"]: did,
+        output["fixed_effects"]: fixed[["domain", "term", "estimate", "std_error", "df", "statistic",
                                         "p_value", "conf_low", "conf_high"]],
-        output["variance_components"]: variance,
+        output["variance_components"]: variance[["domain", "component", "variance", "sd"]],
         output["model_checks"]: checks,
+        output["effect_sizes"]: effects[["domain", "cohort", "measure", "estimate", "conf_low",
+                                         "conf_high", "n"]],
+        output["response_shift"]: pd.DataFrame([r for f in fits.values() for r in f["response_shift"]]),
+        output["sensitivity"]: sens[["analysis", "domain", "term", "estimate", "std_error", "df",
+                                     "statistic", "p_value", "conf_low", "conf_high",
+                                     "n_participants", "n_institutions", "note"]],
+        output["qq"]: qq[["domain", "kind", "theoretical", "sample"]],
     })

@@ -131,8 +131,11 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], lang: str,
     domain_names = {d: spec[lang] for d, spec in codebook.domains.items()}
     did = tables["did"]
     verdict_text, domain_lines = verdict(did, strings, domain_names, lang)
-    flow = [{**row, "wave": strings["waves"][row["wave"]], "cohort": strings["cohorts"][row["cohort"]]}
-            for row in tables["flow"].to_dict(orient="records")]
+    wave_rows = tables["flow"][tables["flow"]["domain"].isna()]
+    flow = [{**{k: int(row[k]) for k in ("received", "duplicates", "participants", "unmatched",
+                                         "careless", "excluded", "analysed")},
+             "wave": strings["waves"][row["wave"]], "cohort": strings["cohorts"][row["cohort"]]}
+            for row in wave_rows.to_dict(orient="records")]
     order = {domain: index for index, domain in enumerate(codebook.domains)}
     ordered = tables["descriptives"].sort_values("domain", key=lambda s: s.map(order), kind="stable")
     descriptives = [{"domain": domain_names[r["domain"]], "cohort": strings["cohorts"][r["cohort"]],
@@ -141,6 +144,9 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], lang: str,
                     for r in ordered.to_dict(orient="records")]
     did_rows = [{"domain": domain_names[r["domain"]], "estimate": format_number(r["estimate"], lang),
                  "ci": format_ci(r["conf_low"], r["conf_high"], lang),
+                 "df": format_number(r["df"], lang, 1),
+                 "d_ppc2": format_number(r["d_ppc2"], lang),
+                 "d_ci": format_ci(r["d_conf_low"], r["d_conf_high"], lang),
                  "p_value": format_p(r["p_value"], lang), "p_holm": format_p(r["p_holm"], lang),
                  "n_participants": int(r["n_participants"]), "n_institutions": int(r["n_institutions"])}
                 for r in did.to_dict(orient="records")]

@@ -36,3 +36,32 @@ def descriptives(scores: pd.DataFrame) -> pd.DataFrame:
     table["wave_order"] = table["wave"].map(WAVE_ORDER)
     return (table.sort_values(["domain", "cohort", "wave_order"]).drop(columns="wave_order")
             .reset_index(drop=True))
+
+
+def model_flow(flow_waves: pd.DataFrame, scores: pd.DataFrame, domains: list[str],
+               policy: str) -> pd.DataFrame:
+    """The participant flow: the wave rows of ingest, then per domain and cohort the
+    participants whose pre or post score enters the primary model ("pre+post" rows)."""
+    rows = []
+    eligible = scores[scores["wave"].isin(["pre", "post"])]
+    for domain in domains:
+        for cohort in ("comparison", "program"):
+            people = eligible[(eligible["cohort"] == cohort)]
+            in_domain = people[people["domain"] == domain]
+            careless_rows = in_domain["careless"].astype(bool)
+            participants = set(people["participant_key"])
+            scored = set(in_domain["participant_key"])
+            kept = in_domain[~careless_rows] if policy == "exclude" else in_domain
+            analysed = set(kept["participant_key"])
+            rows.append({"wave": "pre+post", "domain": domain, "cohort": cohort,
+                         "participants": len(participants),
+                         "insufficient_items": len(participants - scored),
+                         "careless": in_domain.loc[careless_rows, "participant_key"].nunique(),
+                         "excluded": len(scored - analysed), "analysed": len(analysed),
+                         "reasons": (f"participants with a {domain} score at pre or post; "
+                                     "insufficient_items: fewer than analysis.min_item_share of "
+                                     f"the items answered at both waves; careless: {policy}")})
+    waves = flow_waves.assign(domain="")
+    return pd.concat([waves, pd.DataFrame(rows)], ignore_index=True)[
+        ["wave", "domain", "cohort", "received", "duplicates", "participants", "unmatched",
+         "insufficient_items", "careless", "excluded", "analysed", "reasons"]]

@@ -1,12 +1,15 @@
 rule score:
-    """Scale scores per participant, wave and domain, and their descriptives."""
+    """Scale scores per participant, wave and domain, their descriptives, and the
+    participant flow down to each domain's model."""
     input:
         responses="results/clean/responses.csv",
+        flow_waves="results/clean/flow_waves.csv",
         codebook=config["codebook"],
         code=package_modules("scoring", "pipeline"),
     output:
         scores="results/clean/scores.csv",
         descriptives="results/tables/descriptives.csv",
+        flow="results/tables/flow.csv",
     conda:
         "../../environment.yml"
     log:
@@ -15,13 +18,49 @@ rule score:
         "../scripts/score.py"
 
 
+rule reliability:
+    """Cronbach's alpha (Feldt interval), omega total and item statistics per domain and wave."""
+    input:
+        responses="results/clean/responses.csv",
+        code=package_modules("reliability", "pipeline"),
+    output:
+        "results/tables/reliability.csv",
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/reliability.log",
+    script:
+        "../scripts/reliability.py"
+
+
+rule needs_analysis:
+    """Importance of need areas and preferred formats by stakeholder group."""
+    input:
+        needs="results/clean/needs.csv",
+        formats="results/clean/needs_formats.csv",
+        code=package_modules("needs", "pipeline"),
+    output:
+        needs="results/tables/needs.csv",
+        distribution="results/tables/needs_distribution.csv",
+        tests="results/tables/needs_tests.csv",
+        formats="results/tables/needs_formats.csv",
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/needs_analysis.log",
+    script:
+        "../scripts/needs_analysis.py"
+
+
 rule fit_domain:
-    """The primary mixed model of one competency domain (one job per domain)."""
+    """The primary mixed model of one competency domain, its effect sizes and sensitivity
+    analyses (one job per domain)."""
     input:
         scores="results/clean/scores.csv",
-        code=package_modules("models", "pipeline"),
+        code=package_modules("models", "lmm", "sensitivity", "effect_sizes", "pipeline"),
     output:
-        "results/models/{domain}.json",
+        fit="results/models/{domain}.json",
+        frame="results/models/{domain}.frame.csv",
     conda:
         "../../environment.yml"
     log:
@@ -32,16 +71,37 @@ rule fit_domain:
         "../scripts/fit_domain.py"
 
 
+rule fit_combined:
+    """Secondary analysis: one model of all domains with a common difference-in-differences."""
+    input:
+        scores="results/clean/scores.csv",
+        code=package_modules("models", "lmm", "sensitivity", "pipeline"),
+    output:
+        "results/models/combined.json",
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/fit_combined.log",
+    script:
+        "../scripts/fit_combined.py"
+
+
 rule collect_models:
-    """Tidy tables of all domains: the difference-in-differences with the Holm correction."""
+    """Tidy tables of all domains: the difference-in-differences with the Holm correction,
+    effect sizes, model checks, sensitivity analyses and response shift."""
     input:
         fits=expand("results/models/{domain}.json", domain=DOMAINS),
+        combined="results/models/combined.json",
         code=package_modules("models", "pipeline"),
     output:
         did="results/tables/did.csv",
         fixed_effects="results/tables/fixed_effects.csv",
         variance_components="results/tables/variance_components.csv",
         model_checks="results/tables/model_checks.csv",
+        effect_sizes="results/tables/effect_sizes.csv",
+        response_shift="results/tables/response_shift.csv",
+        sensitivity="results/tables/sensitivity.csv",
+        qq="results/tables/qq.csv",
     conda:
         "../../environment.yml"
     log:

@@ -37,8 +37,10 @@ def raw_inputs():
 # Every table described in the data dictionary (src/dpo_eval/data_dictionary.yaml).
 DICTIONARY_TABLES = [
     *(f"results/clean/{name}.csv" for name in
-      ("responses", "respondents", "scores", "needs", "needs_formats")),
+      ("responses", "respondents", "scores", "needs", "needs_formats", "flow_waves")),
     *(f"results/tables/{name}.csv" for name in
-      ("flow", "descriptives", "did", "fixed_effects", "variance_components", "model_checks")),
+      ("flow", "descriptives", "reliability", "needs", "needs_distribution", "needs_tests",
+       "needs_formats", "did", "fixed_effects", "variance_components", "model_checks",
+       "effect_sizes", "response_shift", "sensitivity", "qq")),
     *(f"results/audit/{name}.csv" for name in ("match_audit", "duplicates", "invalid_values")),
 ]

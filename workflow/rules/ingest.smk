@@ -10,7 +10,7 @@ rule ingest:
     output:
         responses="results/clean/responses.csv",
         respondents="results/clean/respondents.csv",
-        flow="results/tables/flow.csv",
+        flow_waves="results/clean/flow_waves.csv",
         match_audit="results/audit/match_audit.csv",
         duplicates="results/audit/duplicates.csv",
         invalid_values="results/audit/invalid_values.csv",

@@ -3,4 +3,4 @@ from dpo_eval.io import step_log
 
 with step_log(snakemake.log[0]):
     pipeline.fit_domain(snakemake.config, snakemake.input.scores, snakemake.wildcards.domain,
-                        snakemake.output[0])
+                        snakemake.output)
