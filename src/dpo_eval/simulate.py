@@ -207,9 +207,12 @@ def true_score_effects(spec: SimulationSpec, codebook: Codebook, n: int = 200_00
         base = spec.baseline + rng.normal(0.0, total_sd, n)
         noise_seed = int(rng.integers(2**31))
 
-        def mean_score(shift_value: float) -> float:
+        # The retrospective rating carries extra latent noise (see _StudyWriter.latent).
+        then_noise = rng.normal(0.0, spec.sd_occasion / 2, n)
+
+        def mean_score(shift_value: float, extra: np.ndarray | float = 0.0) -> float:
             # The same item noise for every condition: differences are then nearly noise-free.
-            answers = responses_from_latent(base + shift_value, items, spec.sd_item,
+            answers = responses_from_latent(base + shift_value + extra, items, spec.sd_item,
                                             np.random.default_rng(noise_seed))
             return float(keyed_scale_score(answers, items).mean())
 
@@ -217,7 +220,7 @@ def true_score_effects(spec: SimulationSpec, codebook: Codebook, n: int = 200_00
         did[domain] = round((mean_score(spec.time_effect + effect) - pre)
                             - (mean_score(spec.time_effect) - pre), 4)
         if domain in COMPETENCY_DOMAINS:
-            shift[domain] = {cohort: round(mean_score(-value) - pre, 4)
+            shift[domain] = {cohort: round(mean_score(-value, then_noise) - pre, 4)
                              for cohort, value in spec.response_shift.items()}
     return {"did": did, "response_shift": shift}
 

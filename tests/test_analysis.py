@@ -1,0 +1,102 @@
+"""The analysis stage on the demo study and on degenerate data."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dpo_eval import lmm, models, pipeline
+from dpo_eval.needs import group_differences, importance_summary
+
+COVARIATES = ["role", "years_in_management"]
+
+
+@pytest.fixture(scope="module")
+def scores(demo_run):
+    return pd.read_csv(demo_run / "results" / "clean" / "scores.csv")
+
+
+@pytest.mark.pipeline
+def test_did_counts_equal_the_flow(demo_run):
+    did = pd.read_csv(demo_run / "results" / "tables" / "did.csv").set_index("domain")
+    flow = pd.read_csv(demo_run / "results" / "tables" / "flow.csv")
+    model_rows = flow[flow["wave"] == "pre+post"]
+    for domain, row in did.iterrows():
+        assert row["n_participants"] == model_rows.loc[model_rows["domain"] == domain, "analysed"].sum()
+    assert (did["n_institutions"] == 60).all()
+    assert ["domain", *did.columns] == ["domain", "estimate", "std_error", "df", "statistic", "p_value", "p_holm",
+                                 "conf_low", "conf_high", "d_ppc2", "d_conf_low", "d_conf_high",
+                                 "n_participants", "n_institutions"]
+
+
+@pytest.mark.pipeline
+def test_analysis_tables_are_complete(demo_run):
+    tables = demo_run / "results" / "tables"
+    reliability = pd.read_csv(tables / "reliability.csv")
+    alphas = reliability[reliability["term"] == "alpha"]
+    assert set(alphas["domain"]) == {"universal", "professional", "subject_methodical", "communication"}
+    assert (alphas["conf_low"] < alphas["estimate"]).all() and (alphas["estimate"] < alphas["conf_high"]).all()
+    checks = pd.read_csv(tables / "model_checks.csv")
+    assert checks["converged"].all()
+    assert (checks["reml_criterion"] <= checks["statsmodels_reml_criterion"] + 1e-9).all()
+    assert checks[["icc_institution", "icc_participant", "r2_marginal", "r2_conditional"]].apply(
+        lambda c: c.between(0, 1)).all().all()
+    sensitivity = pd.read_csv(tables / "sensitivity.csv")
+    assert set(sensitivity["analysis"]) == {"primary", "careless_excluded", "completers", "then_baseline",
+                                            "followup", "moderation_communication", "combined"}
+    shift = pd.read_csv(tables / "response_shift.csv")
+    assert set(shift["cohort"]) == {"program", "comparison", "program - comparison"}
+    qq = pd.read_csv(tables / "qq.csv")
+    assert set(qq["kind"]) == {"residual", "institution", "institution:participant"}
+
+
+@pytest.mark.pipeline
+def test_response_shift_recovers_the_generator_truth(demo_run, demo_truth):
+    shift = pd.read_csv(demo_run / "results" / "tables" / "response_shift.csv")
+    for domain, cohorts in demo_truth["true_effects"]["response_shift_score"].items():
+        for cohort, value in cohorts.items():
+            row = shift[(shift["domain"] == domain) & (shift["cohort"] == cohort)].iloc[0]
+            # Six estimates: each within 3 standard errors of its true value.
+            assert abs(row["estimate"] - value) < 3 * row["std_error"], (domain, cohort)
+
+
+@pytest.mark.pipeline
+def test_needs_profile_recovers_the_generator_truth(demo_run, demo_truth):
+    needs = pd.read_csv(demo_run / "results" / "tables" / "needs.csv")
+    ranks = needs[needs["stakeholder"] == "school"].set_index("area")["estimate"]
+    truth = pd.Series(demo_truth["needs"]["true_mean_importance"]["school"])
+    assert np.corrcoef(ranks.reindex(truth.index), truth)[0, 1] > 0.8
+    tests = pd.read_csv(demo_run / "results" / "tables" / "needs_tests.csv")
+    assert (tests["p_holm"] >= tests["p_value"]).all()
+
+
+def test_needs_functions_on_a_small_example():
+    needs = pd.DataFrame({"stakeholder": ["school"] * 4 + ["iro"] * 4, "area": ["a"] * 8,
+                          "value": [5, 4, 4, 2, 1, 2, 2, 3]})
+    summary = importance_summary(needs).set_index("stakeholder")
+    assert summary.loc["school", "estimate"] == 3.75 and summary.loc["school", "share_important"] == 0.75
+    test = group_differences(needs).iloc[0]
+    assert test["test"] == "Kruskal-Wallis" and 0 < test["p_value"] < 0.1
+
+
+def test_domain_without_answers_gets_a_clear_message(scores):
+    with pytest.raises(models.ModelDataError, match="domain 'universal': no scale scores"):
+        models.model_frame(scores[scores["domain"] != "universal"], "universal", COVARIATES)
+
+
+def test_cohort_without_post_wave_gets_a_clear_message(scores):
+    no_post = scores[~((scores["cohort"] == "comparison") & (scores["wave"] == "post"))]
+    with pytest.raises(models.ModelDataError, match="the comparison cohort has no scores at the post wave"):
+        models.model_frame(no_post, "professional", COVARIATES)
+
+
+def test_model_that_does_not_converge_is_flagged_not_hidden(scores, tmp_path, monkeypatch, demo_config, caplog):
+    scores_path = tmp_path / "scores.csv"
+    scores.to_csv(scores_path, index=False)
+    monkeypatch.setattr(lmm, "GRADIENT_TOLERANCE", 0.0)
+    output = {"fit": tmp_path / "fit.json", "frame": tmp_path / "frame.csv"}
+    pipeline.fit_domain(demo_config, scores_path, "subject_methodical", output)
+    fit = json.loads(output["fit"].read_text())
+    assert fit["checks"]["converged"] is False
+    assert "did not reach a stationary point" in caplog.text

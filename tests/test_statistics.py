@@ -1,0 +1,150 @@
+"""Statistics against published R results (lme4, lmerTest, psych) and textbook test vectors.
+
+The reference numbers are in tests/reference/r_reference.csv, written by
+tests/reference/r_reference.R from the data files next to it.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+from statsmodels.stats.multitest import multipletests
+
+from conftest import REPO
+from dpo_eval import effect_sizes as es
+from dpo_eval import reliability as rel
+from dpo_eval.lmm import NestedLmm, RandomTerm
+from dpo_eval.models import fit_model, fixed_effects_table, model_checks
+
+REFERENCE = REPO / "tests" / "reference"
+R = pd.read_csv(REFERENCE / "r_reference.csv", keep_default_na=False)
+
+
+def ref(case, quantity, term=""):
+    row = R[(R["case"] == case) & (R["quantity"] == quantity) & (R["term"] == term)]
+    assert len(row) == 1, (case, quantity, term)
+    return float(row["value"].iloc[0])
+
+
+def close(actual, expected, rel_tol=1e-4, abs_tol=1e-7):
+    return actual == pytest.approx(expected, rel=rel_tol, abs=abs_tol)
+
+
+@pytest.fixture(scope="module")
+def sleepstudy():
+    data = pd.read_csv(REFERENCE / "sleepstudy.csv")
+    X = np.column_stack([np.ones(len(data)), data["Days"]])
+    model = NestedLmm(data["Reaction"].to_numpy(), X,
+                      [RandomTerm("Subject", data["Subject"].to_numpy(), X.copy(), ("(Intercept)", "Days"))],
+                      ["(Intercept)", "Days"])
+    return model, model.fit()
+
+
+def test_sleepstudy_matches_lme4_and_lmertest(sleepstudy):
+    model, fit = sleepstudy
+    df, se = model.satterthwaite(fit, np.eye(2))
+    for index, term in enumerate(["(Intercept)", "Days"]):
+        assert close(fit.beta[index], ref("sleepstudy", "estimate", term))
+        assert close(se[index], ref("sleepstudy", "std_error", term))
+        assert close(df[index], ref("sleepstudy", "df", term))
+    cov = fit.covariances["Subject"]
+    assert close(np.sqrt(cov[0, 0]), ref("sleepstudy", "sdcor", "Subject|(Intercept)|"))
+    assert close(np.sqrt(cov[1, 1]), ref("sleepstudy", "sdcor", "Subject|Days|"))
+    assert close(cov[0, 1] / np.sqrt(cov[0, 0] * cov[1, 1]), ref("sleepstudy", "sdcor", "Subject|(Intercept)|Days"), 1e-3)
+    assert close(fit.sigma, ref("sleepstudy", "sdcor", "Residual|NA|"))
+    assert close(fit.reml_criterion, ref("sleepstudy", "reml_criterion"), 1e-8)
+    # The published figures quoted in the analysis issue.
+    assert (round(fit.beta[0], 3), round(fit.beta[1], 3)) == (251.405, 10.467)
+    assert (round(se[0], 3), round(se[1], 3)) == (6.825, 1.546)
+    assert (round(np.sqrt(cov[0, 0]), 3), round(np.sqrt(cov[1, 1]), 3), round(fit.sigma, 3)) == (24.741, 5.922, 25.592)
+    assert round(fit.reml_criterion, 3) == 1743.628 and np.round(df, 1).tolist() == [17.0, 17.0]
+
+
+def test_nested_pastes_matches_lme4():
+    data = pd.read_csv(REFERENCE / "pastes.csv")
+    ones = np.ones((len(data), 1))
+    terms = [RandomTerm("batch", data["batch"].to_numpy(), ones),
+             RandomTerm("batch:cask", (data["batch"] + ":" + data["cask"]).to_numpy(), ones)]
+    model = NestedLmm(data["strength"].to_numpy(), ones, terms, ["(Intercept)"])
+    fit = model.fit()
+    df, se = model.satterthwaite(fit, np.eye(1))
+    assert close(fit.beta[0], ref("pastes", "estimate", "(Intercept)"))
+    assert close(se[0], ref("pastes", "std_error", "(Intercept)"))
+    assert close(df[0], ref("pastes", "df", "(Intercept)"))
+    assert close(fit.covariances["batch"][0, 0], ref("pastes", "vcov", "batch|(Intercept)|"))
+    assert close(fit.covariances["batch:cask"][0, 0], ref("pastes", "vcov", "batch:cask|(Intercept)|"))
+    assert close(fit.sigma**2, ref("pastes", "vcov", "Residual|NA|"))
+    assert (round(fit.beta[0], 4), round(se[0], 4)) == (60.0533, 0.6769)
+    assert (round(fit.covariances["batch"][0, 0], 3), round(fit.sigma**2, 3)) == (1.657, 0.678)
+
+
+def test_boundary_design_reaches_the_reml_optimum_and_reports_the_singular_fit():
+    """60 schools x 4 participants x 2 waves, no participant-level variance: the optimum lies on
+    the boundary, where a quasi-Newton search from the interior can stop early."""
+    data = pd.read_csv(REFERENCE / "boundary_design.csv").rename(
+        columns={"y": "score", "participant": "participant_key"})
+    fit, design, _, notes = fit_model(data, "score ~ post * program")
+    lme4_criterion = ref("boundary", "reml_criterion")
+    assert fit.reml_criterion <= lme4_criterion * (1 + 1e-6)
+    assert notes["statsmodels_reml_criterion"] >= fit.reml_criterion - 1e-9
+    checks = model_checks(fit, design, data["score"].to_numpy())
+    assert checks["singular"] and checks["zero_variance_components"] == "institution:participant"
+    assert checks["converged"]
+    assert fit.covariances["institution:participant"][0, 0] == 0.0
+    fixed = fixed_effects_table(fit).set_index("term")
+    for term in ("post", "program", "post:program"):
+        assert close(fixed.loc[term, "estimate"], ref("boundary", "estimate", term))
+        assert close(fixed.loc[term, "std_error"], ref("boundary", "std_error", term))
+        assert close(fixed.loc[term, "df"], ref("boundary", "df", term), 1e-3)
+
+
+def test_reliability_matches_psych():
+    items = pd.read_csv(REFERENCE / "bfi_agreeableness.csv")
+    values = items.to_numpy(dtype=float)
+    alpha = rel.cronbach_alpha(values)
+    assert close(alpha, ref("bfi_agreeableness", "alpha"), 1e-9)
+    low, high = rel.feldt_interval(alpha, *values.shape)
+    assert close(low, ref("bfi_agreeableness", "feldt_low"), 1e-6)
+    assert close(high, ref("bfi_agreeableness", "feldt_high"), 1e-6)
+    stats_table = rel.item_statistics(items).set_index("item")
+    for item in items.columns:
+        assert close(stats_table.loc[item, "alpha_if_deleted"], ref("bfi_agreeableness", "alpha_if_deleted", item), 1e-9)
+        assert close(stats_table.loc[item, "item_total_r"], ref("bfi_agreeableness", "item_total_r", item), 1e-9)
+    loadings = rel.one_factor_loadings(np.corrcoef(values, rowvar=False))
+    for item, loading in zip(items.columns, loadings):
+        assert close(loading, ref("bfi_agreeableness", "loading", item), 1e-3)
+    assert close(rel.omega_total(values), ref("bfi_agreeableness", "omega_total"), 1e-4)
+
+
+def test_morris_dppc2_textbook_example():
+    """Morris (2008), p. 370: treatment pre 30.6 (SD 15.0), post 38.5; control pre 23.1
+    (SD 13.8), post 19.7; n = 20 each: d_ppc2 = 0.77."""
+    d = es.morris_dppc2_from_summary(30.6, 38.5, 15.0, 20, 23.1, 19.7, 13.8, 20, rho=0.5)
+    assert round(d.estimate, 2) == 0.77
+    assert d.conf_low < d.estimate < d.conf_high
+
+
+def test_morris_interval_covers_at_its_nominal_rate():
+    rng = np.random.default_rng(5)
+    n, delta, rho, reps = 40, 0.5, 0.6, 1500
+    cov = [[1, rho], [rho, 1]]
+    hits = 0
+    for _ in range(reps):
+        t = rng.multivariate_normal([0, delta], cov, n)
+        c = rng.multivariate_normal([0, 0], cov, n)
+        d = es.morris_dppc2(t[:, 0], t[:, 1], c[:, 0], c[:, 1])
+        hits += d.conf_low < delta < d.conf_high
+    assert 0.93 <= hits / reps <= 0.97
+
+
+def test_paired_effect_sizes_lakens_example():
+    """Lakens (2013), table 1: two movies rated by 10 people; d_z = 1.50, d_av = 1.13."""
+    movie1 = np.array([9, 7, 8, 9, 8, 9, 9, 10, 9, 9.0])
+    movie2 = np.array([9, 6, 7, 8, 7, 9, 8, 8, 8, 7.0])
+    assert round(es.cohens_dz(movie2, movie1).estimate, 2) == 1.50
+    assert round(es.cohens_dav(movie2, movie1), 2) == 1.13
+
+
+def test_holm_is_holm_not_holm_sidak():
+    p = [0.01, 0.04, 0.03]
+    assert multipletests(p, method="holm")[1].tolist() == pytest.approx([0.03, 0.06, 0.06])
+    assert multipletests(p, method="holm-sidak")[1][0] != pytest.approx(0.03)
