@@ -518,7 +518,7 @@ class _StudyWriter:
                 "skipped": sum(v is None for v in sub["answers"].values()),
             })
 
-    def run(self) -> dict:
+    def run(self, score_truth: bool = True) -> dict:
         spec, rng, codebook = self.spec, self.rng, self.codebook
         c = spec.contamination
         schools = _institutions(spec, rng)
@@ -538,7 +538,7 @@ class _StudyWriter:
             self.record(wave, subs)
             writer(subs, names)
         self.write_needs(schools, people)
-        return self.ground_truth(people, schools)
+        return self.ground_truth(people, schools, score_truth)
 
     def item_cells(self, sub: dict, items: list[Item], scale_of, prefix: str = "") -> list:
         cells = []
@@ -680,7 +680,7 @@ class _StudyWriter:
             "format_probability": {g: dict(zip(format_codes, p)) for g, p in format_probs.items()},
         }
 
-    def ground_truth(self, people: list[dict], schools: list[dict]) -> dict:
+    def ground_truth(self, people: list[dict], schools: list[dict], score_truth: bool = True) -> dict:
         spec = self.spec
         subs = self.truth["submissions"]
         counts = {}
@@ -697,7 +697,8 @@ class _StudyWriter:
                               for cohort in ("program", "comparison")},
             }
         present = {w: {p["code"] for p in people if p["waves"][w]} for w in ("pre", "post", "followup")}
-        effects = true_score_effects(spec, self.codebook)
+        effects = (true_score_effects(spec, self.codebook) if score_truth
+                   else {"did": None, "response_shift": None})
         spec_dict = asdict(spec)
         return {
             "generator": "dpo_eval.simulate",
@@ -732,9 +733,12 @@ class _StudyWriter:
         }
 
 
-def simulate_study(spec: SimulationSpec, codebook: Codebook, out: Path, truth_path: Path) -> dict:
-    """Write the raw exports of one simulated study to ``out`` and its ground truth to ``truth_path``."""
-    truth = _StudyWriter(spec, codebook, Path(out)).run()
+def simulate_study(spec: SimulationSpec, codebook: Codebook, out: Path, truth_path: Path,
+                   score_truth: bool = True) -> dict:
+    """Write the raw exports of one simulated study to ``out`` and its ground truth to
+    ``truth_path``. ``score_truth=False`` skips the Monte Carlo of the true effects on the
+    score metric (for simulation studies that compute it once for many seeds)."""
+    truth = _StudyWriter(spec, codebook, Path(out)).run(score_truth)
     truth_path = Path(truth_path)
     truth_path.parent.mkdir(parents=True, exist_ok=True)
     truth_path.write_text(json.dumps(truth, ensure_ascii=False, indent=1, sort_keys=True) + "\n",
