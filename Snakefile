@@ -15,6 +15,7 @@ include: "workflow/rules/delivery.smk"
 rule all:
     input:
         expand("results/reports/evaluation.{lang}.pdf", lang=LANGUAGES),
+        expand("results/reports/institutions/{institution}.pdf", institution=SCHOOLS),
         "results/outbox/manifest.csv",
         "results/data_dictionary.csv",
     default_target: True

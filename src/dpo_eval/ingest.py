@@ -24,6 +24,8 @@ from dpo_eval.text import fold
 WAVES = ("pre", "post", "followup")
 REQUIRED_FIELDS = ("timestamp", "participant_code", "institution")
 REGISTRY_COLUMNS = ("id", "name", "municipality", "type", "settlement", "language", "email")
+# English names for reports in English; where absent, the Russian names are used.
+REGISTRY_OPTIONAL = ("name_en", "municipality_en")
 TIME_FORMATS = ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M",
                 "%d.%m.%Y")
 PERSONAL_FIELDS = ("full_name", "email", "phone")
@@ -49,6 +51,10 @@ def load_registry(path: str | Path) -> pd.DataFrame:
                          f"(present: {', '.join(table.frame.columns)})",
                          "add the column to the institutions registry")
     registry = table.frame[list(REGISTRY_COLUMNS)].copy()
+    for column in REGISTRY_OPTIONAL:
+        source = column.removesuffix("_en")
+        registry[column] = (table.frame[column].where(table.frame[column].str.strip() != "", table.frame[source])
+                            if column in table.frame.columns else table.frame[source])
     duplicated = registry["id"].duplicated()
     if duplicated.any():
         row = int(registry.index[duplicated][0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -52,6 +53,14 @@ def write_outputs(outputs: dict[str | Path, pd.DataFrame | dict | list | bytes])
             payloads[Path(path)] = json_bytes(value)
     for path, data in payloads.items():
         _atomic_write_bytes(path, data)
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def read_csv(path: str | Path) -> pd.DataFrame:

@@ -13,11 +13,11 @@ import pandas as pd
 
 import json
 
-from dpo_eval import models, sensitivity
+from dpo_eval import aggregates, models, sensitivity
 from dpo_eval import needs as needs_module
 from dpo_eval.codebook import load_codebook
 from dpo_eval.ingest import ingest_competencies, ingest_needs, load_registry
-from dpo_eval.io import read_csv, write_outputs
+from dpo_eval.io import read_csv, sha256_file, write_outputs
 from dpo_eval.pseudonymise import load_secret
 from dpo_eval.reliability import reliability_table
 from dpo_eval.scoring import descriptives, model_flow, scale_scores
@@ -44,7 +44,15 @@ def ingest(config: dict, output: dict, results_dir: str | Path = "results",
         output["match_audit"]: result.match_audit,
         output["duplicates"]: result.duplicates,
         output["invalid_values"]: result.invalid_values,
+        output["institutions"]: registry.drop(columns="email"),
     })
+
+
+def input_manifest(files: list[str], output: str | Path) -> None:
+    """SHA-256 of every input file (the provenance appendix of the reports reads this table, so
+    that a rebuild from the pseudonymised reproduction package prints the same)."""
+    write_outputs({output: pd.DataFrame([{"path": str(f), "sha256": sha256_file(f)}
+                                         for f in sorted(set(map(str, files)))])})
 
 
 def ingest_needs_survey(config: dict, output: dict, results_dir: str | Path = "results",
@@ -67,7 +75,9 @@ def score(config: dict, responses: str | Path, flow_waves: str | Path, output: d
     flow = model_flow(read_csv(flow_waves), scores, config["analysis"]["domains"],
                       config["cleaning"]["careless"]["policy"])
     write_outputs({output["scores"]: scores, output["descriptives"]: descriptives(scores),
-                   output["flow"]: flow})
+                   output["flow"]: flow, output["sample"]: aggregates.sample_description(scores),
+                   output["municipalities"]: aggregates.municipality_participation(scores),
+                   output["score_benchmarks"]: aggregates.score_benchmarks(scores)})
 
 
 def analysis_scores(config: dict, scores: str | Path) -> pd.DataFrame:
@@ -120,6 +130,7 @@ def reliability(config: dict, responses: str | Path, output: str | Path) -> None
 def needs_analysis(needs: str | Path, formats: str | Path, output: dict) -> None:
     ratings = read_csv(needs)
     write_outputs({output["needs"]: needs_module.importance_summary(ratings),
+                   output["needs_benchmarks"]: aggregates.needs_benchmarks(ratings),
                    output["distribution"]: needs_module.likert_distribution(ratings),
                    output["tests"]: needs_module.group_differences(ratings),
                    output["formats"]: needs_module.format_preferences(read_csv(formats))})

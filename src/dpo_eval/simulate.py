@@ -44,24 +44,25 @@ from dpo_eval.codebook import Codebook, Item, load_codebook
 DEMO_SEED = 20251127
 COMPETENCY_DOMAINS = ("universal", "professional", "subject_methodical")
 
-# Municipalities of Khabarovsk Krai: name, code letters used in participant codes, urban, weight.
+# Municipalities of Khabarovsk Krai: name, code letters used in participant codes, urban,
+# weight, English name.
 MUNICIPALITIES = (
-    ("г. Хабаровск", "ХБ", True, 6.0),
-    ("г. Комсомольск-на-Амуре", "КМ", True, 5.0),
-    ("Амурский район", "АМ", False, 1.5),
-    ("Ванинский район", "ВН", False, 1.2),
-    ("Советско-Гаванский район", "СГ", False, 1.2),
-    ("Николаевский район", "НК", False, 1.0),
-    ("Хабаровский район", "ХР", False, 1.5),
-    ("Комсомольский район", "КС", False, 1.2),
-    ("Бикинский район", "БК", False, 0.8),
-    ("Вяземский район", "ВЗ", False, 0.8),
-    ("Верхнебуреинский район", "ВБ", False, 0.8),
-    ("Солнечный район", "СЛ", False, 0.8),
-    ("Ульчский район", "УЛ", False, 0.6),
-    ("Район имени Лазо", "ЛЗ", False, 1.0),
-    ("Нанайский район", "НН", False, 0.6),
-    ("Охотский район", "ОХ", False, 0.4),
+    ("г. Хабаровск", "ХБ", True, 6.0, "Khabarovsk"),
+    ("г. Комсомольск-на-Амуре", "КМ", True, 5.0, "Komsomolsk-on-Amur"),
+    ("Амурский район", "АМ", False, 1.5, "Amursky District"),
+    ("Ванинский район", "ВН", False, 1.2, "Vaninsky District"),
+    ("Советско-Гаванский район", "СГ", False, 1.2, "Sovetsko-Gavansky District"),
+    ("Николаевский район", "НК", False, 1.0, "Nikolaevsky District"),
+    ("Хабаровский район", "ХР", False, 1.5, "Khabarovsky District"),
+    ("Комсомольский район", "КС", False, 1.2, "Komsomolsky District"),
+    ("Бикинский район", "БК", False, 0.8, "Bikinsky District"),
+    ("Вяземский район", "ВЗ", False, 0.8, "Vyazemsky District"),
+    ("Верхнебуреинский район", "ВБ", False, 0.8, "Verkhnebureinsky District"),
+    ("Солнечный район", "СЛ", False, 0.8, "Solnechny District"),
+    ("Ульчский район", "УЛ", False, 0.6, "Ulchsky District"),
+    ("Район имени Лазо", "ЛЗ", False, 1.0, "Imeni Lazo District"),
+    ("Нанайский район", "НН", False, 0.6, "Nanaisky District"),
+    ("Охотский район", "ОХ", False, 0.4, "Okhotsky District"),
 )
 
 # Latin letters that look like Cyrillic ones: what a participant on an English keyboard types.
@@ -264,14 +265,16 @@ def _institutions(spec: SimulationSpec, rng: np.random.Generator) -> list[dict]:
     english = set(rng.choice(spec.n_schools, spec.english_schools, replace=False).tolist())
     schools, numbers = [], {}
     for index, muni_index in enumerate(assignment):
-        name, letters, urban, _ = munis[muni_index]
+        name, letters, urban, _, name_en = munis[muni_index]
         numbers[muni_index] = numbers.get(muni_index, 0) + int(rng.integers(1, 9))
         kind = "МАОУ" if rng.random() < 0.3 else "МБОУ"
         school_id = f"SCH{index + 1:03d}"
         schools.append({
             "id": school_id,
             "name": f"{kind} СОШ № {numbers[muni_index]} ({name})",
+            "name_en": f"Secondary School No. {numbers[muni_index]} ({name_en})",
             "municipality": name,
+            "municipality_en": name_en,
             "type": "school",
             "settlement": "urban" if urban else "rural",
             "language": "en" if index in english else "ru",
@@ -283,11 +286,13 @@ def _institutions(spec: SimulationSpec, rng: np.random.Generator) -> list[dict]:
 
 PARTNERS = (
     {"id": "UNI-AMGPGU", "name": "Амурский гуманитарно-педагогический государственный университет",
-     "municipality": "г. Комсомольск-на-Амуре", "type": "university", "settlement": "urban",
-     "language": "ru", "email": "dpo@amgpgu.example.org"},
+     "name_en": "Amur Humanitarian-Pedagogical State University",
+     "municipality": "г. Комсомольск-на-Амуре", "municipality_en": "Komsomolsk-on-Amur",
+     "type": "university", "settlement": "urban", "language": "ru", "email": "dpo@amgpgu.example.org"},
     {"id": "IRO-KHK", "name": "Хабаровский краевой институт развития образования",
-     "municipality": "г. Хабаровск", "type": "iro", "settlement": "urban", "language": "ru",
-     "email": "office@khkiro.example.org"},
+     "name_en": "Khabarovsk Krai Institute of Educational Development",
+     "municipality": "г. Хабаровск", "municipality_en": "Khabarovsk", "type": "iro",
+     "settlement": "urban", "language": "ru", "email": "office@khkiro.example.org"},
 )
 
 
@@ -552,7 +557,8 @@ class _StudyWriter:
                                           sub["person"]["female"], self.rng)
 
     def write_registry(self, schools: list[dict]) -> None:
-        columns = ["id", "name", "municipality", "type", "settlement", "language", "email"]
+        columns = ["id", "name", "name_en", "municipality", "municipality_en", "type", "settlement",
+                   "language", "email"]
         rows = [[entry[col] for col in columns] for entry in [*PARTNERS, *schools]]
         _write_csv(self.out / FILES["institutions"], columns, rows, encoding="utf-8",
                    delimiter=",", lineterminator="\n")

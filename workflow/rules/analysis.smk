@@ -5,11 +5,14 @@ rule score:
         responses="results/clean/responses.csv",
         flow_waves="results/clean/flow_waves.csv",
         codebook=config["codebook"],
-        code=package_modules("scoring", "pipeline"),
+        code=package_modules("scoring", "aggregates", "pipeline"),
     output:
         scores="results/clean/scores.csv",
         descriptives="results/tables/descriptives.csv",
         flow="results/tables/flow.csv",
+        sample="results/tables/sample.csv",
+        municipalities="results/tables/municipalities.csv",
+        score_benchmarks="results/tables/score_benchmarks.csv",
     conda:
         "../../environment.yml"
     log:
@@ -38,12 +41,13 @@ rule needs_analysis:
     input:
         needs="results/clean/needs.csv",
         formats="results/clean/needs_formats.csv",
-        code=package_modules("needs", "pipeline"),
+        code=package_modules("needs", "aggregates", "pipeline"),
     output:
         needs="results/tables/needs.csv",
         distribution="results/tables/needs_distribution.csv",
         tests="results/tables/needs_tests.csv",
         formats="results/tables/needs_formats.csv",
+        needs_benchmarks="results/tables/needs_benchmarks.csv",
     conda:
         "../../environment.yml"
     log:

@@ -21,6 +21,22 @@ DOMAINS = config["analysis"]["domains"]
 PACKAGE = Path(PACKAGE_ROOT) / "dpo_eval"
 
 
+from dpo_eval.report import EVALUATION_TABLES, INSTITUTION_TABLES
+
+FONTS = sorted(str(path) for path in Path("reports/fonts").glob("*.ttf"))
+
+
+def registry_ids(kind):
+    """Ids of the registry's institutions of one type (schools get a report each)."""
+    import csv
+
+    with open(config["registry"], encoding="utf-8-sig", newline="") as handle:
+        return [row["id"] for row in csv.DictReader(handle) if row["type"] == kind]
+
+
+SCHOOLS = registry_ids("school")
+
+
 def package_modules(*names):
     """Package modules that a step imports, declared as inputs so that an edit reruns it."""
     return [str(PACKAGE / f"{name}.py") for name in names]
@@ -37,10 +53,12 @@ def raw_inputs():
 # Every table described in the data dictionary (src/dpo_eval/data_dictionary.yaml).
 DICTIONARY_TABLES = [
     *(f"results/clean/{name}.csv" for name in
-      ("responses", "respondents", "scores", "needs", "needs_formats", "flow_waves")),
+      ("responses", "respondents", "scores", "needs", "needs_formats", "flow_waves",
+       "institutions", "input_manifest")),
     *(f"results/tables/{name}.csv" for name in
       ("flow", "descriptives", "reliability", "needs", "needs_distribution", "needs_tests",
        "needs_formats", "did", "fixed_effects", "variance_components", "model_checks",
-       "effect_sizes", "response_shift", "sensitivity", "qq")),
+       "effect_sizes", "response_shift", "sensitivity", "qq", "sample", "municipalities",
+       "score_benchmarks", "needs_benchmarks")),
     *(f"results/audit/{name}.csv" for name in ("match_audit", "duplicates", "invalid_values")),
 ]

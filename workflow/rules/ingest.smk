@@ -14,6 +14,7 @@ rule ingest:
         match_audit="results/audit/match_audit.csv",
         duplicates="results/audit/duplicates.csv",
         invalid_values="results/audit/invalid_values.csv",
+        institutions="results/clean/institutions.csv",
     conda:
         "../../environment.yml"
     log:
@@ -39,3 +40,17 @@ rule ingest_needs:
         "logs/ingest_needs.log",
     script:
         "../scripts/ingest_needs.py"
+
+
+rule input_manifest:
+    """SHA-256 of every input file, for the provenance appendix of the reports."""
+    input:
+        raw_inputs(),
+    output:
+        "results/clean/input_manifest.csv",
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/input_manifest.log",
+    script:
+        "../scripts/input_manifest.py"

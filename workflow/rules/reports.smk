@@ -1,19 +1,20 @@
 rule evaluation_report:
     """The full evaluation report in one language."""
     input:
-        did="results/tables/did.csv",
-        flow="results/tables/flow.csv",
-        descriptives="results/tables/descriptives.csv",
+        tables=expand("results/tables/{name}.csv", name=EVALUATION_TABLES),
+        institutions="results/clean/institutions.csv",
+        manifest="results/clean/input_manifest.csv",
+        codebook=config["codebook"],
         template="reports/templates/evaluation.html",
         base="reports/templates/base.html",
         i18n="reports/i18n",
         strings="reports/i18n/{lang}.yaml",
-        fonts=list(map(str, Path("reports/fonts").glob("*.ttf"))),
+        fonts=FONTS,
         lock="requirements.lock",
-        raw=raw_inputs(),
-        code=package_modules("report", "io"),
+        code=package_modules("report", "figures", "aggregates", "io"),
     output:
-        "results/reports/evaluation.{lang}.pdf",
+        report("results/reports/evaluation.{lang}.pdf", caption="../report/evaluation.rst",
+               category="Reports"),
     conda:
         "../../environment.yml"
     log:
@@ -22,6 +23,30 @@ rule evaluation_report:
         lang="|".join(LANGUAGES),
     script:
         "../scripts/evaluation_report.py"
+
+
+rule institution_report:
+    """One institution's report, in the language of the registry, aggregates only."""
+    input:
+        tables=expand("results/tables/{name}.csv", name=INSTITUTION_TABLES),
+        institutions="results/clean/institutions.csv",
+        codebook=config["codebook"],
+        template="reports/templates/institution.html",
+        base="reports/templates/base.html",
+        i18n="reports/i18n",
+        strings=expand("reports/i18n/{lang}.yaml", lang=["ru", "en"]),
+        fonts=FONTS,
+        code=package_modules("report", "aggregates", "io"),
+    output:
+        "results/reports/institutions/{institution}.pdf",
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/institution_report/{institution}.log",
+    wildcard_constraints:
+        institution="|".join(SCHOOLS) or "none",
+    script:
+        "../scripts/institution_report.py"
 
 
 rule data_dictionary:

@@ -1,0 +1,150 @@
+"""Figures of the reports as deterministic SVG (matplotlib), in a colour-blind-safe palette.
+
+Text is drawn as paths with matplotlib's bundled DejaVu Sans, so a figure looks the same on
+every machine and needs no font at render time; a fixed hash salt and no date make the SVG
+bytes depend only on the data.
+"""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("svg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+# Okabe & Ito (2008) palette, safe for the common colour-vision deficiencies.
+OKABE_ITO = {"orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73", "yellow": "#F0E442",
+             "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7", "grey": "#999999"}
+COHORT_COLOURS = {"program": OKABE_ITO["blue"], "comparison": OKABE_ITO["orange"]}
+# Diverging scale for 5-point ratings: low = vermillion side, high = blue side, middle grey.
+LIKERT_COLOURS = ["#D55E00", "#F4A582", "#BBBBBB", "#92C5DE", "#0072B2"]
+
+plt.rcParams.update({
+    "svg.fonttype": "path", "svg.hashsalt": "dpo_eval", "font.family": "DejaVu Sans",
+    "font.size": 8, "axes.spines.top": False, "axes.spines.right": False,
+    "figure.dpi": 100, "savefig.bbox": "tight",
+})
+
+
+def to_svg(figure) -> str:
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": "dpo_eval"})
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def forest_plot(rows: pd.DataFrame, label_column: str, zero_label: str, x_label: str) -> str:
+    """Point estimates with 95% intervals, one row each, and a line at zero."""
+    height = 0.45 * len(rows) + 0.9
+    figure, axis = plt.subplots(figsize=(6.3, height))
+    y = np.arange(len(rows))[::-1]
+    axis.axvline(0, color=OKABE_ITO["grey"], linewidth=0.8)
+    axis.hlines(y, rows["conf_low"], rows["conf_high"], color=OKABE_ITO["blue"], linewidth=1.6)
+    axis.plot(rows["estimate"], y, "o", color=OKABE_ITO["blue"], markersize=5)
+    axis.set_yticks(y, rows[label_column])
+    axis.set_xlabel(x_label)
+    axis.annotate(zero_label, (0, y.max() + 0.6), ha="center", fontsize=7, color="#555555",
+                  annotation_clip=False)
+    axis.set_ylim(-0.6, y.max() + 0.9)
+    return to_svg(figure)
+
+
+def means_plot(descriptives: pd.DataFrame, domain_names: dict, wave_names: dict,
+               cohort_names: dict, y_label: str) -> str:
+    """Mean score by wave for each cohort, one panel per domain, with +-1.96 SE bars."""
+    domains = list(domain_names)
+    waves = ["pre", "post", "followup"]
+    figure, axes = plt.subplots(1, len(domains), figsize=(6.3, 2.3), sharey=True)
+    for axis, domain in zip(np.atleast_1d(axes), domains):
+        for offset, (cohort, colour) in zip((-0.06, 0.06), COHORT_COLOURS.items()):
+            rows = descriptives[(descriptives["domain"] == domain) & (descriptives["cohort"] == cohort)]
+            rows = rows.set_index("wave").reindex(waves).dropna(subset=["mean"])
+            x = np.array([waves.index(w) for w in rows.index]) + offset
+            se = rows["sd"] / np.sqrt(rows["n"])
+            axis.errorbar(x, rows["mean"], yerr=1.96 * se, color=colour, marker="o", markersize=3.5,
+                          linewidth=1.2, capsize=2, label=cohort_names[cohort])
+        axis.set_xticks(range(len(waves)), [wave_names[w] for w in waves], rotation=20)
+        axis.set_title(domain_names[domain], fontsize=8)
+    np.atleast_1d(axes)[0].set_ylabel(y_label)
+    np.atleast_1d(axes)[0].legend(frameon=False, fontsize=7, loc="lower right")
+    return to_svg(figure)
+
+
+def diverging_likert(distribution: pd.DataFrame, area_names: dict, groups: dict, labels: list[str]) -> str:
+    """Diverging stacked bars: ratings 1-2 to the left of zero, 4-5 to the right, 3 centred."""
+    areas = list(area_names)
+    figure, axes = plt.subplots(len(groups), 1, figsize=(6.3, 1.0 + 1.55 * len(groups)), sharex=True)
+    for axis, (group, group_name) in zip(np.atleast_1d(axes), groups.items()):
+        shares = (distribution[distribution["stakeholder"] == group]
+                  .pivot_table(index="area", columns="value", values="share", fill_value=0.0)
+                  .reindex(index=areas, columns=[1, 2, 3, 4, 5], fill_value=0.0))
+        y = np.arange(len(areas))[::-1]
+        left = -(shares[1] + shares[2] + shares[3] / 2)
+        for value in [1, 2, 3, 4, 5]:
+            axis.barh(y, shares[value], left=left, color=LIKERT_COLOURS[value - 1], height=0.7,
+                      label=labels[value - 1])
+            left = left + shares[value]
+        axis.axvline(0, color="#333333", linewidth=0.6)
+        axis.set_yticks(y, [area_names[a] for a in areas], fontsize=6.5)
+        axis.set_title(group_name, fontsize=8, loc="left")
+        axis.set_xlim(-1, 1)
+    last = np.atleast_1d(axes)[-1]
+    last.set_xticks([-1, -0.5, 0, 0.5, 1], ["100%", "50%", "0", "50%", "100%"])
+    handles, names = last.get_legend_handles_labels()
+    figure.legend(handles, names, loc="lower center", ncol=5, frameon=False, fontsize=6.5,
+                  bbox_to_anchor=(0.5, -0.04))
+    return to_svg(figure)
+
+
+def qq_plots(qq: pd.DataFrame, domain_names: dict, kind_names: dict) -> str:
+    """Normal QQ plots of residuals and random effects, a row per domain."""
+    domains = list(domain_names)
+    kinds = list(kind_names)
+    figure, axes = plt.subplots(len(domains), len(kinds), figsize=(6.3, 1.9 * len(domains)), squeeze=False)
+    for r, domain in enumerate(domains):
+        for c, kind in enumerate(kinds):
+            axis = axes[r, c]
+            rows = qq[(qq["domain"] == domain) & (qq["kind"] == kind)]
+            axis.plot(rows["theoretical"], rows["sample"], ".", markersize=2.5, color=OKABE_ITO["blue"])
+            limit = 3.5
+            axis.plot([-limit, limit], [-limit, limit], color=OKABE_ITO["grey"], linewidth=0.8)
+            axis.set_xlim(-limit, limit)
+            axis.set_ylim(-limit, limit)
+            axis.set_title(f"{domain_names[domain]}: {kind_names[kind]}", fontsize=6.5)
+            axis.tick_params(labelsize=6)
+    figure.tight_layout()
+    return to_svg(figure)
+
+
+def flow_diagram(flow: pd.DataFrame, wave_names: dict, cohort_names: dict, words: dict) -> str:
+    """Participant flow: per cohort a column of boxes, received -> participants -> analysed,
+    for every wave, with duplicates, unmatched and exclusions beside them."""
+    waves = [w for w in ("pre", "post", "followup") if w in set(flow["wave"])]
+    figure, axis = plt.subplots(figsize=(6.3, 1.05 * len(waves) + 0.5))
+    axis.set_axis_off()
+    axis.set_xlim(0, 2)
+    axis.set_ylim(-len(waves), 0.45)
+    for column, cohort in enumerate(("program", "comparison")):
+        axis.text(column + 0.5, 0.3, cohort_names[cohort], ha="center", va="center", fontsize=9,
+                  fontweight="bold", color=COHORT_COLOURS[cohort])
+        for row, wave in enumerate(waves):
+            record = flow[(flow["wave"] == wave) & (flow["cohort"] == cohort)].iloc[0]
+            y = -row - 0.45
+            main = (f"{wave_names[wave]}: {words['received']} {int(record['received'])}\n"
+                    f"{words['participants']} {int(record['participants'])}, "
+                    f"{words['analysed']} {int(record['analysed'])}")
+            side = (f"{words['duplicates']} {int(record['duplicates'])}, "
+                    f"{words['unmatched']} {int(record['unmatched'])}, "
+                    f"{words['careless']} {int(record['careless'])}")
+            axis.text(column + 0.5, y + 0.1, main, ha="center", va="center", fontsize=7.5,
+                      bbox={"boxstyle": "round,pad=0.4", "facecolor": "#F2F2F2",
+                            "edgecolor": COHORT_COLOURS[cohort], "linewidth": 1})
+            axis.text(column + 0.5, y - 0.28, side, ha="center", va="center", fontsize=6.5, color="#444444")
+            if row > 0:
+                axis.annotate("", xy=(column + 0.5, y + 0.33), xytext=(column + 0.5, y + 0.62),
+                              arrowprops={"arrowstyle": "->", "color": "#666666", "linewidth": 0.8})
+    return to_svg(figure)
