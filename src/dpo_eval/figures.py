@@ -8,6 +8,7 @@ bytes depend only on the data.
 from __future__ import annotations
 
 import io
+import textwrap
 
 import matplotlib
 
@@ -68,7 +69,7 @@ def means_plot(descriptives: pd.DataFrame, domain_names: dict, wave_names: dict,
             axis.errorbar(x, rows["mean"], yerr=1.96 * se, color=colour, marker="o", markersize=3.5,
                           linewidth=1.2, capsize=2, label=cohort_names[cohort])
         axis.set_xticks(range(len(waves)), [wave_names[w] for w in waves], rotation=20)
-        axis.set_title(domain_names[domain], fontsize=8)
+        axis.set_title(textwrap.fill(domain_names[domain], 24), fontsize=7.5)
     np.atleast_1d(axes)[0].set_ylabel(y_label)
     np.atleast_1d(axes)[0].legend(frameon=False, fontsize=7, loc="lower right")
     return to_svg(figure)
@@ -114,7 +115,7 @@ def qq_plots(qq: pd.DataFrame, domain_names: dict, kind_names: dict) -> str:
             axis.plot([-limit, limit], [-limit, limit], color=OKABE_ITO["grey"], linewidth=0.8)
             axis.set_xlim(-limit, limit)
             axis.set_ylim(-limit, limit)
-            axis.set_title(f"{domain_names[domain]}: {kind_names[kind]}", fontsize=6.5)
+            axis.set_title(textwrap.fill(f"{domain_names[domain]}: {kind_names[kind]}", 34), fontsize=6.5)
             axis.tick_params(labelsize=6)
     figure.tight_layout()
     return to_svg(figure)

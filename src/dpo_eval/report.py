@@ -76,7 +76,7 @@ def format_share(share: float, lang: str) -> str:
 def code_digest() -> str:
     """SHA-256 over the package's source files: identifies the code without needing git."""
     digest = hashlib.sha256()
-    for path in sorted(PACKAGE_DIR.rglob("*")):
+    for path in sorted(PACKAGE_DIR.iterdir()):
         if path.suffix in (".py", ".yaml"):
             digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode())
             digest.update(path.read_bytes())
@@ -114,11 +114,14 @@ def svg_image(svg: str) -> str:
 
 
 class Numbering:
-    """Numbers of tables and figures in order of first use, for captions and cross-references."""
+    """Numbers of tables and figures in document order, for captions and cross-references:
+    ``order`` lists the ids as they appear, so a reference before the object gets its number."""
 
-    def __init__(self) -> None:
+    def __init__(self, order: tuple[str, ...] = ()) -> None:
         self.numbers: dict[str, int] = {}
         self.counts = {"tab": 0, "fig": 0}
+        for key in order:
+            self[key]
 
     def __getitem__(self, key: str) -> int:
         if key not in self.numbers:
@@ -157,6 +160,11 @@ def verdict(did: pd.DataFrame, strings: dict, domain_names: dict, lang: str) -> 
 
 # --------------------------------------------------------------------------- evaluation report
 
+EVALUATION_ORDER = ("fig-flow", "tab-flow", "tab-flow-model", "tab-sample", "tab-municipalities",
+                    "tab-reliability", "tab-needs", "fig-likert", "tab-formats", "fig-means",
+                    "tab-descriptives", "tab-did", "fig-forest", "tab-effects", "tab-checks", "fig-qq",
+                    "tab-sensitivity", "fig-sensitivity", "tab-shift", "tab-provenance")
+
 
 def _names(codebook, registry: pd.DataFrame, lang: str) -> dict:
     suffix = "_en" if lang == "en" else ""
@@ -177,7 +185,7 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
     codebook = load_codebook(config["codebook"])
     names = _names(codebook, registry, lang)
     t = strings
-    n = Numbering()
+    n = Numbering(EVALUATION_ORDER)
     domains = config["analysis"]["domains"]
     dn = {d: names["domain"][d] for d in domains}
     fmt = lambda v, digits=2: format_optional(v, lang, digits)  # noqa: E731
@@ -407,7 +415,9 @@ def institution_context(config: dict, tables: dict[str, pd.DataFrame], registry:
     participation = []
     for wave in ("pre", "post", "followup"):
         counts = own[own["wave"] == wave]["n"]
-        participation.append({"wave": t["waves"][wave], "n": int(counts.max()) if len(counts) else 0})
+        count = int(counts.max()) if len(counts) else 0
+        participation.append({"wave": t["waves"][wave],
+                              "n": f"< {min_cell}" if 0 < count < min_cell else count})
     score_rows, hidden_any = [], False
     for domain in codebook.domains:
         for wave in ("pre", "post", "followup"):

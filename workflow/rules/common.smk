@@ -16,6 +16,7 @@ from dpo_eval.config import validate_config
 validate_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml",
                 source="config/config.yaml")
 
+REPRODUCE = bool(config.get("reproduce", False))
 LANGUAGES = config["reports"]["languages"]
 DOMAINS = config["analysis"]["domains"]
 PACKAGE = Path(PACKAGE_ROOT) / "dpo_eval"
@@ -34,12 +35,17 @@ def registry_ids(kind):
         return [row["id"] for row in csv.DictReader(handle) if row["type"] == kind]
 
 
-SCHOOLS = registry_ids("school")
+SCHOOLS = [] if REPRODUCE else registry_ids("school")
 
 
 def package_modules(*names):
     """Package modules that a step imports, declared as inputs so that an edit reruns it."""
     return [str(PACKAGE / f"{name}.py") for name in names]
+
+
+def all_package_files():
+    """Every module and data file of the package: the reports print their joint digest."""
+    return sorted(str(p) for p in PACKAGE.iterdir() if p.suffix in (".py", ".yaml"))
 
 
 def wave_files():
@@ -61,4 +67,27 @@ DICTIONARY_TABLES = [
        "effect_sizes", "response_shift", "sensitivity", "qq", "sample", "municipalities",
        "score_benchmarks", "needs_benchmarks")),
     *(f"results/audit/{name}.csv" for name in ("match_audit", "duplicates", "invalid_values")),
+]
+
+# What a reproduction package rebuilds and checks: every analysis table and the evaluation reports.
+REPRODUCED = [
+    *(f"results/tables/{name}.csv" for name in
+      ("flow", "descriptives", "reliability", "needs", "needs_distribution", "needs_tests",
+       "needs_formats", "did", "fixed_effects", "variance_components", "model_checks",
+       "effect_sizes", "response_shift", "sensitivity", "qq", "sample", "municipalities",
+       "score_benchmarks", "needs_benchmarks")),
+    *(f"results/reports/evaluation.{lang}.pdf" for lang in LANGUAGES),
+]
+# The pseudonymised analysis data a reproduction package carries.
+PACKAGE_DATA = [
+    f"results/clean/{name}.csv"
+    for name in ("responses", "respondents", "needs", "needs_formats", "flow_waves",
+                 "institutions", "input_manifest")
+]
+TARGETS = REPRODUCED if REPRODUCE else [
+    *REPRODUCED,
+    *(f"results/reports/institutions/{school}.pdf" for school in SCHOOLS),
+    "results/outbox/manifest.csv",
+    "results/data_dictionary.csv",
+    "results/reproduction_package.zip",
 ]

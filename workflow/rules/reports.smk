@@ -11,7 +11,7 @@ rule evaluation_report:
         strings="reports/i18n/{lang}.yaml",
         fonts=FONTS,
         lock="requirements.lock",
-        code=package_modules("report", "figures", "aggregates", "io"),
+        code=all_package_files(),
     output:
         report("results/reports/evaluation.{lang}.pdf", caption="../report/evaluation.rst",
                category="Reports"),
@@ -63,3 +63,20 @@ rule data_dictionary:
         "logs/data_dictionary.log",
     script:
         "../scripts/data_dictionary.py"
+
+
+rule reproduction_package:
+    """Pseudonymised analysis data, configuration, code, lock file, instructions and the
+    checksums of the published tables and evaluation reports, in one zip."""
+    input:
+        data=PACKAGE_DATA,
+        published=REPRODUCED,
+        code=package_modules("package", "io"),
+    output:
+        "results/reproduction_package.zip",
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/reproduction_package.log",
+    script:
+        "../scripts/reproduction_package.py"

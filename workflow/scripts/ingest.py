@@ -4,4 +4,4 @@ from dpo_eval import pipeline
 from dpo_eval.io import step_log
 
 with step_log(snakemake.log[0]):
-    pipeline.ingest(snakemake.config, snakemake.output, repo_dir=Path(snakemake.scriptdir).parents[1])
+    pipeline.ingest(snakemake.config, snakemake.output, repo_dir=Path(snakemake.scriptdir).resolve().parents[1])
