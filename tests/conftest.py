@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-PROJECT_ITEMS = ("Snakefile", "workflow", "config", "reports", "src", "requirements.lock",
+PROJECT_ITEMS = ("Snakefile", "workflow", "config", "reports", "src", "requirements.lock", "requirements.in",
+                 "Makefile", "README.md",
                  "environment.yml", "pyproject.toml")
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
