@@ -38,6 +38,17 @@ def registry_ids(kind):
 SCHOOLS = [] if REPRODUCE else registry_ids("school")
 
 
+def recipient_ids():
+    """Recipients, validated when the DAG is built (addresses, languages, report kinds, ids)."""
+    from dpo_eval.delivery import load_recipients
+
+    every = set(registry_ids("school") + registry_ids("university") + registry_ids("iro"))
+    return [r.institution for r in load_recipients(config["delivery"]["recipients"], every)]
+
+
+RECIPIENT_IDS = [] if REPRODUCE else recipient_ids()
+
+
 def package_modules(*names):
     """Package modules that a step imports, declared as inputs so that an edit reruns it."""
     return [str(PACKAGE / f"{name}.py") for name in names]
