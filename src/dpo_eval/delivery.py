@@ -153,7 +153,7 @@ def write_outbox(config: dict, recipients_path: str | Path, registry_path: str |
         rows.append({"institution": recipient.institution, "emails": ";".join(recipient.addresses),
                      "language": recipient.language, "report": recipient.report,
                      "attachment": str(attachment), "attachment_sha256": sha256_file(attachment),
-                     "message": str(path)})
+                     "message": path.name})
     outputs[Path(manifest_path)] = pd.DataFrame(rows)
     write_outputs(outputs)
 
@@ -273,7 +273,12 @@ def connect(settings: SmtpSettings) -> smtplib.SMTP:
             if settings.password is None:
                 raise DeliveryError(f"set the SMTP password in the environment variable {PASSWORD_ENV}")
             try:
-                server.login(settings.user, settings.password)
+                # One mechanism, not smtplib's try-them-all: a refusal is then a plain 535.
+                if "PLAIN" in server.esmtp_features.get("auth", "").upper().split():
+                    server.user, server.password = settings.user, settings.password
+                    server.auth("PLAIN", server.auth_plain)
+                else:
+                    server.login(settings.user, settings.password)
             except smtplib.SMTPAuthenticationError as exc:
                 raise DeliveryError(f"the server refused the login of '{settings.user}' ({exc.smtp_code} "
                                     f"{exc.smtp_error.decode(errors='replace')}); nothing was sent") from exc
@@ -341,7 +346,8 @@ def send_outbox(manifest_path: str | Path, ledger_path: str | Path, settings: Sm
         for index, action in enumerate(todo):
             if index and interval:
                 sleep(interval)
-            data = Path(action["message"]).read_bytes()
+            # Messages lie next to the manifest, whatever the current directory.
+            data = (Path(manifest_path).parent / action["message"]).read_bytes()
             message_id = re.search(rb"^Message-ID: (.+?)\r?$", data, re.M | re.I).group(1).decode()
             record = {"institution": action["institution"], "recipient": action["address"],
                       "attachment_sha256": action["attachment_sha256"], "message_id": message_id}
