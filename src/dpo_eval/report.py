@@ -282,7 +282,7 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
             cells.append(f"{int(row['count'].iloc[0])} ({format_share(row['share'].iloc[0], lang)})" if not row.empty else "—")
         format_rows.append({"format": label, "cells": cells})
     group_sizes = needs.groupby("stakeholder")["n"].max().to_dict()
-    group_headers = [f"{names['stakeholder'][g]} (n = {int(group_sizes[g])})" for g in groups]
+    group_headers = [f"{t['stakeholder_short'][g]} (n = {int(group_sizes[g])})" for g in groups]
 
     descriptives = tables["descriptives"]
     desc_rows = []
