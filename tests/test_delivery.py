@@ -45,15 +45,15 @@ def certificate(tmp_path_factory):
 
 
 class Recorder:
-    """Accepts messages; optionally answers 451 to the n-th DATA once."""
+    """Accepts messages; optionally answers 451 (or another reply) to the n-th DATA once."""
 
-    def __init__(self, fail_once_at: int | None = None):
-        self.messages, self.data_count, self.fail_once_at = [], 0, fail_once_at
+    def __init__(self, fail_once_at: int | None = None, reply: str = "451 4.3.0 Temporary failure, try again later"):
+        self.messages, self.data_count, self.fail_once_at, self.reply = [], 0, fail_once_at, reply
 
     async def handle_DATA(self, server, session, envelope):
         self.data_count += 1
         if self.fail_once_at is not None and self.data_count == self.fail_once_at:
-            return "451 4.3.0 Temporary failure, try again later"
+            return self.reply
         self.messages.append((list(envelope.rcpt_tos), envelope.content))
         return "250 2.0.0 OK"
 
@@ -157,6 +157,20 @@ def test_retry_within_a_run_after_451(outbox, certificate, tmp_path):
         assert summary.deferred == [] and len(summary.sent) == len(pd.read_csv(outbox))
         statuses = [r["status"] for r in Ledger(tmp_path / "ledger.jsonl").records()]
         assert statuses.count("deferred") == 1
+    finally:
+        controller.stop()
+
+
+def test_permanent_failure_is_recorded_and_not_retried(outbox, certificate, tmp_path):
+    recorder = Recorder(fail_once_at=2, reply="550 5.1.1 Mailbox unavailable")
+    controller = start(recorder, certificate)
+    try:
+        summary = send_outbox(outbox, tmp_path / "ledger.jsonl", settings(controller, certificate, retries=3),
+                              sleep=lambda seconds: None)
+        assert len(summary.failed) == 1 and summary.deferred == []
+        failed = [r for r in Ledger(tmp_path / "ledger.jsonl").records() if r["status"] == "failed"]
+        assert len(failed) == 1 and failed[0]["reply"].startswith("550")
+        assert recorder.data_count == len(pd.read_csv(outbox))
     finally:
         controller.stop()
 

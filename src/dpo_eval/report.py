@@ -93,7 +93,8 @@ def provenance(config: dict, manifest: pd.DataFrame, lock_file: str | Path) -> d
                          ("pandas", "numpy", "scipy", "statsmodels", "matplotlib", "weasyprint", "jinja2"))
     python = ".".join(platform.python_version_tuple()[:2])
     return {
-        "code_version": f"dpo_eval {__version__}, source SHA-256 {code_digest()[:16]}",
+        "code_version": __version__,
+        "code_sha256": code_digest(),
         "config_sha256": config_digest(config),
         "lock_sha256": sha256_file(lock_file),
         "software": f"Python {python}; {versions}",
