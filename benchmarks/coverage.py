@@ -14,12 +14,10 @@ intervals that cover the true value and the share of p < 0.05, per domain and ov
 from __future__ import annotations
 
 import argparse
-import copy
 import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np

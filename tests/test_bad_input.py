@@ -121,7 +121,7 @@ def test_pipeline_stops_with_the_message_and_writes_nothing(tmp_path):
     result = run_snakemake(project, "--cores", "2", check=False)
     assert result.returncode != 0
     assert f"{PRE}, row 3, column" in (project / "logs" / "ingest.log").read_text(encoding="utf-8")
-    assert f"row 3, column" in result.stderr + result.stdout
+    assert "row 3, column" in result.stderr + result.stdout
     assert not (project / "results" / "clean" / "responses.csv").exists()
     assert not (project / "results" / "tables" / "flow.csv").exists()
 

@@ -7,7 +7,6 @@ import re
 import socket
 import ssl
 from email import message_from_bytes, policy
-from pathlib import Path
 
 import pandas as pd
 import pytest

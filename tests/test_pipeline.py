@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import REPO, copy_project, planned_jobs, run_snakemake
+from conftest import copy_project, planned_jobs, run_snakemake
 from dpo_eval.readers import read_export
 from dpo_eval.report import format_ci, format_number, format_p
 

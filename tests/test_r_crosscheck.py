@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from conftest import REPO, simulate
-from dpo_eval import models, pipeline
+from dpo_eval import models
 from dpo_eval.codebook import load_codebook
 from dpo_eval.ingest import ingest_competencies, load_registry
 from dpo_eval.pseudonymise import DEMO_SECRET

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import SNAKEMAKE, copy_project, run_snakemake, simulate
+from conftest import copy_project, run_snakemake, simulate
 from dpo_eval.aggregates import suppress
 
 PDFTOTEXT = shutil.which("pdftotext")

@@ -3,7 +3,6 @@ cohort and the region. Disclosure control (suppression) is applied when reports 
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 WAVES = ("pre", "post", "followup")

@@ -524,7 +524,7 @@ class _StudyWriter:
             })
 
     def run(self, score_truth: bool = True) -> dict:
-        spec, rng, codebook = self.spec, self.rng, self.codebook
+        spec, rng = self.spec, self.rng
         c = spec.contamination
         schools = _institutions(spec, rng)
         people = _participants(spec, schools, rng)
