@@ -19,6 +19,7 @@ from dpo_eval.codes import WAVE_ORDER, normalise_code, resolve_near_misses
 from dpo_eval.errors import InputError, InputErrors
 from dpo_eval.pseudonymise import participant_key, respondent_key
 from dpo_eval.readers import RawTable, read_export
+from dpo_eval.scoring import WAVE_ORDER as SCORE_WAVE_ORDER
 from dpo_eval.text import fold
 
 WAVES = ("pre", "post", "followup")
@@ -394,14 +395,13 @@ def ingest_competencies(config: dict, codebook: Codebook, registry: pd.DataFrame
     responses = long[["participant_key", "institution", "municipality", "settlement", "cohort",
                       "role", "years_in_management", "wave", "domain", "item", "raw_value",
                       "value", "careless"]]
-    wave_rank = {"pre": 0, "then": 1, "post": 2, "followup": 3}
-    responses = (responses.assign(_w=responses["wave"].map(wave_rank))
+    responses = (responses.assign(_w=responses["wave"].map(SCORE_WAVE_ORDER))
                  .sort_values(["participant_key", "_w", "item"]).drop(columns="_w")
                  .reset_index(drop=True))
 
     duplicates = submissions.loc[~submissions["kept"], ["source", "row", "wave", "participant_key",
                                                         "timestamp", "complete"]]
-    duplicates = duplicates.assign(rule="an later or more complete submission of the same "
+    duplicates = duplicates.assign(rule="a later or more complete submission of the same "
                                    "participant in this wave was kept").reset_index(drop=True)
     invalid = pd.DataFrame([{"file": Path(p.path).name, "row": p.row, "column": p.column,
                              "problem": p.problem} for p in set_missing],

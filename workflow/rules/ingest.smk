@@ -5,7 +5,7 @@ rule ingest:
         waves=wave_files(),
         registry=config["registry"],
         codebook=config["codebook"],
-        code=package_modules("ingest", "readers", "codes", "careless", "pseudonymise",
+        code=package_modules("ingest", "readers", "codes", "careless", "pseudonymise", "scoring",
                              "codebook", "text", "errors", "io", "pipeline"),
     output:
         responses="results/clean/responses.csv",
