@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, copy_project, run_snakemake
-from dpo_eval import pipeline
+from dpo_eval.steps import ingest as ingest_step
 from dpo_eval.errors import InputError, InputErrors
 
 PRE = "pre_entry_google.csv"
@@ -31,7 +31,7 @@ def study(tmp_path, demo_config):
 def ingest_fails(config, tmp_path) -> str:
     outputs = {name: str(tmp_path / "results" / f"{name}.csv") for name in OUTPUTS}
     with pytest.raises((InputError, InputErrors)) as error:
-        pipeline.ingest(config, outputs, results_dir=tmp_path / "results")
+        ingest_step.ingest(config, outputs, results_dir=tmp_path / "results")
     assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
     return str(error.value)
 
