@@ -98,7 +98,7 @@ PACKAGE_DATA = [
 ]
 TARGETS = REPRODUCED if REPRODUCE else [
     *REPRODUCED,
-    *(f"results/reports/institutions/{school}.pdf" for school in SCHOOLS),
+    "results/reports/institutions",
     "results/outbox/manifest.csv",
     "results/data_dictionary.csv",
     "results/reproduction_package.zip",

@@ -5,7 +5,7 @@ rule outbox:
         recipients=config["delivery"]["recipients"],
         registry=config["registry"],
         reports=expand("results/reports/evaluation.{lang}.pdf", lang=LANGUAGES),
-        institution_reports=expand("results/reports/institutions/{school}.pdf", school=SCHOOLS),
+        institution_reports="results/reports/institutions",
         template="reports/templates/email.txt",
         strings=expand("reports/i18n/{lang}.yaml", lang=["ru", "en"]),
         code=package_modules("delivery", "io", "steps/delivery"),

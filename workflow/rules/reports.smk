@@ -25,8 +25,10 @@ rule evaluation_report:
         "../scripts/evaluation_report.py"
 
 
-rule institution_report:
-    """One institution's report, in the language of the registry, aggregates only."""
+rule institution_reports:
+    """Every school's report, in the language of the registry, aggregates only, rendered in one
+    process pool (fonts and templates loaded once per worker), and index.csv listing each
+    report's title and whether it carries a figure of the school's own team or municipality."""
     input:
         tables=expand("results/tables/{name}.csv", name=INSTITUTION_TABLES),
         institutions="results/clean/institutions.csv",
@@ -36,17 +38,16 @@ rule institution_report:
         i18n="reports/i18n",
         strings=expand("reports/i18n/{lang}.yaml", lang=["ru", "en"]),
         fonts=FONTS,
-        code=package_modules("report", "aggregates", "io", "study", "steps/reports"),
+        code=package_modules("report", "aggregates", "figures", "typography", "io", "study", "steps/reports"),
     output:
-        "results/reports/institutions/{institution}.pdf",
+        directory("results/reports/institutions"),
+    threads: 4
     conda:
         "../../environment.yml"
     log:
-        "logs/institution_report/{institution}.log",
-    wildcard_constraints:
-        institution="|".join(SCHOOLS) or "none",
+        "logs/institution_reports.log",
     script:
-        "../scripts/institution_report.py"
+        "../scripts/institution_reports.py"
 
 
 rule data_dictionary:

@@ -8,7 +8,7 @@ from pathlib import Path
 from dpo_eval.dictionary import build_dictionary
 from dpo_eval.io import write_outputs
 from dpo_eval.package import build_package
-from dpo_eval.report import build_evaluation_report, build_institution_report
+from dpo_eval.report import build_evaluation_report, build_institution_reports
 
 
 def evaluation_report(config: dict, inputs: dict, lang: str, output: str | Path) -> None:
@@ -16,9 +16,10 @@ def evaluation_report(config: dict, inputs: dict, lang: str, output: str | Path)
     build_evaluation_report(config, inputs, lang, output)
 
 
-def institution_report(config: dict, inputs: dict, institution: str, output: str | Path) -> None:
-    """One institution's report, in the language of the registry, aggregates only."""
-    build_institution_report(config, inputs, institution, output)
+def institution_reports(config: dict, inputs: dict, output_dir: str | Path, threads: int = 1) -> list[str]:
+    """Every school's report, in the language of the registry, aggregates only, rendered by a
+    pool of ``threads`` processes; returns the warnings for the console summary."""
+    return build_institution_reports(config, inputs, output_dir, threads)
 
 
 def data_dictionary(tables: list[str], output: str | Path) -> None:
