@@ -619,9 +619,15 @@ def institution_context(config: dict, tables: dict[str, pd.DataFrame], registry:
     cohort = own["cohort"].iloc[0] if not own.empty else None
     municipality = names["municipality"].get(entry["municipality"], entry["municipality"])
     participation = []
+    schools = bench[bench["level"] == "institution"]
     for wave in ("pre", "post", "followup"):
         counts = own[own["wave"] == wave]["n"]
-        participation.append({"wave": t["waves"][wave], "n": int(counts.max()) if len(counts) else 0})
+        per_school = schools[schools["wave"] == wave].groupby("institution")["n"].max()
+        participation.append({"wave": t["waves"][wave], "n": int(counts.max()) if len(counts) else 0,
+                              "region_mean": float(per_school.sum() / len(registry[registry["type"] == "school"]))})
+    participation_figure = svg_image(figures.participation_bars(
+        [p["wave"] for p in participation], [p["n"] for p in participation],
+        [p["region_mean"] for p in participation], ti["your_team"], ti["region_team_mean"], ti["respondents_axis"], lang))
 
     level, shown = aggregates.team_scores(bench, registry, institution, min_cell, config["analysis"]["domains"])
     level_names = {"team": ti["level_team"],
@@ -678,14 +684,15 @@ def institution_context(config: dict, tables: dict[str, pd.DataFrame], registry:
     settlement = t["settlement_schools"][entry["settlement"]]
     name = entry["name_en" if lang == "en" else "name"]
     return {
-        "lang": lang, "t": t, "ti": ti, "n": Numbering(("tab-participation", "fig-profile", "tab-scores", "tab-needs")),
+        "lang": lang, "t": t, "ti": ti, "n": Numbering(("fig-participation", "tab-participation", "fig-profile", "tab-scores", "tab-needs")),
         "title": f"{ti['title']}: {name}", "running_title": name,
         "program": config["study"]["program"][lang],
         "institution_name": name, "municipality": municipality,
         "cohort": t["cohorts"].get(cohort, "—") if cohort else "—",
         "report_date": config["study"]["report_date"],
         "report_date_text": format_date(config["study"]["report_date"], lang),
-        "participation": participation, "no_participants": own.empty,
+        "participation": participation, "participation_figure": participation_figure,
+        "no_participants": own.empty,
         "level": level, "level_name": level_names[level],
         "level_sentence": ti["level_sentences"][level].format(
             min_cell=min_cell, level=level_names[level], team=ti["your_team"]),
@@ -745,6 +752,7 @@ def _tables(paths: list[str], names: tuple[str, ...]) -> dict[str, pd.DataFrame]
 
 
 def build_evaluation_report(config: dict, inputs: dict, lang: str, output: str | Path) -> None:
+    quiet_font_loggers()
     tables = _tables(inputs["tables"], EVALUATION_TABLES)
     registry = pd.read_csv(inputs["institutions"], dtype=str, keep_default_na=False)
     strings = load_strings(inputs["i18n"], lang)
@@ -756,15 +764,20 @@ def build_evaluation_report(config: dict, inputs: dict, lang: str, output: str |
 
 
 INSTITUTION_TABLES = ("score_benchmarks", "needs_benchmarks", "did")
-# Loggers whose INFO/DEBUG chatter (one line per font table subset) would bury the real warnings.
+# Loggers whose INFO/DEBUG chatter (one line per font table read) would bury the real warnings.
 QUIET_LOGGERS = ("fontTools", "weasyprint.progress")
 # The levels at which a school's report shows a figure of its own (its team or its municipality).
 OWN_FIGURE_LEVELS = ("team", "municipality_cohort", "municipality")
 
 
 def quiet_font_loggers() -> None:
+    """Keep fontTools' per-table DEBUG lines out of the step logs. WeasyPrint raises the
+    fontTools logger to DEBUG while it subsets a font and re-logs its warnings under its own
+    name, so the records are stopped from reaching the log's handler instead."""
     for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.WARNING)
+        logger.propagate = False
 
 
 def load_institution_inputs(inputs: dict) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
@@ -813,7 +826,7 @@ def _render_institution(institution: str) -> tuple[str, bytes, dict, list[str]]:
     finally:
         logging.getLogger().removeHandler(handler)
     row = {"institution": institution, "language": lang, "title": context["title"],
-           "figure_level": context["level"], "own_figure": context["level"] in OWN_FIGURE_LEVELS,
+           "scores_level": context["level"], "scores_figure": context["level"] in OWN_FIGURE_LEVELS,
            "warnings": len(messages)}
     return institution, pdf, row, [f"{institution}: {m}" for m in messages]
 
@@ -831,8 +844,9 @@ def build_institution_reports(config: dict, inputs: dict, output_dir: str | Path
                               institutions: list[str] | None = None) -> list[str]:
     """Every school's report into ``output_dir`` ({id}.pdf), rendered by a pool of ``threads``
     processes that each load the libraries, templates and fonts once, plus ``index.csv``: per
-    report its language, PDF title (for the e-mail subject), the level of its figure and
-    ``own_figure`` (False: the report carries no figure of the school's team or municipality).
+    report its language, PDF title (for the e-mail subject), the level its scores are shown at
+    (``scores_level``) and ``scores_figure`` (False: the report carries no score figure of the
+    school's team or municipality, only its participation; the delivery plan can flag it).
 
     All files are written to a temporary sibling folder first and moved into place together.
     Returns the warnings raised while rendering, one line each, for the console summary.
@@ -864,13 +878,13 @@ def build_institution_reports(config: dict, inputs: dict, output_dir: str | Path
     shutil.rmtree(output_dir, ignore_errors=True)
     os.replace(staging, output_dir)
     problems = [message for _, _, _, messages in results for message in messages]
-    without = index.loc[~index["own_figure"], "institution"].tolist()
+    without = index.loc[~index["scores_figure"], "institution"].tolist()
     log = logging.getLogger("dpo_eval")
     log.info("institution reports: %d written with %d process(es)", len(results), workers)
     if without:
-        log.warning("%d report(s) carry no figure of their own team or municipality: %s",
-                    len(without), ", ".join(without))
+        log.warning("%d report(s) carry no score figure of their own team or municipality "
+                    "(too few respondents around them): %s", len(without), ", ".join(without))
     for message in problems:
         log.warning("%s", message)
-    return problems + ([f"{len(without)} report(s) without a figure of their own: {', '.join(without)}"]
-                       if without else [])
+    return problems + ([f"{len(without)} report(s) without a score figure of their own team or municipality "
+                        f"(see index.csv): {', '.join(without)}"] if without else [])
