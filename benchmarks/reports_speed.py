@@ -12,6 +12,8 @@ reports per second and the slowest part of the log.
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -61,13 +63,18 @@ def main() -> None:
         started = time.perf_counter()
         snakemake(project, "--cores", str(args.cores), *PREREQUISITES)
         prepared = time.perf_counter() - started
+        cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         snakemake(project, "--cores", str(args.cores), "results/reports/institutions")
         elapsed = time.perf_counter() - started
+        cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
         reports = sorted((project / "results" / "reports" / "institutions").glob("*.pdf"))
         print(f"study: {args.schools} schools (seed {args.seed}); tables prepared in {prepared:.0f} s")
         print(f"institution_reports: {len(reports)} PDFs in {elapsed:.1f} s wall time with --cores {args.cores} "
               f"({len(reports) / elapsed:.2f} reports/s, {elapsed / max(1, len(reports)):.2f} s per report)")
+        print(f"CPU time of the job (all processes): {cpu:.0f} s, i.e. {cpu / max(1, len(reports)):.2f} CPU s per "
+              f"report; load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         print((project / "logs" / "institution_reports.log").read_text(encoding="utf-8").strip()[-1500:])
     finally:
         if args.keep is None:

@@ -183,3 +183,30 @@ def test_figure_tick_labels_use_the_locale(monkeypatch):
     assert any(re.fullmatch(r"0\.\d+", t) for t in en)
     assert tick_formatter("ru", 1)(3.2, None) == "3,2"
     assert tick_formatter("ru", percent=True)(-0.5, None) == f"50{NARROW_NBSP}%"
+
+
+def glossary() -> list[dict]:
+    return yaml.safe_load((REPO / "reports" / "i18n" / "glossary.ru.yaml").read_text(encoding="utf-8"))["terms"]
+
+
+def prose_strings(node):
+    """Every text value of an i18n tree, without the mathtext of formulas and symbols."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "symbols":
+                yield from (meaning for _, meaning in value)
+            elif key != "formulas":
+                yield from prose_strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from prose_strings(value)
+    elif isinstance(node, str):
+        yield node
+
+
+def test_russian_strings_follow_the_glossary():
+    prose = "\n".join(prose_strings(RU))
+    assert "степеней свободы" in prose and "ВКК" in prose
+    for term in glossary():
+        for pattern in term["avoid"]:
+            assert not re.search(pattern, prose), (term["ru"], pattern, re.findall(".{30}" + pattern, prose))

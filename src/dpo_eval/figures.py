@@ -196,9 +196,14 @@ def institution_profile(scores: pd.DataFrame, region: pd.DataFrame, domain_names
         rows.append(base)
     axis.set_yticks(rows, [textwrap.fill(domain_names[d], 26) for d in domains], fontsize=8)
     axis.set_ylim(-0.6, len(domains) - 0.4)
-    axis.set_xlim(1, 5)
-    axis.set_xticks([1, 2, 3, 4, 5])
-    axis.xaxis.set_major_formatter(tick_formatter(lang, 0))
+    # A window of the 1-5 scale around the means (at least one point wide), so that the
+    # arrows of small changes stay visible; the axis label names the full scale.
+    values = pd.concat([scores["mean"], region["mean"]]).dropna()
+    low = max(1.0, np.floor((values.min() - 0.25) * 2) / 2)
+    high = min(5.0, max(low + 1.0, np.ceil((values.max() + 0.25) * 2) / 2))
+    axis.set_xlim(low, high)
+    axis.xaxis.set_major_locator(matplotlib.ticker.MultipleLocator(0.25 if high - low <= 1.5 else 0.5))
+    axis.xaxis.set_major_formatter(tick_formatter(lang, 2 if high - low <= 1.5 else 1))
     axis.set_xlabel(x_label)
     axis.grid(axis="x", color="#DDDDDD", linewidth=0.6)
     axis.set_axisbelow(True)

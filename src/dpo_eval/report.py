@@ -12,7 +12,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import math
 import os
 import platform
 import shutil
@@ -194,6 +193,14 @@ def points(value: float, strings: dict, lang: str, digits: int = 2) -> str:
     return with_unit(number, plural(quantity, strings["nouns"]["point"], lang))
 
 
+def join_words(words: list[str], strings: dict) -> str:
+    """"a, b и c": commas between the items, the language's "and" before the last."""
+    words = list(words)
+    if len(words) < 2:
+        return "".join(words)
+    return ", ".join(words[:-1]) + strings["and"] + words[-1]
+
+
 def excludes_zero(low: float, high: float) -> bool:
     return low > 0 or high < 0
 
@@ -284,8 +291,8 @@ def interpretation(tables: dict[str, pd.DataFrame], domains: list[str], strings:
         top = needs[needs["stakeholder"] == group].sort_values(["rank", "area"]).head(2)
         out["needs"].append(t["needs_top"].format(
             group=strings["stakeholder_plural"][group],
-            areas=strings["and"].join(f"«{names['area'][a]}»" if lang == "ru" else f'"{names["area"][a]}"'
-                                      for a in top["area"])))
+            areas=join_words([f"«{names['area'][a]}»" if lang == "ru" else f'"{names["area"][a]}"'
+                              for a in top["area"]], strings)))
     tests = tables["needs_tests"]
     different = [names["area"][a] for a in tests.loc[tests["p_holm"] < ALPHA, "area"]]
     out["needs"].append(t["needs_differ"].format(areas=", ".join(different)) if different else t["needs_agree"])
@@ -301,7 +308,7 @@ def interpretation(tables: dict[str, pd.DataFrame], domains: list[str], strings:
     school_top = needs[needs["stakeholder"] == "school"].sort_values(["rank", "area"]).head(2)["area"]
     if len(school_top):
         out["recommendations"].append(t["recommend_needs"].format(
-            areas=strings["and"].join(names["area"][a] for a in school_top)))
+            areas=join_words([names["area"][a] for a in school_top], strings)))
     if fading:
         out["recommendations"].append(t["recommend_followup"])
     if moderated:
@@ -698,7 +705,7 @@ def institution_context(config: dict, tables: dict[str, pd.DataFrame], registry:
             min_cell=min_cell, level=level_names[level], team=ti["your_team"]),
         "score_rows": score_rows, "any_score_hidden": any_score_hidden, "figure": figure,
         "need_rows": need_rows, "settlement_schools": settlement, "top_needs": top_needs,
-        "any_need_hidden": any_need_hidden, "mark": mark, "min_cell": min_cell,
+        "any_need_hidden": any_need_hidden, "top_needs_text": join_words(top_needs, t), "mark": mark, "min_cell": min_cell,
         "findings": findings if findings is not None else overall_findings(tables["did"], config, t, names, lang),
         "authors": config.get("reports", {}).get("authors", {}),
     }
