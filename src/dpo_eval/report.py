@@ -227,6 +227,7 @@ def interpretation(tables: dict[str, pd.DataFrame], domains: list[str], strings:
     out = {"gain": [], "followup": [], "moderation": [], "shift": [], "sensitivity": [], "needs": [],
            "conclusions": [], "recommendations": []}
     shown_gain = [r for r in did.itertuples() if r.p_holm < ALPHA and r.estimate > 0]
+    quote = ("«{}»" if lang == "ru" else "\u201c{}\u201d").format
     for r in did.itertuples():
         size = effect_size_word(r.d_ppc2, strings)
         key = "gain_shown" if (r.p_holm < ALPHA and r.estimate > 0) else (
@@ -298,13 +299,13 @@ def interpretation(tables: dict[str, pd.DataFrame], domains: list[str], strings:
     out["needs"].append(t["needs_differ"].format(areas=", ".join(different)) if different else t["needs_agree"])
 
     if shown_gain:
-        out["conclusions"].append(t["conclusion_gain"].format(
-            domains=", ".join(dn[r.domain] for r in shown_gain)))
+        out["conclusions"].append(t["conclusion_gain"].format(domains=join_words([quote(dn[r.domain]) for r in shown_gain],
+                                                                                  strings)))
     else:
         out["conclusions"].append(t["conclusion_no_gain"])
     out["conclusions"].append(t["conclusion_design"])
     if fading:
-        out["conclusions"].append(t["conclusion_followup"].format(domains=", ".join(fading)))
+        out["conclusions"].append(t["conclusion_followup"].format(domains=join_words([quote(d) for d in fading], strings)))
     school_top = needs[needs["stakeholder"] == "school"].sort_values(["rank", "area"]).head(2)["area"]
     if len(school_top):
         out["recommendations"].append(t["recommend_needs"].format(
