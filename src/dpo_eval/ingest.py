@@ -495,8 +495,15 @@ def _resolve_code_collisions(submissions: pd.DataFrame, policy: str, tables: dic
     "separate" keeps the people apart (a suffix to the code of every later person) and returns
     an audit row per person kept apart."""
     audit = []
+    # Only a code given with two different names (or e-mails) can hide two people.
+    pairs = [(inst, code, kind, value) for inst, code, ids in
+             zip(submissions["institution"], submissions["code"], submissions["identity"])
+             for kind, value in ids]
+    pairs = pd.DataFrame(pairs, columns=["institution", "code", "kind", "value"])
+    varying = pairs.groupby(["institution", "code", "kind"])["value"].nunique()
+    suspects = set(varying[varying > 1].index.droplevel("kind"))
     for (institution, code), group in submissions.groupby(["institution", "code"], sort=True):
-        if group["identity"].map(len).max() == 0 or len(group) < 2:
+        if (institution, code) not in suspects:
             continue
         people = _people_behind_code(group)
         if len(people) < 2:
@@ -532,8 +539,13 @@ def _resolve_cohorts(kept: pd.DataFrame, policy: str, tables: dict[str, Path],
     is an error (they would vanish from the flow table)."""
     ordered = kept.assign(_w=kept["wave"].map(WAVE_ORDER)).sort_values(
         ["participant_key", "_w", "timestamp", "row"])
-    cohorts, decisions = {}, []
-    for key, group in ordered.groupby("participant_key", sort=True):
+    decisions = []
+    distinct = ordered.groupby("participant_key", sort=True)["cohort"].nunique()
+    cohorts = ordered.dropna(subset=["cohort"]).groupby("participant_key")["cohort"].first()
+    cohorts = cohorts[distinct.reindex(cohorts.index) == 1].to_dict()
+    unsettled = set(distinct.index[distinct != 1])
+    for key, group in ordered[ordered["participant_key"].isin(unsettled)].groupby(
+            "participant_key", sort=True):
         given = group.dropna(subset=["cohort"])
         first = group.index[0]
         if given.empty:
@@ -545,9 +557,6 @@ def _resolve_cohorts(kept: pd.DataFrame, policy: str, tables: dict[str, Path],
                 "add the cohort column to this wave's file (and list 'cohort' under its "
                 "waves.<wave>.fields in the codebook), fill in the cohort, or correct the "
                 "participant code to match the participant's other waves"))
-            continue
-        if given["cohort"].nunique() == 1:
-            cohorts[key] = given["cohort"].iloc[0]
             continue
         listing = "; ".join(f"{r.source} row {int(r.row)}: {r.cohort}" for r in given.itertuples())
         if policy == "error":

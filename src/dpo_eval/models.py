@@ -22,13 +22,14 @@ from scipy import stats
 from statsmodels.regression.mixed_linear_model import MixedLM
 from statsmodels.stats.multitest import multipletests
 
+from dpo_eval.errors import UserError
 from dpo_eval.lmm import LmmFit, NestedLmm, RandomTerm, t_inference
 
 DID_TERM = "post:program"
 SINGULAR_RELATIVE_SD = 1e-4
 
 
-class ModelDataError(ValueError):
+class ModelDataError(UserError, ValueError):
     """The data cannot support the model; the message says why and what to check."""
 
 

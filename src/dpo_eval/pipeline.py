@@ -61,7 +61,8 @@ def ingest_needs_survey(config: dict, output: dict, results_dir: str | Path = "r
     codebook = load_codebook(config["codebook"])
     registry = load_registry(config["registry"])
     secret, _ = load_secret(config["pseudonymisation"], results_dir, repo_dir)
-    needs, formats = ingest_needs(config["needs"], codebook, registry, secret)
+    needs, formats = ingest_needs(config["needs"], codebook, registry, secret,
+                                  config["cleaning"].get("unknown_columns", "error"))
     log.info("needs assessment: %d respondents", needs["respondent_key"].nunique())
     write_outputs({output["needs"]: needs, output["needs_formats"]: formats})
 

@@ -199,7 +199,7 @@ def read_export(path: str | Path, sheet: str | None = None) -> RawTable:
     path = Path(path)
     if not path.exists():
         raise InputError(path, None, None, "does not exist",
-                         "check the file name under `waves:` or `needs:` in config/config.yaml")
+                         "check the path in config/config.yaml (waves, needs, registry or delivery.recipients)")
     if path.suffix.lower() in (".xlsx", ".xlsm"):
         return read_xlsx(path, sheet)
     return read_csv(path)

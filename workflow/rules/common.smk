@@ -11,10 +11,12 @@ os.environ.update(
 )
 
 from dpo_eval.config import validate_config
+from dpo_eval.errors import exit_on_user_error
 
-
-validate_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml",
-                source="config/config.yaml")
+# A user error while the DAG is built prints its message once and exits (no traceback).
+with exit_on_user_error():
+    validate_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml",
+                    source="config/config.yaml")
 
 REPRODUCE = bool(config.get("reproduce", False))
 LANGUAGES = config["reports"]["languages"]
@@ -28,11 +30,13 @@ FONTS = sorted(str(path) for path in Path("reports/fonts").glob("*.ttf"))
 
 
 def registry_ids(kind):
-    """Ids of the registry's institutions of one type (schools get a report each)."""
-    import csv
+    """Ids of the registry's institutions of one type (schools get a report each), read by the
+    same reader as the survey exports (any encoding and separator they accept)."""
+    from dpo_eval.ingest import load_registry
 
-    with open(config["registry"], encoding="utf-8-sig", newline="") as handle:
-        return [row["id"] for row in csv.DictReader(handle) if row["type"] == kind]
+    with exit_on_user_error():
+        registry = load_registry(config["registry"])
+    return [iid for iid, type_ in zip(registry["id"], registry["type"]) if type_ == kind]
 
 
 SCHOOLS = [] if REPRODUCE else registry_ids("school")
@@ -43,7 +47,8 @@ def recipient_ids():
     from dpo_eval.delivery import load_recipients
 
     every = set(registry_ids("school") + registry_ids("university") + registry_ids("iro"))
-    return [r.institution for r in load_recipients(config["delivery"]["recipients"], every)]
+    with exit_on_user_error():
+        return [r.institution for r in load_recipients(config["delivery"]["recipients"], every)]
 
 
 RECIPIENT_IDS = [] if REPRODUCE else recipient_ids()
