@@ -539,7 +539,7 @@ def _resolve_cohorts(kept: pd.DataFrame, policy: str, tables: dict[str, Path],
     is an error (they would vanish from the flow table)."""
     ordered = kept.assign(_w=kept["wave"].map(WAVE_ORDER)).sort_values(
         ["participant_key", "_w", "timestamp", "row"])
-    decisions = []
+    decisions, found = [], []
     distinct = ordered.groupby("participant_key", sort=True)["cohort"].nunique()
     cohorts = ordered.dropna(subset=["cohort"]).groupby("participant_key")["cohort"].first()
     cohorts = cohorts[distinct.reindex(cohorts.index) == 1].to_dict()
@@ -549,7 +549,7 @@ def _resolve_cohorts(kept: pd.DataFrame, policy: str, tables: dict[str, Path],
         given = group.dropna(subset=["cohort"])
         first = group.index[0]
         if given.empty:
-            problems.append(InputError(
+            found.append(InputError(
                 tables[kept.loc[first, "source"]], int(kept.loc[first, "row"]),
                 kept.loc[first, "code_column"],
                 f"no wave gives a cohort for participant {kept.loc[first, 'code']!r} of "
@@ -561,7 +561,7 @@ def _resolve_cohorts(kept: pd.DataFrame, policy: str, tables: dict[str, Path],
         listing = "; ".join(f"{r.source} row {int(r.row)}: {r.cohort}" for r in given.itertuples())
         if policy == "error":
             odd = given.index[given["cohort"] != given["cohort"].iloc[0]][0]
-            problems.append(InputError(
+            found.append(InputError(
                 tables[kept.loc[odd, "source"]], int(kept.loc[odd, "row"]),
                 kept.loc[odd, "cohort_column"],
                 f"the cohort of participant {kept.loc[odd, 'code']!r} of "
@@ -577,6 +577,7 @@ def _resolve_cohorts(kept: pd.DataFrame, policy: str, tables: dict[str, Path],
                                          f"in {chosen['source']} row {int(chosen['row'])}; "
                                          f"{chosen['cohort']!r} used (cleaning.cohort_conflicts: "
                                          f"{policy})"})
+    problems += sorted(found, key=lambda p: (str(p.path), p.row))
     return pd.Series(cohorts, dtype=object), decisions
 
 
