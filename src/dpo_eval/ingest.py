@@ -200,7 +200,6 @@ def map_columns(table: RawTable, codebook: Codebook, required: tuple[str, ...],
     for column in unrecognised:
         if column in cited:
             continue
-        closest = closest_header([item.ru for item in codebook.items], [column])
         found = InputError(
             table.path, 1, column,
             "looks like a question but is neither an item nor a field of the codebook",
