@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dpo_eval import lmm, models, pipeline
+from dpo_eval import lmm, models
 from dpo_eval.needs import group_differences, importance_summary
+from dpo_eval.steps import analysis as analysis_step
 
 COVARIATES = ["role", "years_in_management"]
 
@@ -96,7 +97,7 @@ def test_model_that_does_not_converge_is_flagged_not_hidden(scores, tmp_path, mo
     scores.to_csv(scores_path, index=False)
     monkeypatch.setattr(lmm, "GRADIENT_TOLERANCE", 0.0)
     output = {"fit": tmp_path / "fit.json", "frame": tmp_path / "frame.csv"}
-    pipeline.fit_domain(demo_config, scores_path, "subject_methodical", output)
+    analysis_step.fit_domain(demo_config, scores_path, "subject_methodical", output)
     fit = json.loads(output["fit"].read_text())
     assert fit["checks"]["converged"] is False
     assert "did not reach a stationary point" in caplog.text

@@ -14,13 +14,14 @@ import pytest
 import yaml
 
 from conftest import REPO, copy_project, run_snakemake
-from dpo_eval import pipeline, readers
+from dpo_eval import readers
 from dpo_eval.codebook import load_codebook
 from dpo_eval.codes import normalise_code
 from dpo_eval.config import ConfigError
 from dpo_eval.delivery import load_recipients
 from dpo_eval.errors import UserError
 from dpo_eval.ingest import load_registry
+from dpo_eval.steps import ingest as ingest_step
 
 PRE = "pre_entry_google.csv"
 POST = "post_exit_yandex.xlsx"
@@ -49,7 +50,7 @@ def study(tmp_path, demo_config):
 def ingest_fails(config, tmp_path) -> str:
     outputs = {name: str(tmp_path / "results" / f"{name}.csv") for name in OUTPUTS}
     with pytest.raises(UserError) as error:
-        pipeline.ingest(config, outputs, results_dir=tmp_path / "results")
+        ingest_step.ingest(config, outputs, results_dir=tmp_path / "results")
     assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
     return str(error.value)
 
@@ -57,7 +58,7 @@ def ingest_fails(config, tmp_path) -> str:
 def ingest_tables(config, out: Path) -> dict[str, bytes]:
     """Run the real ingest step; its tables as bytes by name."""
     outputs = {name: out / f"{name}.csv" for name in OUTPUTS}
-    pipeline.ingest(config, {k: str(v) for k, v in outputs.items()}, results_dir=out)
+    ingest_step.ingest(config, {k: str(v) for k, v in outputs.items()}, results_dir=out)
     return {name: path.read_bytes() for name, path in outputs.items()}
 
 

@@ -17,16 +17,15 @@ import pandas as pd
 
 from dpo_eval import careless
 from dpo_eval.codebook import REQUIRED_WAVE_FIELDS, Codebook, WaveContent, parse_number
-from dpo_eval.codes import WAVE_ORDER, normalise_code, resolve_near_misses
+from dpo_eval.codes import normalise_code, resolve_near_misses
 from dpo_eval.errors import InputError, raise_all, shown
 from dpo_eval.pseudonymise import participant_key, respondent_key
 from dpo_eval.readers import RawTable, read_export
-from dpo_eval.scoring import WAVE_ORDER as SCORE_WAVE_ORDER
+from dpo_eval.study import WAVE_ORDER, WAVES
 from dpo_eval.text import fold
 
 log = logging.getLogger(__name__)
 
-WAVES = ("pre", "post", "followup")
 REQUIRED_FIELDS = REQUIRED_WAVE_FIELDS
 REGISTRY_COLUMNS = ("id", "name", "municipality", "type", "settlement", "language", "email")
 # English names for reports in English; where absent, the Russian names are used.
@@ -728,7 +727,7 @@ def ingest_competencies(config: dict, codebook: Codebook, registry: pd.DataFrame
     responses = long[["participant_key", "institution", "municipality", "settlement", "cohort",
                       "role", "years_in_management", "wave", "domain", "item", "raw_value",
                       "value", "careless"]]
-    responses = (responses.assign(_w=responses["wave"].map(SCORE_WAVE_ORDER))
+    responses = (responses.assign(_w=responses["wave"].map(WAVE_ORDER))
                  .sort_values(["participant_key", "_w", "item"]).drop(columns="_w")
                  .reset_index(drop=True))
 

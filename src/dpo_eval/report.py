@@ -76,8 +76,8 @@ def format_share(share: float, lang: str) -> str:
 def code_digest() -> str:
     """SHA-256 over the package's source files: identifies the code without needing git."""
     digest = hashlib.sha256()
-    for path in sorted(PACKAGE_DIR.iterdir()):
-        if path.suffix in (".py", ".yaml"):
+    for path in sorted(PACKAGE_DIR.rglob("*")):
+        if path.suffix in (".py", ".yaml") and "__pycache__" not in path.parts:
             digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()

@@ -61,7 +61,8 @@ def package_modules(*names):
 
 def all_package_files():
     """Every module and data file of the package: the reports print their joint digest."""
-    return sorted(str(p) for p in PACKAGE.iterdir() if p.suffix in (".py", ".yaml"))
+    return sorted(str(p) for p in PACKAGE.rglob("*")
+                  if p.suffix in (".py", ".yaml") and "__pycache__" not in p.parts)
 
 
 def wave_files():

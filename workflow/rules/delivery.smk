@@ -8,7 +8,7 @@ rule outbox:
         institution_reports=expand("results/reports/institutions/{school}.pdf", school=SCHOOLS),
         template="reports/templates/email.txt",
         strings=expand("reports/i18n/{lang}.yaml", lang=["ru", "en"]),
-        code=package_modules("delivery", "io"),
+        code=package_modules("delivery", "io", "steps/delivery"),
     output:
         messages=expand("results/outbox/{institution}.eml", institution=RECIPIENT_IDS),
         manifest="results/outbox/manifest.csv",

@@ -5,8 +5,8 @@ rule ingest:
         waves=wave_files(),
         registry=config["registry"],
         codebook=config["codebook"],
-        code=package_modules("ingest", "readers", "codes", "careless", "pseudonymise", "scoring",
-                             "codebook", "text", "errors", "io", "pipeline"),
+        code=package_modules("ingest", "readers", "codes", "careless", "pseudonymise", "study",
+                             "codebook", "text", "errors", "io", "steps/ingest"),
     output:
         responses="results/clean/responses.csv",
         respondents="results/clean/respondents.csv",
@@ -30,7 +30,7 @@ rule ingest_needs:
         registry=config["registry"],
         codebook=config["codebook"],
         code=package_modules("ingest", "readers", "pseudonymise", "codebook", "text", "errors",
-                             "io", "pipeline"),
+                             "io", "steps/ingest"),
     output:
         needs="results/clean/needs.csv",
         needs_formats="results/clean/needs_formats.csv",

@@ -36,7 +36,7 @@ rule institution_report:
         i18n="reports/i18n",
         strings=expand("reports/i18n/{lang}.yaml", lang=["ru", "en"]),
         fonts=FONTS,
-        code=package_modules("report", "aggregates", "io"),
+        code=package_modules("report", "aggregates", "io", "study", "steps/reports"),
     output:
         "results/reports/institutions/{institution}.pdf",
     conda:
@@ -54,7 +54,7 @@ rule data_dictionary:
     input:
         tables=DICTIONARY_TABLES,
         dictionary=str(PACKAGE / "data_dictionary.yaml"),
-        code=package_modules("dictionary", "io"),
+        code=package_modules("dictionary", "io", "steps/reports"),
     output:
         "results/data_dictionary.csv",
     conda:
@@ -71,7 +71,7 @@ rule reproduction_package:
     input:
         data=PACKAGE_DATA,
         published=REPRODUCED,
-        code=package_modules("package", "io"),
+        code=package_modules("package", "io", "steps/reports"),
     output:
         "results/reproduction_package.zip",
     conda:

@@ -1,5 +1,5 @@
-from dpo_eval import pipeline
 from dpo_eval.io import step_log
+from dpo_eval.steps import analysis
 
 with step_log(snakemake.log[0]):
-    pipeline.fit_combined(snakemake.config, snakemake.input.scores, snakemake.output[0])
+    analysis.fit_combined(snakemake.config, snakemake.input.scores, snakemake.output[0])

@@ -1,6 +1,6 @@
-from dpo_eval import pipeline
 from dpo_eval.io import step_log
+from dpo_eval.steps import analysis
 
 with step_log(snakemake.log[0]):
-    pipeline.fit_domain(snakemake.config, snakemake.input.scores, snakemake.wildcards.domain,
+    analysis.fit_domain(snakemake.config, snakemake.input.scores, snakemake.wildcards.domain,
                         snakemake.output)

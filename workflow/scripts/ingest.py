@@ -1,7 +1,8 @@
 from pathlib import Path
 
-from dpo_eval import pipeline
 from dpo_eval.io import step_log
+from dpo_eval.steps import ingest
 
 with step_log(snakemake.log[0]):
-    pipeline.ingest(snakemake.config, snakemake.output, repo_dir=Path(snakemake.scriptdir).resolve().parents[1])
+    ingest.ingest(snakemake.config, snakemake.output,
+                  repo_dir=Path(snakemake.scriptdir).resolve().parents[1])

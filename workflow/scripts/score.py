@@ -1,6 +1,6 @@
-from dpo_eval import pipeline
 from dpo_eval.io import step_log
+from dpo_eval.steps import analysis
 
 with step_log(snakemake.log[0]):
-    pipeline.score(snakemake.config, snakemake.input.responses, snakemake.input.flow_waves,
+    analysis.score(snakemake.config, snakemake.input.responses, snakemake.input.flow_waves,
                    snakemake.output)
