@@ -6,7 +6,7 @@ rule ingest:
         registry=config["registry"],
         codebook=config["codebook"],
         code=package_modules("ingest", "readers", "codes", "careless", "pseudonymise", "study",
-                             "codebook", "text", "errors", "io", "steps/ingest"),
+                             "codebook", "config", "text", "errors", "io", "steps/ingest"),
     output:
         responses="results/clean/responses.csv",
         respondents="results/clean/respondents.csv",
@@ -29,8 +29,8 @@ rule ingest_needs:
         needs=config["needs"]["files"],
         registry=config["registry"],
         codebook=config["codebook"],
-        code=package_modules("ingest", "readers", "pseudonymise", "codebook", "text", "errors",
-                             "io", "steps/ingest"),
+        code=package_modules("ingest", "readers", "pseudonymise", "codebook", "config", "text",
+                             "errors", "io", "steps/ingest"),
     output:
         needs="results/clean/needs.csv",
         needs_formats="results/clean/needs_formats.csv",
