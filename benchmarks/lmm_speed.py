@@ -38,9 +38,12 @@ R_SCRIPT = REPO / "tests" / "reference" / "lmer_crosscheck.R"
 
 def make_frame(seed: int, institutions: int, per_institution: float, *, sd_institution: float = 0.3,
                sd_participant: float = 0.5, sd_residual: float = 0.45, level: float = 3.0,
-               missing_post: float = 0.15, fixed_size: bool = False) -> pd.DataFrame:
+               missing_post: float = 0.15, fixed_size: bool = False, domains: int = 0,
+               sd_domain: float = 0.3) -> pd.DataFrame:
     """Two waves of a pre/post design: participants nested in institutions, the program cohort
-    in half of the institutions, some post scores missing."""
+    in half of the institutions, some post scores missing. With ``domains`` > 0, every
+    participant has scores in that many domains (column ``domain``) with a participant-by-domain
+    random intercept (the combined model's third level)."""
     rng = np.random.default_rng(seed)
     sizes = (np.full(institutions, int(per_institution)) if fixed_size
              else np.maximum(1, rng.poisson(per_institution, institutions)))
@@ -53,12 +56,14 @@ def make_frame(seed: int, institutions: int, per_institution: float, *, sd_insti
     u_inst = rng.normal(0, sd_institution, institutions)
     u_part = rng.normal(0, sd_participant, n_part)
     rows = []
-    for post in (0.0, 1.0):
+    u_domain = rng.normal(0, sd_domain, (max(domains, 1), n_part)) if domains else np.zeros((1, n_part))
+    for post, domain in [(post, domain) for post in (0.0, 1.0) for domain in range(max(domains, 1))]:
         keep = np.ones(n_part, bool) if post == 0 else rng.random(n_part) >= missing_post
         idx = np.flatnonzero(keep)
-        mean = (level + 0.1 * post + 0.05 * program[idx] + 0.2 * post * program[idx]
+        mean = (level + 0.1 * post + 0.05 * program[idx] + 0.2 * post * program[idx] + 0.1 * domain
                 + 0.1 * (role[idx] == 1) - 0.05 * (role[idx] == 2) + 0.01 * np.where(years_missing[idx], 0, years[idx]))
-        y = mean + u_inst[inst_of_part[idx]] + u_part[idx] + rng.normal(0, sd_residual, len(idx))
+        y = (mean + u_inst[inst_of_part[idx]] + u_part[idx] + u_domain[domain, idx]
+             + rng.normal(0, sd_residual, len(idx)))
         years_c = np.where(years_missing[idx], 0.0, years[idx] - years[~years_missing].mean())
         rows.append(pd.DataFrame({
             "y": y, "institution": [f"S{i:05d}" for i in inst_of_part[idx]],
@@ -66,8 +71,13 @@ def make_frame(seed: int, institutions: int, per_institution: float, *, sd_insti
             "x_1": 1.0, "x_2": post, "x_3": program[idx], "x_4": post * program[idx],
             "x_5": (role[idx] == 1).astype(float), "x_6": (role[idx] == 2).astype(float),
             "x_7": years_c, "x_8": years_missing[idx].astype(float)}))
+        if domains:
+            rows[-1]["domain"] = f"D{domain}"
+            for d in range(1, domains):
+                rows[-1][f"x_{8 + d}"] = float(domain == d)
     frame = pd.concat(rows, ignore_index=True)
-    return frame.sort_values(["institution", "participant", "x_2"]).reset_index(drop=True)
+    order = ["institution", "participant", *(["domain"] if domains else []), "x_2"]
+    return frame.sort_values(order).reset_index(drop=True)
 
 
 DESIGNS = {
@@ -80,6 +90,16 @@ DESIGNS = {
                       sd_participant=500.0, sd_residual=5.0, level=3000.0),
 }
 TINY = {"tiny-residual", "thousands"}
+# Small frames whose lme4 results are stored for the tests (tests/reference/engine/): written by
+# `python benchmarks/lmm_speed.py --write-test-frames`, fitted by tests/reference/engine_reference.R.
+TEST_FRAMES = {
+    "small": DESIGNS["300"],
+    "tiny-residual": DESIGNS["tiny-residual"],
+    "thousands": DESIGNS["thousands"],
+    "large-groups": dict(seed=7, institutions=4, per_institution=150, fixed_size=True),
+    "zero-participant-variance": dict(seed=8, institutions=60, per_institution=4, sd_participant=0.0),
+    "three-level": dict(seed=9, institutions=30, per_institution=4, domains=3),
+}
 
 
 def run_project(frame_csv: Path, out_csv: Path) -> tuple[float, float]:
@@ -128,7 +148,15 @@ def compare(ours: pd.DataFrame, theirs: pd.DataFrame) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="*", choices=list(DESIGNS), help="designs to run (default all)")
+    parser.add_argument("--write-test-frames", action="store_true",
+                        help="write the tests' frames to tests/reference/engine/ and stop")
     args = parser.parse_args()
+    if args.write_test_frames:
+        folder = REPO / "tests" / "reference" / "engine"
+        folder.mkdir(exist_ok=True)
+        for name, design in TEST_FRAMES.items():
+            make_frame(**design).to_csv(folder / f"{name}.csv", index=False, float_format="%.17g")
+        return
     have_r = shutil.which("Rscript") is not None
     print(f"{'design':<14}{'rows':>7}{'particip.':>10}{'project s':>10}{'lme4 s':>8}{'ratio':>7}"
           f"{'peak MB':>9}{'est':>9}{'SE':>9}{'df':>9}{'var':>9}{'crit diff':>11}{'devfun rel':>11}")

@@ -730,7 +730,7 @@ class NestedLmm:
         return LmmFit(
             beta=out["beta"], vcov=sigma2 * out["Ginv"], sigma=float(np.sqrt(sigma2)), theta=theta,
             reml_criterion=float(out["criterion"]), covariances=covariances,
-            converged=bool(np.isfinite(out["criterion"]) and scaled <= GRADIENT_TOLERANCE),
+            converged=bool(np.isfinite(out["criterion"]) and scaled < GRADIENT_TOLERANCE),
             singular=bool((diagonal < SINGULAR_TOLERANCE).any()),
             optimizer_message=f"{message}; max scaled gradient {scaled:.2e}{note}", n_obs=self.n,
             fixed_names=list(self.fixed_names), terms=self.terms, model=self,
