@@ -543,6 +543,13 @@ def test_dag_build_errors_print_one_clean_message(tmp_path):
     assert result.returncode == 1 and 'File "' not in result.stderr + result.stdout
     assert result.stderr.startswith(f"ERROR: config/config.yaml, line {line}, column 1: not valid YAML")
     config_path.write_text(good, encoding="utf-8")
+    codebook = project / "config" / "codebook.yaml"
+    codebook.write_text(codebook.read_text(encoding="utf-8").replace(
+        "retrospective_marker: \"", "retrospective_marker:\t\""), encoding="utf-8")
+    result = run_snakemake(project, "-n", check=False)
+    assert result.returncode == 1 and 'File "' not in result.stderr + result.stdout
+    assert result.stderr.count("config/codebook.yaml, line ") == 1
+    shutil.copy(REPO / "config" / "codebook.yaml", codebook)
     registry = project / "data" / "raw" / "institutions.csv"
     text = registry.read_text(encoding="utf-8")
     registry.write_bytes(text.replace(",", ";").encode("cp1251"))
