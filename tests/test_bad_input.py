@@ -559,3 +559,18 @@ def test_dag_build_errors_print_one_clean_message(tmp_path):
     assert result.returncode == 1 and 'File "' not in result.stderr + result.stdout
     assert result.stderr.count("data/raw/institutions.csv, row 5, column 'id': institution id "
                                "'SCH001' occurs in rows 4, 5") == 1
+
+
+def test_needs_survey_columns_are_checked_too(study, tmp_path):
+    raw, config = study
+    needs = raw / "needs_assessment_google.csv"
+    old = "Оцените важность направлений для программы повышения квалификации [Проектное управление]"
+    new = "Оцените важность направлений для программы повышения квалификации [Проектный менеджмент]"
+    edit(needs, old, new)
+    outputs = {"needs": str(tmp_path / "results" / "needs.csv"),
+               "needs_formats": str(tmp_path / "results" / "needs_formats.csv")}
+    with pytest.raises(UserError) as error:
+        ingest_step.ingest_needs_survey(config, outputs, results_dir=tmp_path / "results")
+    assert (f"needs_assessment_google.csv, row 1: no column for need area nd_projects "
+            f"'Проектное управление' (closest header found: '{new}')") in str(error.value)
+    assert not (tmp_path / "results").exists()
