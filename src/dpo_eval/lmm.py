@@ -413,7 +413,7 @@ class NestedLmm:
         u = bilinear(np.multiply, inv_q, Jet(self.sqrt_sizes * self.group_means))
         w = inv_q * self.sqrt_sizes
         for k in range(K - 2, -1, -1):
-            segment = lambda x, s=self.level_starts[k]: np.add.reduceat(x, s, axis=-2)  # noqa: E731
+            segment = lambda x, s=self.level_sum[k]: _sparse_rows(s, x)  # noqa: E731
             spread = lambda x, n=self.level_counts[k]: np.repeat(x, n, axis=-2)  # noqa: E731
             s = linear(segment, w * w)                     # z'z per group of level k
             c = linear(segment, w * u)                     # z'x per group of level k
@@ -854,6 +854,13 @@ class NestedLmm:
         out = np.empty(self.n)
         out[self.order] = sorted_out
         return out
+
+
+def _sparse_rows(matrix, x: np.ndarray) -> np.ndarray:
+    """matrix @ x along the second-to-last axis of x (any leading axes)."""
+    moved = np.moveaxis(x, -2, 0)
+    out = matrix @ moved.reshape(moved.shape[0], -1)
+    return np.moveaxis(out.reshape((matrix.shape[0],) + moved.shape[1:]), 0, -2)
 
 
 def _concat(a, b, shape_a, shape_b, lead: int, k: int):
