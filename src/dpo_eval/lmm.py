@@ -15,10 +15,14 @@ with ``r^2 = min_beta (y - X beta)' V^-1 (y - X beta)`` and ``sigma^2 = r^2 / (n
 
 Exact whitening instead of cross-product differences
 -----------------------------------------------------
-Everything is computed from an explicit whitening ``W`` with ``W'W = V^-1``: ``log|X'V^-1 X|``
-and ``r^2`` come from a QR decomposition of the whitened ``[WX Wy]`` (``r`` is the last diagonal
-element of ``R``), so no large cross-products are ever subtracted and the criterion keeps its
-precision when the residual variance is tiny relative to the outcome's level.
+Everything is computed from an explicit whitening ``W`` with ``W'W = V^-1``: ``X'V^-1 X`` is the
+Gram matrix of the whitened rows ``WX`` (a sum of squares, Cholesky-factored for
+``log|X'V^-1 X|``), and ``r^2`` is the sum of squares of the explicit whitened residuals
+``Wy - WX beta`` with beta refined iteratively (semi-normal equations; Bjorck 1996, Numerical
+Methods for Least Squares Problems, section 2.9). No large cross-products are ever subtracted
+(never ``X'X - A'A`` or ``y'y - b'b``), so the criterion keeps its precision when the residual
+variance is tiny relative to the outcome's level (tests/test_lmm.py checks it against a 40-digit
+computation).
 
 *Nested random intercepts* (any depth; e.g. institution / participant / domain). A random
 intercept of a group with (already whitened) indicator vector ``z`` adds ``a z z'`` to ``V``
