@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, copy_project, run_snakemake
-from dpo_eval.steps import ingest as ingest_step
 from dpo_eval.errors import InputError, InputErrors
+from dpo_eval.settings import IngestSettings
+from dpo_eval.steps import ingest as ingest_step
 
 PRE = "pre_entry_google.csv"
 OUTPUTS = ("responses", "respondents", "flow", "match_audit", "duplicates", "invalid_values")
@@ -31,7 +32,8 @@ def study(tmp_path, demo_config):
 def ingest_fails(config, tmp_path) -> str:
     outputs = {name: str(tmp_path / "results" / f"{name}.csv") for name in OUTPUTS}
     with pytest.raises((InputError, InputErrors)) as error:
-        ingest_step.ingest(config, outputs, results_dir=tmp_path / "results")
+        ingest_step.ingest(IngestSettings.from_config(config), config["registry"], config["codebook"],
+                           outputs, results_dir=tmp_path / "results")
     assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
     return str(error.value)
 

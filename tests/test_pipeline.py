@@ -19,8 +19,7 @@ from dpo_eval.readers import read_export
 from dpo_eval.report import format_ci, format_number, format_p
 
 PDFTOTEXT = shutil.which("pdftotext")
-needs_pdftotext = pytest.mark.skipif(PDFTOTEXT is None, reason="pdftotext (poppler-utils) is not "
-                                     "installed: PDF text checks cannot run")
+needs_pdftotext = pytest.mark.requires_tool("pdftotext")
 pytestmark = pytest.mark.pipeline
 
 
