@@ -167,6 +167,32 @@ class ReportSettings(StepSettings):
 
 
 @dataclasses.dataclass(frozen=True)
+class InstitutionReportSettings(StepSettings):
+    """What an institution's report prints from the configuration: the program (not the
+    study's title: the report has its own), the report date, the domains and the reports
+    section (without the list of languages: a school's report is in its registry language)."""
+
+    program: dict
+    report_date: str
+    domains: tuple[str, ...]
+    reports: dict
+    KEYS: ClassVar[dict[str, str]] = {"program": "study.program", "report_date": "study.report_date",
+                                      "domains": "analysis.domains", "reports": "reports"}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        settings = super().from_config(config)
+        reports = {k: v for k, v in settings.reports.items() if k != "languages"}
+        return dataclasses.replace(settings, reports=reports)
+
+    def report_config(self, codebook: str) -> dict:
+        """The configuration as dpo_eval.report reads it, holding only these settings."""
+        return {"codebook": str(codebook),
+                "study": {"program": self.program, "report_date": self.report_date},
+                "analysis": {"domains": list(self.domains)}, "reports": self.reports}
+
+
+@dataclasses.dataclass(frozen=True)
 class OutboxSettings(StepSettings):
     """The sender of the e-mails and the report date that dates them."""
 

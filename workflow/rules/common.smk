@@ -1,3 +1,4 @@
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from dpo_eval.settings import (
     CombinedModelSettings,
     DomainModelSettings,
     IngestSettings,
+    InstitutionReportSettings,
     NeedsIngestSettings,
     OutboxSettings,
     ReportSettings,
@@ -106,12 +108,21 @@ def script_code(script):
             if module_file not in seen:
                 seen.add(module_file)
                 pending.append(module_file)
-    return sorted(str(module_file) for module_file in seen)
+    return sorted(project_path(module_file) for module_file in seen)
+
+
+def project_path(path):
+    """``path`` relative to the working directory when it lies inside it: inputs recorded in
+    Snakemake's metadata then stay valid when the project folder is moved or copied."""
+    path = Path(path)
+    with contextlib.suppress(ValueError):
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    return str(path)
 
 
 def all_package_files():
     """Every module and data file of the package: the reports print their joint digest."""
-    return sorted(str(p) for p in PACKAGE.rglob("*")
+    return sorted(project_path(p) for p in PACKAGE.rglob("*")
                   if p.suffix in (".py", ".yaml") and "__pycache__" not in p.parts)
 
 

@@ -43,7 +43,7 @@ rule institution_reports:
         fonts=FONTS,
         code=script_code("institution_reports"),
     params:
-        settings=ReportSettings.from_config(config).as_params(),
+        settings=InstitutionReportSettings.from_config(config).as_params(),
     output:
         directory("results/reports/institutions"),
     conda:
@@ -58,7 +58,7 @@ rule data_dictionary:
     """The meaning of every column of every output table, checked against the tables."""
     input:
         tables=DICTIONARY_TABLES,
-        dictionary=str(PACKAGE / "data_dictionary.yaml"),
+        dictionary=project_path(PACKAGE / "data_dictionary.yaml"),
         code=script_code("data_dictionary"),
     output:
         "results/data_dictionary.csv",

@@ -11,7 +11,7 @@ from dpo_eval.dictionary import build_dictionary
 from dpo_eval.io import write_outputs
 from dpo_eval.package import build_package
 from dpo_eval.report import build_evaluation_report, build_institution_report
-from dpo_eval.settings import ReportSettings
+from dpo_eval.settings import InstitutionReportSettings, ReportSettings
 
 
 def evaluation_report(settings: ReportSettings, computed_with: dict, inputs: dict, lang: str,
@@ -22,7 +22,7 @@ def evaluation_report(settings: ReportSettings, computed_with: dict, inputs: dic
     build_evaluation_report(config, inputs, lang, output)
 
 
-def institution_reports(settings: ReportSettings, inputs: dict, output_dir: str | Path) -> None:
+def institution_reports(settings: InstitutionReportSettings, inputs: dict, output_dir: str | Path) -> None:
     """Every school's report (registry type "school"), in the language of the registry,
     aggregates only, as ``<id>.pdf`` in ``output_dir``."""
     registry = pd.read_csv(inputs["institutions"], dtype=str, keep_default_na=False)
