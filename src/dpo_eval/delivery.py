@@ -8,7 +8,6 @@ separate, explicit step (``snakemake --cores 1 send`` or ``python -m dpo_eval.de
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import ipaddress
 import json
@@ -30,7 +29,9 @@ import jinja2
 import pandas as pd
 import yaml
 
+from dpo_eval.errors import UserError
 from dpo_eval.io import sha256_file, write_outputs
+from dpo_eval.readers import read_export
 
 REPORT_KINDS = ("institution", "evaluation")
 EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -38,7 +39,7 @@ EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-
 PASSWORD_ENV = "DPO_EVAL_SMTP_PASSWORD"
 
 
-class DeliveryError(RuntimeError):
+class DeliveryError(UserError, RuntimeError):
     """A problem that stops delivery before anything is sent; the message says what to do."""
 
 
@@ -58,14 +59,14 @@ def load_recipients(path: str | Path, registry_ids: set[str] | None = None) -> l
     """The recipients registry: institution id, name, e-mail addresses (';'-separated),
     language (ru/en) and report (institution or evaluation). Every problem is listed at once."""
     path = Path(path)
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    # The survey readers: any encoding and separator Excel saves, spreadsheet row numbers.
+    frame = read_export(path).frame
     problems, recipients, seen = [], [], set()
     required = {"institution", "name", "emails", "language", "report"}
-    if rows and not required <= set(rows[0]):
-        raise DeliveryError(f"{path}: columns {sorted(required - set(rows[0]))} missing; "
+    if not required <= set(frame.columns):
+        raise DeliveryError(f"{path}: columns {sorted(required - set(frame.columns))} missing; "
                             f"expected {sorted(required)}")
-    for number, row in enumerate(rows, start=2):
+    for number, row in zip(frame.index, frame.to_dict("records")):
         where = f"{path}, row {number}"
         addresses = tuple(a.strip() for a in row["emails"].split(";") if a.strip())
         if not addresses:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from dpo_eval.errors import UserError, user_message
+
 FLOAT_FORMAT = "%.10g"
 
 
@@ -77,7 +79,11 @@ def read_csv(path: str | Path) -> pd.DataFrame:
 
 @contextlib.contextmanager
 def step_log(path: str | Path):
-    """Send a step's messages (logging, print, warnings and the error) to its log file."""
+    """Send a step's messages (logging, print, warnings and the error) to its log file.
+
+    A :class:`~dpo_eval.errors.UserError` ends the process with its message on stderr and exit
+    status 1, without a traceback on the console; any other exception (a bug) propagates with
+    its traceback. Both tracebacks are written to the log."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as stream:
         handler = logging.StreamHandler(stream)
@@ -89,6 +95,13 @@ def step_log(path: str | Path):
         try:
             with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
                 yield logging.getLogger("dpo_eval")
+        except UserError as exc:
+            # A problem the user fixes: the message once on the console, no traceback there
+            # (it stays in the log for developers), and a non-zero exit status.
+            stream.write("".join(traceback.format_exception(exc)))
+            stream.flush()
+            print(f"{user_message(exc)}\n(log: {path})", file=sys.stderr)
+            raise SystemExit(1) from None
         except Exception as exc:
             stream.write("".join(traceback.format_exception(exc)))
             stream.flush()

@@ -7,12 +7,14 @@ import hmac
 import os
 from pathlib import Path
 
+from dpo_eval.errors import UserError
+
 # Used only when the config says allow_demo_secret: true (the bundled demo study). Keys made with
 # it are reproducible by anyone and therefore offer no protection for real data.
 DEMO_SECRET = "DEMO-SECRET-dpo_eval-not-for-real-data"
 
 
-class SecretError(RuntimeError):
+class SecretError(UserError, RuntimeError):
     pass
 
 

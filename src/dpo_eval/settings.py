@@ -101,7 +101,10 @@ class NeedsIngestSettings(StepSettings):
 
     needs: dict
     pseudonymisation: dict
-    KEYS: ClassVar[dict[str, str]] = {"needs": "needs", "pseudonymisation": "pseudonymisation"}
+    unknown_columns: str
+    KEYS: ClassVar[dict[str, str]] = {"needs": "needs", "pseudonymisation": "pseudonymisation",
+                                      "unknown_columns": "cleaning.unknown_columns"}
+    DEFAULTS: ClassVar[dict[str, Any]] = {"unknown_columns": "error"}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -24,10 +24,12 @@ from dpo_eval.settings import (
     computed_with,
 )
 from dpo_eval.study import STAKEHOLDER_GROUPS
+from dpo_eval.errors import exit_on_user_error
 
-
-validate_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml",
-                source="config/config.yaml")
+# A user error while the DAG is built prints its message once and exits (no traceback).
+with exit_on_user_error():
+    validate_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml",
+                    source="config/config.yaml")
 
 REPRODUCE = bool(config.get("reproduce", False))
 LANGUAGES = config["reports"]["languages"]
@@ -41,18 +43,21 @@ FONTS = sorted(str(path) for path in Path("reports/fonts").glob("*.ttf"))
 
 
 def registry_ids():
-    """Ids of the registry's institutions (schools, the university and the IRO)."""
-    import csv
+    """Ids of the registry's institutions (schools, the university and the IRO), read by the
+    same reader as the survey exports (any encoding and separator they accept)."""
+    from dpo_eval.ingest import load_registry
 
-    with open(config["registry"], encoding="utf-8-sig", newline="") as handle:
-        return [row["id"] for row in csv.DictReader(handle) if row["type"] in STAKEHOLDER_GROUPS]
+    with exit_on_user_error():
+        registry = load_registry(config["registry"])
+    return [iid for iid, type_ in zip(registry["id"], registry["type"]) if type_ in STAKEHOLDER_GROUPS]
 
 
 def validate_recipients():
     """Recipients, validated when the DAG is built (addresses, languages, report kinds, ids)."""
     from dpo_eval.delivery import load_recipients
 
-    load_recipients(config["delivery"]["recipients"], set(registry_ids()))
+    with exit_on_user_error():
+        load_recipients(config["delivery"]["recipients"], set(registry_ids()))
 
 
 if not REPRODUCE:

@@ -48,13 +48,16 @@ def fit_domain(settings: DomainModelSettings, scores: str | Path, domain: str, o
     frame = models.model_frame(table, domain, covariates)
     fit = models.fit_primary(frame, covariates)
     checks = fit["checks"]
-    log.info("%s: REML criterion %.6f (statsmodels start: %s), singular=%s, converged=%s; "
+    log.info("%s: REML criterion %.6f (max scaled gradient %.1e), singular=%s, converged=%s; "
              "n=%d obs / %d participants / %d institutions", domain, checks["reml_criterion"],
-             checks.get("statsmodels"), checks["singular"], checks["converged"], fit["n_obs"],
+             checks["scaled_gradient"], checks["singular"], checks["converged"], fit["n_obs"],
              fit["n_participants"], fit["n_institutions"])
     if not checks["converged"]:
         log.warning("%s: the optimiser did not reach a stationary point (%s); the estimates are "
                     "reported with this flag in model_checks.csv", domain, checks["optimizer_message"])
+    if not checks["variance_components_identifiable"]:
+        log.warning("%s: variance components not identifiable: %s", domain,
+                    checks["identifiability_warning"])
     if checks["singular"]:
         log.warning("%s: singular fit, variance component(s) %s estimated as zero", domain,
                     checks["zero_variance_components"])

@@ -54,6 +54,7 @@ def ingest_needs_survey(settings: NeedsIngestSettings, registry: str | Path, cod
     codebook = load_codebook(codebook)
     registry = load_registry(registry)
     secret, _ = load_secret(settings.pseudonymisation, results_dir, repo_dir)
-    needs, formats = ingest_needs(settings.needs, codebook, registry, secret)
+    needs, formats = ingest_needs(settings.needs, codebook, registry, secret,
+                                  settings.unknown_columns)
     log.info("needs assessment: %d respondents", needs["respondent_key"].nunique())
     write_outputs({output["needs"]: needs, output["needs_formats"]: formats})
