@@ -96,6 +96,10 @@ def provenance(config: dict, manifest: pd.DataFrame, lock_file: str | Path) -> d
         "code_version": __version__,
         "code_sha256": code_digest(),
         "config_sha256": config_digest(config),
+        # The configuration the tables were computed with (dpo_eval.settings.computed_with).
+        "settings": [{"key": key, "value": value if isinstance(value, str)
+                      else json.dumps(value, ensure_ascii=False)}
+                     for key, value in config.get("computed_with", {}).items()],
         "lock_sha256": sha256_file(lock_file),
         "software": f"Python {python}; {versions}",
         "inputs": manifest.to_dict(orient="records"),
