@@ -10,7 +10,10 @@ plugins that need neither cgroups nor a database (``ProctrackType=proctrack/linu
 ``munged``, ``slurmctld`` and ``slurmd`` and waits until ``sinfo`` shows the node idle. ``stop``
 ends exactly the daemons whose pid files are in DIR, so a system Slurm or another test cluster
 on the same machine is never touched. Slurm's clients find this cluster through the
-environment variable ``SLURM_CONF``.
+environment variable ``SLURM_CONF``, and inside a job (where the Snakemake executor drops every
+``SLURM_*`` variable before its ``srun``) through ``/run/slurm/conf``, the folder that Slurm's
+clients read on a compute node of a "configless" cluster: ``start`` links it to DIR while no
+other live cluster owns it, ``stop`` removes the link if it is DIR's.
 
 Without accounting there is no ``sacct``: the Snakemake profile asks ``squeue`` for job states,
 and ``MinJobAge`` keeps finished jobs visible to it for a day.
@@ -36,6 +39,8 @@ from pathlib import Path
 DAEMONS = ("slurmd", "slurmctld", "munged")  # stop order: the reverse of the start order
 PROGRAMS = ("munged", "slurmctld", "slurmd", "sinfo", "sbatch", "squeue", "scancel")
 PARTITION = "main"
+# Where Slurm's clients look for slurm.conf after SLURM_CONF and /etc/slurm/slurm.conf.
+NODE_CONF_LINK = Path("/run/slurm/conf")
 
 
 class ClusterUnavailable(RuntimeError):
@@ -62,6 +67,9 @@ def missing_requirements() -> str | None:
     if missing:
         return (f"Slurm/munge programs not found: {', '.join(missing)} (install the Debian packages "
                 "slurmctld slurmd slurm-client munge)")
+    if Path("/etc/slurm/slurm.conf").exists():
+        return ("/etc/slurm/slurm.conf exists: this machine belongs to a Slurm cluster already, "
+                "whose configuration jobs would read instead of the test cluster's")
     if os.geteuid() != 0:
         return "starting slurmctld, slurmd and munged needs root (run the tests as root, as CI does)"
     return None
@@ -159,13 +167,31 @@ def _run(command: list[str], folder: Path, env: dict[str, str]) -> None:
                                  f"{result.stderr.strip() or result.stdout.strip()}; logs in {folder}")
 
 
+def _link_node_conf(folder: Path, timeout: float) -> None:
+    """Point /run/slurm/conf at ``folder``, waiting while another live test cluster owns it."""
+    deadline = time.monotonic() + timeout
+    while NODE_CONF_LINK.is_symlink() or NODE_CONF_LINK.exists():
+        owner = Path(os.readlink(NODE_CONF_LINK)) if NODE_CONF_LINK.is_symlink() else None
+        if owner is None:
+            raise ClusterUnavailable(f"{NODE_CONF_LINK} is not a link of a test cluster: a Slurm "
+                                     "node runs on this machine already")
+        if owner == folder or not _alive(_pid(owner / "slurmctld.pid") or 0, "slurmctld"):
+            NODE_CONF_LINK.unlink()  # ours, or left behind by a cluster that is gone
+            break
+        if time.monotonic() > deadline:
+            raise ClusterUnavailable(f"another test cluster ({owner}) is still running")
+        time.sleep(2)
+    NODE_CONF_LINK.parent.mkdir(parents=True, exist_ok=True)
+    NODE_CONF_LINK.symlink_to(folder)
+
+
 def node_state(cluster: Cluster) -> str:
     result = subprocess.run(["sinfo", "--noheader", "--partition", PARTITION, "--format", "%t"],
                             capture_output=True, text=True, env=cluster.environment())
     return result.stdout.strip() if result.returncode == 0 else ""
 
 
-def start(folder: Path, timeout: float = 60.0) -> Cluster:
+def start(folder: Path, timeout: float = 60.0, wait_for_other: float = 900.0) -> Cluster:
     """Write the configuration, start munged, slurmctld and slurmd, and wait for an idle node."""
     reason = missing_requirements()
     if reason:
@@ -181,6 +207,7 @@ def start(folder: Path, timeout: float = 60.0) -> Cluster:
     if not key.exists():
         key.write_bytes(secrets.token_bytes(1024))
     key.chmod(0o400)
+    _link_node_conf(folder, wait_for_other)
     node, hardware = node_line()
     cluster.conf.write_text(slurm_conf(folder, node, hardware, tuple(_free_ports(2))), encoding="utf-8")
     env = cluster.environment()
@@ -216,6 +243,8 @@ def stop(folder: Path, timeout: float = 30.0) -> list[str]:
         if _alive(pid, name):
             os.kill(pid, signal.SIGKILL)
         stopped.append(f"{name} ({pid})")
+    if NODE_CONF_LINK.is_symlink() and Path(os.readlink(NODE_CONF_LINK)) == folder:
+        NODE_CONF_LINK.unlink()
     return stopped
 
 
