@@ -27,31 +27,41 @@ def power_curve(table: pd.DataFrame, domain_names: dict[str, str], words: dict, 
     the analytic approximation dotted, all domains jointly in black, the target as a line."""
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(6.3, 3.9))
+    figure, axis = plt.subplots(figsize=(6.3, 4.2))
+    grid = np.sort(table["schools_per_arm"].unique())
+    # Series side by side at each grid point, so that their intervals do not hide each other.
+    spacing = float(np.min(np.diff(grid))) if len(grid) > 1 else 1.0
     axis.axhline(target, color=figures.OKABE_ITO["grey"], linestyle="--", linewidth=0.9)
     axis.annotate(words["target"].format(share=f"{target:.0%}"), (1.0, target), xycoords=("axes fraction", "data"),
                   xytext=(0, 3), textcoords="offset points", ha="right", fontsize=7, color="#555555")
     series = [(domain, DOMAIN_COLOURS[i % len(DOMAIN_COLOURS)]) for i, domain in enumerate(domain_names)]
     series.append((ALL_DOMAINS, "#111111"))
-    for domain, colour in series:
+    for index, (domain, colour) in enumerate(series):
         own = table[table["domain"] == domain].sort_values("schools_per_arm")
         if own.empty:
             continue
-        x = own["schools_per_arm"].to_numpy()
+        x = own["schools_per_arm"].to_numpy() + spacing * 0.06 * (index - (len(series) - 1) / 2)
         label = words["all_domains"] if domain == ALL_DOMAINS else domain_names[domain]
         axis.errorbar(x, own["power"], yerr=[own["power"] - own["mc_low"], own["mc_high"] - own["power"]],
                       color=colour, marker="o", markersize=3.5, linewidth=1.4, capsize=2.5,
                       elinewidth=0.9, label=label)
         if domain != ALL_DOMAINS:
-            axis.plot(x, own["analytic_power"], color=colour, linestyle=":", linewidth=1.0)
+            axis.plot(own["schools_per_arm"], own["analytic_power"], color=colour, linestyle=":",
+                      linewidth=1.0)
     axis.plot([], [], color="#555555", linestyle=":", linewidth=1.0, label=words["analytic"])
     axis.set_xlabel(words["x_label"])
     axis.set_ylabel(words["y_label"])
     axis.set_ylim(0, 1.02)
     axis.set_yticks(np.linspace(0, 1, 6), [f"{v:.0%}" for v in np.linspace(0, 1, 6)])
-    axis.set_xticks(sorted(table["schools_per_arm"].unique()))
+    axis.set_xticks(grid)
+    total = axis.secondary_xaxis("top", functions=(lambda n: 2 * n, lambda n: n / 2))
+    total.set_xticks(2 * grid)
+    total.set_xlabel(words["x_total"])
     axis.grid(axis="y", color="#dddddd", linewidth=0.5)
-    axis.legend(loc="lower right", fontsize=7, frameon=False)
+    handles, labels = axis.get_legend_handles_labels()
+    order = sorted(range(len(labels)), key=lambda i: labels[i] == words["analytic"])
+    axis.legend([handles[i] for i in order], [labels[i] for i in order], loc="upper center",
+                bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=7, frameon=False)
     if kind == "svg":
         return figures.to_svg(figure).encode("utf-8")
     buffer = io.BytesIO()

@@ -29,7 +29,7 @@ import yaml
 from dpo_eval import models
 from dpo_eval.codebook import Codebook, load_codebook
 from dpo_eval.ingest import ingest_competencies, load_registry
-from dpo_eval.io import read_csv, write_outputs
+from dpo_eval.io import write_outputs
 from dpo_eval.pseudonymise import DEMO_SECRET
 from dpo_eval.scoring import scale_scores
 from dpo_eval.simulate import COMPETENCY_DOMAINS, Contamination, SimulationSpec, simulate_study, true_score_effects
@@ -172,11 +172,12 @@ def markdown_table(summary: pd.DataFrame) -> str:
             what = "tests" if null else "intervals"
             coverage = _share(row.coverage) if null else f"**{_share(row.coverage)}** (SE {row.coverage_se:.3f})"
             rejection = f"**{_share(row.rejection_rate)}**" if null else ""
-            lines.append(f"| {label} | all {row.intervals:,} {what} | | | {coverage} | {rejection} |")
+            cells = [label, f"all {row.intervals:,} {what}", "", "", coverage, rejection]
         else:
             truth = "0" if row.true_did == 0 else f"{row.true_did:.3f}"
-            lines.append(f"| {label} | {row.domain.replace('_', '-')} | {truth} | "
-                         f"{row.mean_estimate:.3f} | {_share(row.coverage)} | {_share(row.rejection_rate)} |")
+            cells = [label, row.domain.replace("_", "-"), truth, f"{row.mean_estimate:.3f}",
+                     _share(row.coverage), _share(row.rejection_rate)]
+        lines.append(" ".join(["|", *(f"{cell} |" if cell else "|" for cell in cells)]))
     overall = summary[summary["domain"] == "all"]
     fits = int(overall["intervals"].sum())
     failed = int(overall["not_converged"].sum())
@@ -189,7 +190,9 @@ def write_coverage_table(batches: list[str], truths: list[str], table_path: str 
                          markdown_path: str | Path) -> None:
     """The aggregation step: every batch's replicates and each condition's truth (a file
     ``<condition>/truth.json``) -> the summary table (CSV) and the README's table (Markdown)."""
-    replicates = pd.concat([read_csv(path) for path in batches], ignore_index=True)
+    # A condition may be called "null", which pandas would read as a missing value.
+    replicates = pd.concat([pd.read_csv(path, converters={"condition": str}) for path in batches],
+                           ignore_index=True)
     truth = {Path(path).parent.name: json.loads(Path(path).read_text(encoding="utf-8"))
              for path in truths}
     summary = coverage_summary(replicates, truth)
