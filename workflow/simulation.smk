@@ -92,6 +92,8 @@ rule coverage_batch:
                                             COVERAGE["batch_size"], int(wildcards.batch)),
         effect_scale=lambda wildcards: CONDITIONS[wildcards.condition],
         contamination=COVERAGE["contamination"],
+    conda:
+        "../environment.yml"
     log:
         "logs/simulation/coverage/{condition}/batch_{batch}.log",
     script:
@@ -109,6 +111,8 @@ rule coverage_truth:
         effect_scale=lambda wildcards: CONDITIONS[wildcards.condition],
         first_seed=COVERAGE["first_seed"],
         draws=COVERAGE["truth_draws"],
+    conda:
+        "../environment.yml"
     log:
         "logs/simulation/coverage/{condition}/truth.log",
     script:
@@ -125,6 +129,8 @@ rule coverage_table:
     output:
         table="results/simulation/coverage.csv",
         markdown="results/simulation/coverage.md",
+    conda:
+        "../environment.yml"
     log:
         "logs/simulation/coverage_table.log",
     script:
@@ -142,6 +148,8 @@ rule power_batch:
         seed=POWER["seed"],
         replicates=lambda wildcards: batch_seeds(0, POWER["replicates"], POWER["batch_size"],
                                                  int(wildcards.batch)),
+    conda:
+        "../environment.yml"
     log:
         "logs/power/{schools}_per_arm/batch_{batch}.log",
     script:
@@ -159,6 +167,8 @@ rule power_table:
         "results/power/power.csv",
     params:
         design=POWER["design"],
+    conda:
+        "../environment.yml"
     log:
         "logs/power/power_table.log",
     script:
@@ -181,6 +191,8 @@ rule power_report:
         png="results/power/power_curve.{lang}.png",
     params:
         settings=POWER,
+    conda:
+        "../environment.yml"
     log:
         "logs/power/power_report.{lang}.log",
     script:

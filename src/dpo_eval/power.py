@@ -39,7 +39,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
 
 from dpo_eval import models
 from dpo_eval.simulate import ROLE_SHARES, ROLES
@@ -81,6 +80,7 @@ class PlannedDesign:
             (0 <= self.missing_pre < 1 and 0 <= self.attrition_post < 1,
              "missing_pre and attrition_post: shares in [0, 1)"),
             (0 < self.alpha < 1, "alpha: in (0, 1)"),
+            (self.p_adjust in ("holm", "bonferroni"), "p_adjust: 'holm' or 'bonferroni'"),
             (bool(self.did), "did: name at least one domain and its expected difference-in-differences"),
         ]
         problems = [message for ok, message in checks if not ok]
@@ -147,6 +147,21 @@ def simulate_scores(design: PlannedDesign, schools_per_arm: int, rng: np.random.
     return pd.concat(frames, ignore_index=True)
 
 
+def holm(p_values: list[float]) -> np.ndarray:
+    """Holm's (1979) step-down adjusted p-values: the i-th smallest of k is multiplied by
+    k - i + 1, made monotone and capped at 1 (as statsmodels' multipletests "holm" and R's
+    p.adjust, without their overhead in a loop of thousands of replicates)."""
+    p = np.asarray(p_values, dtype=float)
+    order = np.argsort(p, kind="stable")
+    stepped = np.maximum.accumulate((len(p) - np.arange(len(p))) * p[order])
+    adjusted = np.empty_like(p)
+    adjusted[order] = np.minimum(stepped, 1.0)
+    return adjusted
+
+
+P_ADJUST = {"holm": holm, "bonferroni": lambda p: np.minimum(np.asarray(p, dtype=float) * len(p), 1.0)}
+
+
 def fit_replicate(scores: pd.DataFrame, design: PlannedDesign) -> list[dict]:
     """The DiD of every domain, its p-value and the Holm-adjusted p across the domains."""
     covariates = list(design.covariates)
@@ -157,7 +172,7 @@ def fit_replicate(scores: pd.DataFrame, design: PlannedDesign) -> list[dict]:
         did = models.contrast(fit, models.DID_TERM)
         rows.append({"domain": domain, "estimate": did["estimate"], "std_error": did["std_error"],
                      "df": did["df"], "p_value": did["p_value"], "converged": bool(fit.converged)})
-    adjusted = multipletests([row["p_value"] for row in rows], method=design.p_adjust)[1]
+    adjusted = P_ADJUST[design.p_adjust]([row["p_value"] for row in rows])
     for row, p_adjusted in zip(rows, adjusted):
         row["p_adjusted"] = float(p_adjusted)
         row["rejected"] = bool(p_adjusted < design.alpha)
