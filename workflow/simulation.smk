@@ -23,15 +23,18 @@ os.environ.update(
 )
 
 from dpo_eval.config import validate_config
-from dpo_eval.simulation_study import batch_seeds, n_batches
+from dpo_eval.simulation_study import batch_seeds, merge_settings, n_batches
 
-
-configfile: "config/simulation.yaml"
-configfile: "config/power.yaml"
-
-
+# The settings files, with what --configfile (or --config) gives merged into them key by key, so
+# that a file with `coverage: {studies: 40}` keeps the other coverage settings.
+SETTINGS_FILES = ["config/simulation.yaml", "config/power.yaml"]
+settings = {}
+for path in SETTINGS_FILES:
+    with open(path, encoding="utf-8") as stream:
+        settings = merge_settings(settings, yaml.safe_load(stream))
+config.update(merge_settings(settings, config))
 validate_config(config, REPO / "workflow/schemas/simulation.schema.yaml",
-                source="config/simulation.yaml and config/power.yaml")
+                source=" and ".join(SETTINGS_FILES) + " with the command line's --config")
 
 PACKAGE = Path(PACKAGE_ROOT) / "dpo_eval"
 PIPELINE_CONFIG = "config/config.yaml"

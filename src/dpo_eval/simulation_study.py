@@ -39,6 +39,17 @@ REPLICATE_COLUMNS = ["condition", "effect_scale", "seed", "domain", "estimate", 
                      "p_value", "conf_low", "conf_high", "singular", "converged"]
 
 
+def merge_settings(base: dict, overrides: dict) -> dict:
+    """``base`` with ``overrides`` merged in key by key (nested mappings merged, not replaced)."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_settings(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def load_pipeline_config(path: str | Path) -> dict:
     with open(path, encoding="utf-8") as stream:
         return yaml.safe_load(stream)
