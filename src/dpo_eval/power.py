@@ -221,6 +221,11 @@ def analytic_power(design: PlannedDesign, schools_per_arm: int, did: float) -> f
 ALL_DOMAINS = "all"
 
 
+def read_replicates(paths: list[str]) -> pd.DataFrame:
+    """The replicates of every batch of the workflow, in one table."""
+    return pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)
+
+
 def power_table(replicates: pd.DataFrame, design: PlannedDesign) -> pd.DataFrame:
     """Per number of schools and domain, and for all domains at once ("all": every domain's
     Holm-adjusted test rejects): power with its Monte Carlo interval, the analytic
