@@ -143,3 +143,26 @@ def demo_run(tmp_path_factory) -> Path:
     project = copy_project(tmp_path_factory.mktemp("demo_run"))
     run_snakemake(project, "--cores", "2")
     return project
+
+
+# A simulation workflow small enough for the tests: 2 studies per condition in 2 jobs each, and
+# a power curve of 2 grid points with 4 replicates in 2 jobs each.
+SMALL_SIMULATION = {
+    "coverage": {"studies": 2, "batch_size": 1, "truth_draws": 20000},
+    "power": {"schools_per_arm": [4, 6], "replicates": 4, "batch_size": 2},
+}
+
+
+def small_simulation_config(project: Path) -> Path:
+    path = project / "small_simulation.yaml"
+    path.write_text(yaml.safe_dump(SMALL_SIMULATION), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def simulation_run(tmp_path_factory) -> Path:
+    """The simulation workflow (coverage study and power analysis) run locally, small."""
+    project = copy_project(tmp_path_factory.mktemp("simulation_run"))
+    run_snakemake(project, "-s", "workflow/simulation.smk", "--configfile",
+                  str(small_simulation_config(project)), "--cores", "2", "simulation", "power")
+    return project
