@@ -21,6 +21,7 @@ from dpo_eval.config import ConfigError
 from dpo_eval.delivery import load_recipients
 from dpo_eval.errors import UserError
 from dpo_eval.ingest import load_registry
+from dpo_eval.settings import IngestSettings
 from dpo_eval.steps import ingest as ingest_step
 
 PRE = "pre_entry_google.csv"
@@ -50,7 +51,8 @@ def study(tmp_path, demo_config):
 def ingest_fails(config, tmp_path) -> str:
     outputs = {name: str(tmp_path / "results" / f"{name}.csv") for name in OUTPUTS}
     with pytest.raises(UserError) as error:
-        ingest_step.ingest(config, outputs, results_dir=tmp_path / "results")
+        ingest_step.ingest(IngestSettings.from_config(config), config["registry"], config["codebook"],
+                           outputs, results_dir=tmp_path / "results")
     assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
     return str(error.value)
 
@@ -58,7 +60,8 @@ def ingest_fails(config, tmp_path) -> str:
 def ingest_tables(config, out: Path) -> dict[str, bytes]:
     """Run the real ingest step; its tables as bytes by name."""
     outputs = {name: out / f"{name}.csv" for name in OUTPUTS}
-    ingest_step.ingest(config, {k: str(v) for k, v in outputs.items()}, results_dir=out)
+    ingest_step.ingest(IngestSettings.from_config(config), config["registry"], config["codebook"],
+                       {k: str(v) for k, v in outputs.items()}, results_dir=out)
     return {name: path.read_bytes() for name, path in outputs.items()}
 
 

@@ -7,8 +7,8 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 import sys
-import tempfile
 import traceback
 from pathlib import Path
 
@@ -20,11 +20,19 @@ FLOAT_FORMAT = "%.10g"
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new file next to ``path`` and rename it over ``path``: readers see
+    the old file or the new one, never a part of it. The file is created with mode 0666 less
+    the umask, like any file a program writes (0644 under the usual umask 022), so that
+    colleagues can read the results where the umask lets them; ``tempfile.mkstemp`` would
+    make it 0600."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.part"
+    handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -5,13 +5,16 @@ rule outbox:
         recipients=config["delivery"]["recipients"],
         registry=config["registry"],
         reports=expand("results/reports/evaluation.{lang}.pdf", lang=LANGUAGES),
-        institution_reports=expand("results/reports/institutions/{school}.pdf", school=SCHOOLS),
+        institution_reports="results/reports/institutions",
         template="reports/templates/email.txt",
         strings=expand("reports/i18n/{lang}.yaml", lang=["ru", "en"]),
-        code=package_modules("delivery", "io", "steps/delivery"),
+        code=script_code("outbox"),
+    params:
+        settings=OutboxSettings.from_config(config).as_params(),
     output:
-        messages=expand("results/outbox/{institution}.eml", institution=RECIPIENT_IDS),
-        manifest="results/outbox/manifest.csv",
+        # One directory, emptied by Snakemake before the job: no message of a withdrawn
+        # recipient survives, so that `send` cannot see one.
+        directory("results/outbox"),
     conda:
         "../../environment.yml"
     log:
@@ -24,11 +27,10 @@ rule send:
     """Send the outbox over SMTP (never part of the default run): `snakemake --cores 1 send`.
     The ledger (config delivery.ledger) makes a rerun send nothing twice."""
     input:
-        manifest="results/outbox/manifest.csv",
-        messages=expand("results/outbox/{institution}.eml", institution=RECIPIENT_IDS),
+        outbox="results/outbox",
     conda:
         "../../environment.yml"
     log:
         "logs/send.log",
     shell:
-        "python -m dpo_eval.delivery send --manifest {input.manifest} 2>&1 | tee {log}"
+        "python -m dpo_eval.delivery send --manifest {input.outbox}/manifest.csv 2>&1 | tee {log}"

@@ -6,10 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from dpo_eval.delivery import write_outbox
+from dpo_eval.settings import OutboxSettings
+
+MANIFEST = "manifest.csv"
 
 
-def outbox(config: dict, recipients: str | Path, registry: str | Path, reports_dir: str | Path,
-           template: str | Path, i18n_dir: str | Path, outbox_dir: str | Path,
-           manifest: str | Path) -> None:
-    """One .eml per recipient with its report attached, and the manifest of who gets what."""
-    write_outbox(config, recipients, registry, reports_dir, template, i18n_dir, outbox_dir, manifest)
+def outbox(settings: OutboxSettings, recipients: str | Path, registry: str | Path,
+           reports_dir: str | Path, template: str | Path, i18n_dir: str | Path,
+           outbox_dir: str | Path) -> None:
+    """One .eml per recipient with its report attached, and ``manifest.csv`` of who gets what,
+    in ``outbox_dir`` (a directory output: it holds nothing else)."""
+    outbox_dir = Path(outbox_dir)
+    write_outbox(settings.delivery_config(), recipients, registry, reports_dir, template, i18n_dir,
+                 outbox_dir, outbox_dir / MANIFEST)

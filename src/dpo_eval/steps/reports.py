@@ -5,20 +5,31 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from dpo_eval.dictionary import build_dictionary
 from dpo_eval.io import write_outputs
 from dpo_eval.package import build_package
 from dpo_eval.report import build_evaluation_report, build_institution_report
+from dpo_eval.settings import InstitutionReportSettings, ReportSettings
 
 
-def evaluation_report(config: dict, inputs: dict, lang: str, output: str | Path) -> None:
-    """The full evaluation report in one language."""
+def evaluation_report(settings: ReportSettings, computed_with: dict, inputs: dict, lang: str,
+                      output: str | Path) -> None:
+    """The full evaluation report in one language; its provenance appendix prints
+    ``computed_with``, the configuration the tables were computed with."""
+    config = settings.report_config(inputs["codebook"], computed_with)
     build_evaluation_report(config, inputs, lang, output)
 
 
-def institution_report(config: dict, inputs: dict, institution: str, output: str | Path) -> None:
-    """One institution's report, in the language of the registry, aggregates only."""
-    build_institution_report(config, inputs, institution, output)
+def institution_reports(settings: InstitutionReportSettings, inputs: dict, output_dir: str | Path) -> None:
+    """Every school's report (registry type "school"), in the language of the registry,
+    aggregates only, as ``<id>.pdf`` in ``output_dir``."""
+    registry = pd.read_csv(inputs["institutions"], dtype=str, keep_default_na=False)
+    config = settings.report_config(inputs["codebook"])
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    for school in registry.loc[registry["type"] == "school", "id"]:
+        build_institution_report(config, inputs, school, Path(output_dir) / f"{school}.pdf")
 
 
 def data_dictionary(tables: list[str], output: str | Path) -> None:
