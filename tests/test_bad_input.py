@@ -21,7 +21,7 @@ from dpo_eval.config import ConfigError
 from dpo_eval.delivery import load_recipients
 from dpo_eval.errors import UserError
 from dpo_eval.ingest import load_registry
-from dpo_eval.settings import IngestSettings
+from dpo_eval.settings import IngestSettings, NeedsIngestSettings
 from dpo_eval.steps import ingest as ingest_step
 
 PRE = "pre_entry_google.csv"
@@ -573,7 +573,8 @@ def test_needs_survey_columns_are_checked_too(study, tmp_path):
     outputs = {"needs": str(tmp_path / "results" / "needs.csv"),
                "needs_formats": str(tmp_path / "results" / "needs_formats.csv")}
     with pytest.raises(UserError) as error:
-        ingest_step.ingest_needs_survey(config, outputs, results_dir=tmp_path / "results")
+        ingest_step.ingest_needs_survey(NeedsIngestSettings.from_config(config), config["registry"],
+                                        config["codebook"], outputs, results_dir=tmp_path / "results")
     assert (f"needs_assessment_google.csv, row 1: no column for need area nd_projects "
             f"'Проектное управление' (closest header found: '{new}')") in str(error.value)
     assert not (tmp_path / "results").exists()
