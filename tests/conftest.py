@@ -37,6 +37,14 @@ def copy_project(target: Path, raw_dir: Path | None = None) -> Path:
 
         recipients_from_registry(target / "data" / "raw" / "institutions.csv",
                                  target / "config" / "recipients.csv")
+        # Not the demo study: the public demo secret is refused, so the copy gets its own secret,
+        # in a file outside the project.
+        secret = target.parent / f"{target.name}.secret"
+        secret.write_text(f"test-secret-{target.name}\n", encoding="utf-8")
+        config_path = target / "config" / "config.yaml"
+        config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+        config["pseudonymisation"]["secret_file"] = str(secret)
+        config_path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return target
 
 

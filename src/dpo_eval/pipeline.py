@@ -18,7 +18,7 @@ from dpo_eval import needs as needs_module
 from dpo_eval.codebook import load_codebook
 from dpo_eval.ingest import ingest_competencies, ingest_needs, load_registry
 from dpo_eval.io import read_csv, sha256_file, write_outputs
-from dpo_eval.pseudonymise import load_secret
+from dpo_eval.pseudonymise import load_secret, pseudonymisation_record
 from dpo_eval.reliability import reliability_table
 from dpo_eval.scoring import descriptives, model_flow, scale_scores
 
@@ -30,7 +30,8 @@ def ingest(config: dict, output: dict, results_dir: str | Path = "results",
     """Raw competency exports -> pseudonymised long responses, respondents, flow and audit."""
     codebook = load_codebook(config["codebook"])
     registry = load_registry(config["registry"])
-    secret, origin = load_secret(config["pseudonymisation"], results_dir, repo_dir)
+    secret, origin = load_secret(config["pseudonymisation"], results_dir, repo_dir,
+                                 inputs=raw_data_files(config))
     log.info("pseudonymisation secret: %s", origin)
     result, invalid = ingest_competencies(config, codebook, registry, secret)
     for problem in invalid:
@@ -45,7 +46,14 @@ def ingest(config: dict, output: dict, results_dir: str | Path = "results",
         output["duplicates"]: result.duplicates,
         output["invalid_values"]: result.invalid_values,
         output["institutions"]: registry.drop(columns="email"),
+        output["pseudonymisation"]: pseudonymisation_record(origin),
     })
+
+
+def raw_data_files(config: dict) -> list[str]:
+    """The survey exports and the registry: what decides whether the demo secret may be used."""
+    return [*(f for wave in config["waves"].values() for f in wave["files"]), *config["needs"]["files"],
+            config["registry"]]
 
 
 def input_manifest(files: list[str], output: str | Path) -> None:
@@ -60,7 +68,7 @@ def ingest_needs_survey(config: dict, output: dict, results_dir: str | Path = "r
     """Raw needs-assessment export -> pseudonymised importance ratings and preferred formats."""
     codebook = load_codebook(config["codebook"])
     registry = load_registry(config["registry"])
-    secret, _ = load_secret(config["pseudonymisation"], results_dir, repo_dir)
+    secret, _ = load_secret(config["pseudonymisation"], results_dir, repo_dir, inputs=raw_data_files(config))
     needs, formats = ingest_needs(config["needs"], codebook, registry, secret)
     log.info("needs assessment: %d respondents", needs["respondent_key"].nunique())
     write_outputs({output["needs"]: needs, output["needs_formats"]: formats})

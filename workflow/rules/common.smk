@@ -67,6 +67,13 @@ def raw_inputs():
     """Every raw file the study reads, plus the codebook and the registry."""
     return [*wave_files(), *config["needs"]["files"], config["registry"], config["codebook"]]
 
+
+def outbox_provenance():
+    """What the outbox is a product of, digested into results/outbox/inputs.csv: the raw data,
+    the report templates and the package's code (a stale outbox is refused by `send`)."""
+    templates = sorted(str(p) for p in Path("reports/templates").glob("*") if p.is_file())
+    return [*raw_inputs(), *templates, *all_package_files()]
+
 # Every table described in the data dictionary (src/dpo_eval/data_dictionary.yaml).
 DICTIONARY_TABLES = [
     *(f"results/clean/{name}.csv" for name in
@@ -94,7 +101,7 @@ PACKAGE_DATA = [
     f"results/clean/{name}.csv"
     for name in ("responses", "respondents", "needs", "needs_formats", "flow_waves",
                  "institutions", "input_manifest")
-]
+] + ["results/clean/pseudonymisation.json"]
 TARGETS = REPRODUCED if REPRODUCE else [
     *REPRODUCED,
     *(f"results/reports/institutions/{school}.pdf" for school in SCHOOLS),

@@ -1,5 +1,6 @@
 rule outbox:
-    """One e-mail per recipient with its report attached, and a manifest of who gets what.
+    """One e-mail per recipient with its report attached, the manifest of who gets what, and
+    the digests of every input the outbox was built from (sending refuses a stale outbox).
     Nothing is sent here: sending is the separate `send` target."""
     input:
         recipients=config["delivery"]["recipients"],
@@ -8,10 +9,12 @@ rule outbox:
         institution_reports=expand("results/reports/institutions/{school}.pdf", school=SCHOOLS),
         template="reports/templates/email.txt",
         strings=expand("reports/i18n/{lang}.yaml", lang=["ru", "en"]),
-        code=package_modules("delivery", "io"),
+        provenance=outbox_provenance(),
+        code=package_modules("delivery", "io", "config"),
     output:
         messages=expand("results/outbox/{institution}.eml", institution=RECIPIENT_IDS),
         manifest="results/outbox/manifest.csv",
+        inputs="results/outbox/inputs.csv",
     conda:
         "../../environment.yml"
     log:
@@ -22,13 +25,15 @@ rule outbox:
 
 rule send:
     """Send the outbox over SMTP (never part of the default run): `snakemake --cores 1 send`.
-    The ledger (config delivery.ledger) makes a rerun send nothing twice."""
+    Runs with Snakemake's own interpreter (a script, not a shell `python`). The ledger (config
+    delivery.ledger) makes a rerun send nothing twice; a stale outbox is refused."""
     input:
         manifest="results/outbox/manifest.csv",
+        inputs="results/outbox/inputs.csv",
         messages=expand("results/outbox/{institution}.eml", institution=RECIPIENT_IDS),
     conda:
         "../../environment.yml"
     log:
         "logs/send.log",
-    shell:
-        "python -m dpo_eval.delivery send --manifest {input.manifest} 2>&1 | tee {log}"
+    script:
+        "../scripts/send.py"

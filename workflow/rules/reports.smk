@@ -4,6 +4,7 @@ rule evaluation_report:
         tables=expand("results/tables/{name}.csv", name=EVALUATION_TABLES),
         institutions="results/clean/institutions.csv",
         manifest="results/clean/input_manifest.csv",
+        pseudonymisation="results/clean/pseudonymisation.json",
         codebook=config["codebook"],
         template="reports/templates/evaluation.html",
         base="reports/templates/base.html",
@@ -30,6 +31,7 @@ rule institution_report:
     input:
         tables=expand("results/tables/{name}.csv", name=INSTITUTION_TABLES),
         institutions="results/clean/institutions.csv",
+        pseudonymisation="results/clean/pseudonymisation.json",
         codebook=config["codebook"],
         template="reports/templates/institution.html",
         base="reports/templates/base.html",
