@@ -96,11 +96,11 @@ REPRODUCED = [
        "score_benchmarks", "needs_benchmarks")),
     *(f"results/reports/evaluation.{lang}.pdf" for lang in LANGUAGES),
 ]
-# The pseudonymised analysis data a reproduction package carries.
+# The pseudonymised analysis data a reproduction package carries: what the rebuild reads, and
+# nothing else (not respondents.csv, with its submission times and response times).
 PACKAGE_DATA = [
     f"results/clean/{name}.csv"
-    for name in ("responses", "respondents", "needs", "needs_formats", "flow_waves",
-                 "institutions", "input_manifest")
+    for name in ("responses", "needs", "needs_formats", "flow_waves", "institutions", "input_manifest")
 ] + ["results/clean/pseudonymisation.json"]
 TARGETS = REPRODUCED if REPRODUCE else [
     *REPRODUCED,
@@ -108,4 +108,5 @@ TARGETS = REPRODUCED if REPRODUCE else [
     "results/outbox/manifest.csv",
     "results/data_dictionary.csv",
     "results/reproduction_package.zip",
+    "results/open_data_package.zip",
 ]

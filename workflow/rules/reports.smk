@@ -69,7 +69,8 @@ rule data_dictionary:
 
 rule reproduction_package:
     """Pseudonymised analysis data, configuration, code, lock file, instructions and the
-    checksums of the published tables and evaluation reports, in one zip."""
+    checksums of the published tables and evaluation reports, in one zip (controlled access:
+    REPRODUCE.md states the k-anonymity it achieves)."""
     input:
         data=PACKAGE_DATA,
         published=REPRODUCED,
@@ -82,3 +83,20 @@ rule reproduction_package:
         "logs/reproduction_package.log",
     script:
         "../scripts/reproduction_package.py"
+
+
+rule open_data_package:
+    """The item responses for open publication: years in management in bands, no place or
+    time, local suppression until every combination of institution, role, years band and
+    cohort has at least reports.min_cell participants (OPEN_DATA.md states the k achieved)."""
+    input:
+        responses="results/clean/responses.csv",
+        code=package_modules("package", "io"),
+    output:
+        "results/open_data_package.zip",
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/open_data_package.log",
+    script:
+        "../scripts/open_data_package.py"
