@@ -573,3 +573,46 @@ def test_snakemake_send_runs_with_snakemakes_interpreter_without_an_activated_ve
         assert (project / "logs" / "send.log").read_text(encoding="utf-8").startswith("sent: ")
     finally:
         controller.stop()
+
+
+def test_recipient_with_several_addresses_gets_one_copy_at_each(certificate, tmp_path):
+    """A school with two addresses: one message, addressed to both, delivered once to each
+    address; a 451 for the second address is retried later for that address only."""
+    from dpo_eval.settings import OutboxSettings
+    from dpo_eval.steps.delivery import outbox as write_outbox_step
+
+    from conftest import REPO
+
+    addresses = ["director@sch900.example.org", "deputy@sch900.example.org"]
+    (tmp_path / "registry.csv").write_text("id,name,type,language\nSCH900,Школа 900,school,ru\n",
+                                           encoding="utf-8")
+    (tmp_path / "recipients.csv").write_text("institution,name,emails,language,report\n"
+                                             f"SCH900,Школа 900,{';'.join(addresses)},ru,institution\n",
+                                             encoding="utf-8")
+    (tmp_path / "reports" / "institutions").mkdir(parents=True)
+    (tmp_path / "reports" / "institutions" / "SCH900.pdf").write_bytes(b"%PDF-1.7 test report")
+    write_outbox_step(OutboxSettings("evaluation@dpo-eval.example.org", "DPO evaluation", "2026-04-01"),
+                      tmp_path / "recipients.csv", tmp_path / "registry.csv", tmp_path / "reports",
+                      REPO / "reports" / "templates" / "email.txt", REPO / "reports" / "i18n",
+                      tmp_path / "outbox")
+    manifest = tmp_path / "outbox" / "manifest.csv"
+    assert pd.read_csv(manifest)["emails"].tolist() == [";".join(addresses)]
+
+    recorder = Recorder(fail_once_at=2)
+    controller = start(recorder, certificate)
+    ledger = tmp_path / "ledger.jsonl"
+    try:
+        first = send_outbox(manifest, ledger, settings(controller, certificate))
+        assert [rcpt for rcpt, _ in recorder.messages] == [[addresses[0]]]
+        assert len(first.deferred) == 1 and addresses[1] in first.deferred[0]
+        second = send_outbox(manifest, ledger, settings(controller, certificate))
+        assert [rcpt for rcpt, _ in recorder.messages] == [[addresses[0]], [addresses[1]]]
+        assert len(second.sent) == 1 and addresses[1] in second.sent[0]
+        third = send_outbox(manifest, ledger, settings(controller, certificate))
+        assert third.sent == [] and len(recorder.messages) == 2
+    finally:
+        controller.stop()
+    for _, content in recorder.messages:
+        message = message_from_bytes(content, policy=policy.default)
+        assert [a.addr_spec for a in message["To"].addresses] == addresses
+        assert message["X-DPO-Eval-Institution"] == "SCH900"

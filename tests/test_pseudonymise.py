@@ -4,7 +4,8 @@ import pytest
 
 from conftest import REPO
 from dpo_eval.io import sha256_file
-from dpo_eval.pseudonymise import DEMO_SECRET, DEMO_STUDY_SHA256, SecretError, load_secret, participant_key
+from dpo_eval.pseudonymise import (DEMO_SECRET, DEMO_STUDY_SHA256, SecretError, load_secret, participant_key,
+                                   respondent_key)
 
 DEMO_INPUTS = sorted((REPO / "data" / "raw").iterdir())
 
@@ -17,6 +18,28 @@ def test_key_is_a_keyed_hash_of_institution_and_code():
     assert key == participant_key(b"secret", "SCH001", "ХБ00101")
     assert key != participant_key(b"other", "SCH001", "ХБ00101")
     assert key != participant_key(b"secret", "SCH002", "ХБ00101")
+
+
+# Known answers computed outside Python, with OpenSSL:
+#   printf '%s' "SCH001:КМ02201" | openssl dgst -sha256 -hmac "$SECRET" | cut -c1-16 (of the digest)
+# Keys already issued must stay valid: a change of the key function (encoding, separator,
+# length, hash) would silently break the linkage with them, so these values are fixed.
+KNOWN_PARTICIPANT_KEYS = [
+    (DEMO_SECRET.encode(), "SCH001", "КМ02201", "P196b8711e91d4c8a"),
+    (DEMO_SECRET.encode(), "SCH017", "АБ12345", "Pdc656671d22b8c0a"),
+    (DEMO_SECRET.encode(), "IRO-KHK", "Х7", "Pb2f1a15d0808518d"),
+    ("another secret".encode(), "SCH001", "КМ02201", "P62e1d6fc6f0f6bd3"),
+]
+
+
+@pytest.mark.parametrize("secret, institution, code, expected", KNOWN_PARTICIPANT_KEYS)
+def test_participant_key_known_answers(secret, institution, code, expected):
+    assert participant_key(secret, institution, code) == expected
+
+
+def test_respondent_key_known_answer():
+    # printf '%s' "needs_assessment_google.csv#7" | openssl dgst -sha256 -hmac "$DEMO_SECRET"
+    assert respondent_key(DEMO_SECRET.encode(), "needs_assessment_google.csv", 7) == "R2ae036272ff47560"
 
 
 def test_environment_variable_comes_first(monkeypatch):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-WAVES = ("pre", "post", "followup")
+from dpo_eval.study import WAVES
 
 
 def sample_description(scores: pd.DataFrame) -> pd.DataFrame:

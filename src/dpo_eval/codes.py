@@ -6,6 +6,8 @@ import re
 
 import pandas as pd
 
+from dpo_eval.study import WAVE_ORDER
+
 # Latin letters that look like Cyrillic ones, mapped to the Cyrillic letter: codes issued in
 # Cyrillic are often typed on an English keyboard layout.
 _LOOKALIKE_TO_CYRILLIC = str.maketrans("ABEKMHOPCTXY", "АВЕКМНОРСТХУ")
@@ -32,9 +34,6 @@ def edit_distance_at_most_one(a: str, b: str) -> bool:
         if long_[:i] + long_[i + 1:] == short:
             return True
     return False
-
-
-WAVE_ORDER = {"pre": 0, "post": 1, "followup": 2}
 
 
 def resolve_near_misses(codes: pd.DataFrame) -> pd.DataFrame:

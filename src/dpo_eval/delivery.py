@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
-import csv
 import fcntl
 import hashlib
 import ipaddress
@@ -48,8 +47,10 @@ import jinja2
 import pandas as pd
 import yaml
 
-from dpo_eval.config import ConfigError, validate_config
+from dpo_eval.config import ConfigError, load_yaml, validate_config
+from dpo_eval.errors import UserError
 from dpo_eval.io import sha256_file, write_outputs
+from dpo_eval.readers import read_export
 
 REPORT_KINDS = ("institution", "evaluation")
 EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -66,7 +67,7 @@ SENDING_ONLY_KEYS = ("smtp", "ledger")
 # --------------------------------------------------------------------------- errors
 
 
-class DeliveryError(RuntimeError):
+class DeliveryError(UserError, RuntimeError):
     """A problem that stops delivery before anything (more) is sent; the message says what to
     do. ``exit_code`` is the command's exit status (see the module docstring)."""
 
@@ -129,13 +130,7 @@ def load_delivery_config(project: Path, config_path: Path | None = None) -> dict
     """The configuration, validated against the pipeline's schema exactly as Snakemake does."""
     path = config_path if config_path is not None else project / DEFAULT_CONFIG
     try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DeliveryError(f"cannot read the configuration {path}: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise DeliveryError(f"{path} is not valid YAML: {exc}") from exc
-    try:
-        return validate_config(config, project / CONFIG_SCHEMA, source=str(path))
+        return validate_config(load_yaml(path), project / CONFIG_SCHEMA, source=str(path))
     except ConfigError as exc:
         raise DeliveryError(str(exc)) from exc
 
@@ -153,14 +148,14 @@ def load_recipients(path: str | Path, registry_ids: set[str] | None = None) -> l
     """The recipients registry: institution id, name, e-mail addresses (';'-separated),
     language (ru/en) and report (institution or evaluation). Every problem is listed at once."""
     path = Path(path)
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    # The survey readers: any encoding and separator Excel saves, spreadsheet row numbers.
+    frame = read_export(path).frame
     problems, recipients, seen = [], [], set()
     required = {"institution", "name", "emails", "language", "report"}
-    if rows and not required <= set(rows[0]):
-        raise DeliveryError(f"{path}: columns {sorted(required - set(rows[0]))} missing; "
+    if not required <= set(frame.columns):
+        raise DeliveryError(f"{path}: columns {sorted(required - set(frame.columns))} missing; "
                             f"expected {sorted(required)}")
-    for number, row in enumerate(rows, start=2):
+    for number, row in zip(frame.index, frame.to_dict("records")):
         where = f"{path}, row {number}"
         addresses = tuple(a.strip() for a in row["emails"].split(";") if a.strip())
         if not addresses:
@@ -358,9 +353,9 @@ def outbox_config_digest(config: dict) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def input_digests(files: list[str | Path], project: Path, config: dict) -> pd.DataFrame:
-    """SHA-256 of every input of the run (raw data, registries, templates, code) with paths
-    relative to the project, and of the configuration (path ``(configuration)``)."""
+def input_digests(files: list[str | Path], project: Path, configuration: str) -> pd.DataFrame:
+    """SHA-256 of every input of the run (raw data, registries, templates) with paths relative
+    to the project, and ``configuration`` (``outbox_config_digest``) as path ``(configuration)``."""
     rows = []
     for name in sorted({str(f) for f in files}):
         path = Path(name)
@@ -368,16 +363,19 @@ def input_digests(files: list[str | Path], project: Path, config: dict) -> pd.Da
         with contextlib.suppress(ValueError):
             path = absolute.resolve().relative_to(project.resolve())
         rows.append({"path": path.as_posix(), "sha256": sha256_file(absolute)})
-    rows.append({"path": "(configuration)", "sha256": outbox_config_digest(config)})
+    rows.append({"path": "(configuration)", "sha256": configuration})
     return pd.DataFrame(rows, columns=["path", "sha256"])
 
 
 def write_outbox(config: dict, recipients_path: str | Path, registry_path: str | Path,
                  reports_dir: str | Path, template_path: str | Path, i18n_dir: str | Path,
                  outbox_dir: str | Path, manifest_path: str | Path | None = None,
-                 provenance: list[str | Path] | None = None, project: str | Path | None = None) -> None:
+                 provenance: list[str | Path] | None = None, configuration: str | None = None,
+                 project: str | Path | None = None) -> None:
     """One .eml per recipient, the manifest of who gets what (with the SHA-256 of each message
-    and attachment), and ``inputs.csv``, the digests of the inputs the outbox was built from."""
+    and attachment), and ``inputs.csv``, the digests of the inputs the outbox was built from
+    (``configuration``: ``outbox_config_digest`` of the whole configuration, computed by the
+    caller, since a step sees only its own settings)."""
     project = Path(project or Path.cwd())
     outbox_dir = Path(outbox_dir)
     manifest_path = Path(manifest_path or outbox_dir / "manifest.csv")
@@ -403,7 +401,8 @@ def write_outbox(config: dict, recipients_path: str | Path, registry_path: str |
                      "message": path.name, "message_sha256": hashlib.sha256(data).hexdigest()})
     outputs[manifest_path] = pd.DataFrame(rows)
     outputs[manifest_path.parent / INPUTS_FILE] = input_digests(
-        [recipients_path, registry_path, template_path, *(provenance or [])], project, config)
+        [recipients_path, registry_path, template_path, *(provenance or [])], project,
+        configuration if configuration is not None else outbox_config_digest(config))
     write_outputs(outputs)
 
 

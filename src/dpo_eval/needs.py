@@ -8,7 +8,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-GROUP_ORDER = ("university", "iro", "school")
+from dpo_eval.study import STAKEHOLDER_GROUPS as GROUP_ORDER
 
 
 def importance_summary(needs: pd.DataFrame) -> pd.DataFrame:

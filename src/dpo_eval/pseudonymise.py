@@ -7,6 +7,7 @@ import hmac
 import os
 from pathlib import Path
 
+from dpo_eval.errors import UserError
 from dpo_eval.io import sha256_file
 
 # Used only when the config says allow_demo_secret: true AND every raw input is a file of the
@@ -25,7 +26,7 @@ DEMO_STUDY_SHA256 = {
 }
 
 
-class SecretError(RuntimeError):
+class SecretError(UserError, RuntimeError):
     pass
 
 

@@ -76,8 +76,8 @@ def format_share(share: float, lang: str) -> str:
 def code_digest() -> str:
     """SHA-256 over the package's source files: identifies the code without needing git."""
     digest = hashlib.sha256()
-    for path in sorted(PACKAGE_DIR.iterdir()):
-        if path.suffix in (".py", ".yaml"):
+    for path in sorted(PACKAGE_DIR.rglob("*")):
+        if path.suffix in (".py", ".yaml") and "__pycache__" not in path.parts:
             digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()
@@ -96,6 +96,10 @@ def provenance(config: dict, manifest: pd.DataFrame, lock_file: str | Path) -> d
         "code_version": __version__,
         "code_sha256": code_digest(),
         "config_sha256": config_digest(config),
+        # The configuration the tables were computed with (dpo_eval.settings.computed_with).
+        "settings": [{"key": key, "value": value if isinstance(value, str)
+                      else json.dumps(value, ensure_ascii=False)}
+                     for key, value in config.get("computed_with", {}).items()],
         "lock_sha256": sha256_file(lock_file),
         "software": f"Python {python}; {versions}",
         "inputs": manifest.to_dict(orient="records"),
@@ -327,6 +331,8 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
                            "r2m": fmt(r["r2_marginal"]), "r2c": fmt(r["r2_conditional"])})
     nonconverged = [dn[r["domain"]] for r in checks.to_dict(orient="records") if not r["converged"]]
     singular = [dn[r["domain"]] for r in checks.to_dict(orient="records") if r["singular"]]
+    nonidentifiable = [dn[r["domain"]] for r in checks.to_dict(orient="records")
+                       if not r.get("variance_components_identifiable", True)]
 
     sens = tables["sensitivity"]
     analyses = ["primary", "careless_excluded", "completers", "then_baseline", "followup", "moderation_communication"]
@@ -389,6 +395,7 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
         "reliability": rel_rows, "group_headers": group_headers, "need_rows": need_rows,
         "format_rows": format_rows, "descriptives": desc_rows, "did": did_rows, "effects": effect_rows,
         "checks": check_rows, "nonconverged": nonconverged, "singular": singular,
+        "nonidentifiable": nonidentifiable,
         "domain_headers": [dn[d] for d in domains], "sens_rows": sens_rows, "combined_text": combined_text,
         "shift_rows": shift_rows,
         "figures": {k: svg_image(v) for k, v in figs.items()},

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-WAVE_ORDER = {"pre": 0, "then": 1, "post": 2, "followup": 3}
+from dpo_eval.study import COHORTS, MODEL_WAVES, WAVE_ORDER
+
 CONTEXT = ["participant_key", "institution", "municipality", "settlement", "cohort", "role",
            "years_in_management", "careless"]
 
@@ -43,9 +44,9 @@ def model_flow(flow_waves: pd.DataFrame, scores: pd.DataFrame, domains: list[str
     """The participant flow: the wave rows of ingest, then per domain and cohort the
     participants whose pre or post score enters the primary model ("pre+post" rows)."""
     rows = []
-    eligible = scores[scores["wave"].isin(["pre", "post"])]
+    eligible = scores[scores["wave"].isin(MODEL_WAVES)]
     for domain in domains:
-        for cohort in ("comparison", "program"):
+        for cohort in sorted(COHORTS):  # alphabetical, like the wave rows of ingest
             people = eligible[(eligible["cohort"] == cohort)]
             in_domain = people[people["domain"] == domain]
             careless_rows = in_domain["careless"].astype(bool)

@@ -8,6 +8,7 @@ from scipy import stats
 
 from dpo_eval import effect_sizes as es
 from dpo_eval.models import DID_TERM, ModelDataError, contrast, fit_model, model_frame, primary_formula
+from dpo_eval.study import COHORTS, COMPARISON, PROGRAM
 
 
 def paired(scores: pd.DataFrame, domain: str, first: str, second: str) -> pd.DataFrame:
@@ -22,12 +23,12 @@ def paired(scores: pd.DataFrame, domain: str, first: str, second: str) -> pd.Dat
 def domain_effect_sizes(scores: pd.DataFrame, domain: str) -> list[dict]:
     """d_ppc2 of completers (program vs comparison), and the within-cohort d_z and d_av."""
     pairs = paired(scores, domain, "pre", "post")
-    t = pairs[pairs["cohort"] == "program"]
-    c = pairs[pairs["cohort"] == "comparison"]
+    t = pairs[pairs["cohort"] == PROGRAM]
+    c = pairs[pairs["cohort"] == COMPARISON]
     d = es.morris_dppc2(t["pre"].to_numpy(), t["post"].to_numpy(), c["pre"].to_numpy(), c["post"].to_numpy())
     rows = [{"domain": domain, "cohort": "program vs comparison", "measure": "d_ppc2",
              "estimate": d.estimate, "conf_low": d.conf_low, "conf_high": d.conf_high, "n": d.n}]
-    for cohort, group in (("program", t), ("comparison", c)):
+    for cohort, group in ((PROGRAM, t), (COMPARISON, c)):
         dz = es.cohens_dz(group["pre"].to_numpy(), group["post"].to_numpy())
         rows.append({"domain": domain, "cohort": cohort, "measure": "d_z", "estimate": dz.estimate,
                      "conf_low": dz.conf_low, "conf_high": dz.conf_high, "n": dz.n})
@@ -42,7 +43,7 @@ def response_shift(scores: pd.DataFrame, domain: str) -> list[dict]:
     between the cohorts' shifts (Welch)."""
     pairs = paired(scores, domain, "pre", "then")
     rows, shifts = [], {}
-    for cohort in ("program", "comparison"):
+    for cohort in COHORTS:
         diff = (pairs.loc[pairs["cohort"] == cohort, "then"] - pairs.loc[pairs["cohort"] == cohort, "pre"]).to_numpy()
         shifts[cohort] = diff
         if len(diff) < 2:
@@ -53,7 +54,7 @@ def response_shift(scores: pd.DataFrame, domain: str) -> list[dict]:
                      "conf_low": float(diff.mean() - q * se), "conf_high": float(diff.mean() + q * se),
                      "p_value": float(stats.ttest_1samp(diff, 0.0).pvalue), "n": len(diff)})
     if all(len(v) >= 2 for v in shifts.values()):
-        a, b = shifts["program"], shifts["comparison"]
+        a, b = shifts[PROGRAM], shifts[COMPARISON]
         test = stats.ttest_ind(a, b, equal_var=False)
         ci = test.confidence_interval()
         rows.append({"domain": domain, "cohort": "program - comparison", "estimate": float(a.mean() - b.mean()),

@@ -1,20 +1,24 @@
 rule outbox:
     """One e-mail per recipient with its report attached, the manifest of who gets what, and
-    the digests of every input the outbox was built from (sending refuses a stale outbox).
-    Nothing is sent here: sending is the separate `send` target."""
+    the digests of the inputs and configuration it was built from (`send` refuses a stale
+    outbox). Nothing is sent here: sending is the separate `send` target."""
     input:
         recipients=config["delivery"]["recipients"],
         registry=config["registry"],
         reports=expand("results/reports/evaluation.{lang}.pdf", lang=LANGUAGES),
-        institution_reports=expand("results/reports/institutions/{school}.pdf", school=SCHOOLS),
+        institution_reports="results/reports/institutions",
         template="reports/templates/email.txt",
         strings=expand("reports/i18n/{lang}.yaml", lang=["ru", "en"]),
         provenance=outbox_provenance(),
-        code=package_modules("delivery", "io", "config"),
+        code=script_code("outbox"),
+    params:
+        settings=OutboxSettings.from_config(config).as_params(),
+        # Every setting except how to send: all of them shape the reports, hence the outbox.
+        configuration=outbox_config_digest(config),
     output:
-        messages=expand("results/outbox/{institution}.eml", institution=RECIPIENT_IDS),
-        manifest="results/outbox/manifest.csv",
-        inputs="results/outbox/inputs.csv",
+        # One directory, emptied by Snakemake before the job: no message of a withdrawn
+        # recipient survives, so that `send` cannot see one.
+        directory("results/outbox"),
     conda:
         "../../environment.yml"
     log:
@@ -28,9 +32,8 @@ rule send:
     Runs with Snakemake's own interpreter (a script, not a shell `python`). The ledger (config
     delivery.ledger) makes a rerun send nothing twice; a stale outbox is refused."""
     input:
-        manifest="results/outbox/manifest.csv",
-        inputs="results/outbox/inputs.csv",
-        messages=expand("results/outbox/{institution}.eml", institution=RECIPIENT_IDS),
+        outbox="results/outbox",
+        code=script_code("send"),
     conda:
         "../../environment.yml"
     log:

@@ -13,6 +13,9 @@ rule evaluation_report:
         fonts=FONTS,
         lock="requirements.lock",
         code=all_package_files(),
+    params:
+        settings=ReportSettings.from_config(config).as_params(),
+        computed_with=computed_with(config),
     output:
         report("results/reports/evaluation.{lang}.pdf", caption="../report/evaluation.rst",
                category="Reports"),
@@ -26,8 +29,10 @@ rule evaluation_report:
         "../scripts/evaluation_report.py"
 
 
-rule institution_report:
-    """One institution's report, in the language of the registry, aggregates only."""
+rule institution_reports:
+    """Every school's report, in the language of the registry, aggregates only. One directory
+    output: Snakemake empties it before the job, so a school withdrawn from the registry keeps
+    no report."""
     input:
         tables=expand("results/tables/{name}.csv", name=INSTITUTION_TABLES),
         institutions="results/clean/institutions.csv",
@@ -38,25 +43,25 @@ rule institution_report:
         i18n="reports/i18n",
         strings=expand("reports/i18n/{lang}.yaml", lang=["ru", "en"]),
         fonts=FONTS,
-        code=package_modules("report", "aggregates", "io"),
+        code=script_code("institution_reports"),
+    params:
+        settings=InstitutionReportSettings.from_config(config).as_params(),
     output:
-        "results/reports/institutions/{institution}.pdf",
+        directory("results/reports/institutions"),
     conda:
         "../../environment.yml"
     log:
-        "logs/institution_report/{institution}.log",
-    wildcard_constraints:
-        institution="|".join(SCHOOLS) or "none",
+        "logs/institution_reports.log",
     script:
-        "../scripts/institution_report.py"
+        "../scripts/institution_reports.py"
 
 
 rule data_dictionary:
     """The meaning of every column of every output table, checked against the tables."""
     input:
         tables=DICTIONARY_TABLES,
-        dictionary=str(PACKAGE / "data_dictionary.yaml"),
-        code=package_modules("dictionary", "io"),
+        dictionary=project_path(PACKAGE / "data_dictionary.yaml"),
+        code=script_code("data_dictionary"),
     output:
         "results/data_dictionary.csv",
     conda:
@@ -74,7 +79,9 @@ rule reproduction_package:
     input:
         data=PACKAGE_DATA,
         published=REPRODUCED,
-        code=package_modules("package", "io"),
+        code=script_code("reproduction_package"),
+    params:
+        min_cell=config["reports"]["min_cell"],
     output:
         "results/reproduction_package.zip",
     conda:
@@ -91,7 +98,9 @@ rule open_data_package:
     cohort has at least reports.min_cell participants (OPEN_DATA.md states the k achieved)."""
     input:
         responses="results/clean/responses.csv",
-        code=package_modules("package", "io"),
+        code=script_code("open_data_package"),
+    params:
+        min_cell=config["reports"]["min_cell"],
     output:
         "results/open_data_package.zip",
     conda:

@@ -1,5 +1,5 @@
-from dpo_eval import pipeline
 from dpo_eval.io import step_log
+from dpo_eval.steps import analysis
 
 with step_log(snakemake.log[0]):
-    pipeline.collect_models(snakemake.input.fits, snakemake.input.combined, snakemake.output)
+    analysis.collect_models(snakemake.input.fits, snakemake.input.combined, snakemake.output)

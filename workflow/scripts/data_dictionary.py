@@ -1,5 +1,5 @@
-from dpo_eval.dictionary import build_dictionary
-from dpo_eval.io import step_log, write_outputs
+from dpo_eval.io import step_log
+from dpo_eval.steps import reports
 
 with step_log(snakemake.log[0]):
-    write_outputs({snakemake.output[0]: build_dictionary(snakemake.input.tables)})
+    reports.data_dictionary(snakemake.input.tables, snakemake.output[0])

@@ -1,5 +1,5 @@
-from dpo_eval import pipeline
 from dpo_eval.io import step_log
+from dpo_eval.steps import analysis
 
 with step_log(snakemake.log[0]):
-    pipeline.needs_analysis(snakemake.input.needs, snakemake.input.formats, snakemake.output)
+    analysis.needs_analysis(snakemake.input.needs, snakemake.input.formats, snakemake.output)

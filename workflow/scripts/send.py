@@ -16,7 +16,7 @@ with tempfile.NamedTemporaryFile("w", suffix=".yaml", encoding="utf-8") as confi
     captured = io.StringIO()
     with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
         status = main(["send", "--project", str(Path.cwd()), "--config", config.name,
-                       "--manifest", snakemake.input.manifest])
+                       "--manifest", str(Path(snakemake.input.outbox) / "manifest.csv")])
 # The summary goes to the terminal and to the log (like `tee`).
 Path(snakemake.log[0]).parent.mkdir(parents=True, exist_ok=True)
 Path(snakemake.log[0]).write_text(captured.getvalue(), encoding="utf-8")

@@ -1,0 +1,49 @@
+"""Report steps: the evaluation report, the institution reports, the data dictionary and the
+reproduction package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from dpo_eval.dictionary import build_dictionary
+from dpo_eval.io import write_outputs
+from dpo_eval.package import build_open_package, build_package
+from dpo_eval.report import build_evaluation_report, build_institution_report
+from dpo_eval.settings import InstitutionReportSettings, ReportSettings
+
+
+def evaluation_report(settings: ReportSettings, computed_with: dict, inputs: dict, lang: str,
+                      output: str | Path) -> None:
+    """The full evaluation report in one language; its provenance appendix prints
+    ``computed_with``, the configuration the tables were computed with."""
+    config = settings.report_config(inputs["codebook"], computed_with)
+    build_evaluation_report(config, inputs, lang, output)
+
+
+def institution_reports(settings: InstitutionReportSettings, inputs: dict, output_dir: str | Path) -> None:
+    """Every school's report (registry type "school"), in the language of the registry,
+    aggregates only, as ``<id>.pdf`` in ``output_dir``."""
+    registry = pd.read_csv(inputs["institutions"], dtype=str, keep_default_na=False)
+    config = settings.report_config(inputs["codebook"])
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    for school in registry.loc[registry["type"] == "school", "id"]:
+        build_institution_report(config, inputs, school, Path(output_dir) / f"{school}.pdf")
+
+
+def data_dictionary(tables: list[str], output: str | Path) -> None:
+    """The meaning of every column of every output table, checked against the tables."""
+    write_outputs({output: build_dictionary(tables)})
+
+
+def reproduction_package(root: str | Path, clean_files: list[str], published: list[str],
+                         output: str | Path, min_cell: int) -> None:
+    """Pseudonymised data, configuration, code and checksums of the published results, zipped;
+    REPRODUCE.md states the k-anonymity of the data against ``min_cell``."""
+    build_package(root, clean_files, published, output, min_cell)
+
+
+def open_data_package(responses: str | Path, min_cell: int, output: str | Path) -> None:
+    """The item responses for open publication, ``min_cell``-anonymous on the quasi-identifiers."""
+    build_open_package(responses, min_cell, output)

@@ -1,0 +1,21 @@
+"""The design of the study, in one place: its waves and their order, its cohorts and the
+stakeholder groups of the needs assessment. Every module that needs one of these imports it
+from here, so that they cannot drift apart."""
+
+from __future__ import annotations
+
+# Questionnaire waves in time order: entry (pre), exit (post) and follow-up.
+WAVES = ("pre", "post", "followup")
+# Waves of ratings: "then" is the retrospective pre rating given at exit (then-test), placed
+# between pre and post.
+RATING_WAVES = ("pre", "then", "post", "followup")
+WAVE_ORDER = {wave: position for position, wave in enumerate(RATING_WAVES)}
+# The two waves the primary difference-in-differences model compares.
+MODEL_WAVES = ("pre", "post")
+
+# The program cohort took the joint program; the comparison cohort the regular IRO course.
+PROGRAM, COMPARISON = COHORTS = ("program", "comparison")
+
+# Who answered the needs assessment (instrument B), in the order the reports list them; these
+# are also the institution types of the registry.
+STAKEHOLDER_GROUPS = ("university", "iro", "school")
