@@ -13,7 +13,7 @@ import openpyxl
 import pytest
 import yaml
 
-from conftest import REPO, copy_project, run_snakemake
+from conftest import REPO, copy_project, run_snakemake, use_test_secret, with_test_secret
 from dpo_eval import readers
 from dpo_eval.codebook import load_codebook
 from dpo_eval.codes import normalise_code
@@ -40,7 +40,8 @@ def study(tmp_path, demo_config):
     """A writable copy of the demo study and a config pointing to it."""
     raw = tmp_path / "raw"
     shutil.copytree(REPO / "data" / "raw", raw)
-    config = copy.deepcopy(demo_config)
+    # A variant of the demo study: the demo secret is refused for it.
+    config = with_test_secret(copy.deepcopy(demo_config), tmp_path)
     for wave in config["waves"].values():
         wave["files"] = [str(raw / Path(f).name) for f in wave["files"]]
     config["needs"]["files"] = [str(raw / Path(f).name) for f in config["needs"]["files"]]
@@ -50,6 +51,7 @@ def study(tmp_path, demo_config):
 
 def ingest_fails(config, tmp_path) -> str:
     outputs = {name: str(tmp_path / "results" / f"{name}.csv") for name in OUTPUTS}
+    outputs["pseudonymisation"] = str(tmp_path / "results" / "pseudonymisation.json")
     with pytest.raises(UserError) as error:
         ingest_step.ingest(IngestSettings.from_config(config), config["registry"], config["codebook"],
                            outputs, results_dir=tmp_path / "results")
@@ -61,14 +63,16 @@ def ingest_tables(config, out: Path) -> dict[str, bytes]:
     """Run the real ingest step; its tables as bytes by name."""
     outputs = {name: out / f"{name}.csv" for name in OUTPUTS}
     ingest_step.ingest(IngestSettings.from_config(config), config["registry"], config["codebook"],
-                       {k: str(v) for k, v in outputs.items()}, results_dir=out)
+                       {**{k: str(v) for k, v in outputs.items()}, "pseudonymisation": str(out / "pseudonymisation.json")},
+                       results_dir=out)
     return {name: path.read_bytes() for name, path in outputs.items()}
 
 
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory, demo_config) -> dict[str, bytes]:
     """The ingest tables of the unchanged demo study."""
-    return ingest_tables(demo_config, tmp_path_factory.mktemp("baseline"))
+    folder = tmp_path_factory.mktemp("baseline")
+    return ingest_tables(with_test_secret(copy.deepcopy(demo_config), folder), folder)
 
 
 def read_rows(path: Path) -> tuple[list[list[str]], str, str]:
@@ -182,7 +186,7 @@ def test_unknown_institution_suggests_the_registry_name(study, tmp_path):
 
 @pytest.mark.pipeline
 def test_pipeline_stops_with_the_message_and_writes_nothing(tmp_path):
-    project = copy_project(tmp_path / "project")
+    project = use_test_secret(copy_project(tmp_path / "project"))
     lines = (project / "data" / "raw" / PRE).read_text(encoding="utf-8").split("\n")
     lines[2] = lines[2].replace("Скорее", "Абсолютно", 1)
     (project / "data" / "raw" / PRE).write_text("\n".join(lines), encoding="utf-8")
@@ -518,7 +522,7 @@ def test_user_error_prints_one_clean_message_and_a_bug_its_traceback(tmp_path, k
 
 @pytest.mark.pipeline
 def test_snakemake_reports_a_code_collision_cleanly(tmp_path):
-    project = copy_project(tmp_path / "project")
+    project = use_test_secret(copy_project(tmp_path / "project"))
     raw = project / "data" / "raw"
     single = _single_pre_codes(raw)
     school = next(s for s, _ in single if sum(k[0] == s for k in single) >= 2)

@@ -13,6 +13,7 @@ os.environ.update(
 
 from dpo_eval.codebook import load_codebook
 from dpo_eval.config import validate_config
+from dpo_eval.delivery import outbox_config_digest
 from dpo_eval.settings import (
     CombinedModelSettings,
     DomainModelSettings,
@@ -142,6 +143,14 @@ def raw_inputs():
     """Every raw file the study reads, plus the codebook and the registry."""
     return [*wave_files(), *config["needs"]["files"], config["registry"], config["codebook"]]
 
+
+def outbox_provenance():
+    """Inputs the outbox is a product of through the reports, digested into
+    results/outbox/inputs.csv with the outbox's own inputs: `send` refuses the outbox when one of
+    them has changed since (e.g. after a rerun that failed)."""
+    templates = sorted(str(p) for p in Path("reports/templates").glob("*.html"))
+    return [*raw_inputs(), *templates]
+
 # Every table described in the data dictionary (src/dpo_eval/data_dictionary.yaml).
 DICTIONARY_TABLES = [
     *(f"results/clean/{name}.csv" for name in
@@ -164,16 +173,17 @@ REPRODUCED = [
        "score_benchmarks", "needs_benchmarks")),
     *(f"results/reports/evaluation.{lang}.pdf" for lang in LANGUAGES),
 ]
-# The pseudonymised analysis data a reproduction package carries.
+# The pseudonymised analysis data a reproduction package carries: what the rebuild reads, and
+# nothing else (not respondents.csv, with its submission times and response times).
 PACKAGE_DATA = [
     f"results/clean/{name}.csv"
-    for name in ("responses", "respondents", "needs", "needs_formats", "flow_waves",
-                 "institutions", "input_manifest")
-]
+    for name in ("responses", "needs", "needs_formats", "flow_waves", "institutions", "input_manifest")
+] + ["results/clean/pseudonymisation.json"]
 TARGETS = REPRODUCED if REPRODUCE else [
     *REPRODUCED,
     "results/reports/institutions",
     "results/outbox",
     "results/data_dictionary.csv",
     "results/reproduction_package.zip",
+    "results/open_data_package.zip",
 ]
