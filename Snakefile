@@ -4,6 +4,19 @@
 # `--config reproduce=True` rebuilds the tables and evaluation reports from the pseudonymised
 # data of a reproduction package (no raw data, no institution reports, no delivery).
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+from dpo_eval.config import load_yaml
+from dpo_eval.errors import exit_on_user_error
+
+# Snakemake reports a YAML syntax error without its place: read the file first to name the line.
+if Path("config/config.yaml").exists():
+    with exit_on_user_error():
+        load_yaml("config/config.yaml")
+
+
 configfile: "config/config.yaml"
 
 

@@ -14,11 +14,15 @@ intervals that cover the true value and the share of p < 0.05, per domain and ov
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+
+# One BLAS thread per worker (set before numpy loads; see dpo_eval/__init__.py).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
 import pandas as pd

@@ -20,6 +20,52 @@ PROJECT_ITEMS = ("Snakefile", "workflow", "config", "reports", "src", "requireme
                  "environment.yml", "pyproject.toml")
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
+# With DPO_EVAL_REQUIRE_TOOLS=1 (set by .ci/run) a test that needs a missing system tool fails
+# and names it, instead of being skipped: CI must not pass without having run those tests.
+REQUIRE_TOOLS = os.environ.get("DPO_EVAL_REQUIRE_TOOLS", "").strip() not in ("", "0")
+
+
+def _r_with(*packages: str) -> bool:
+    rscript = shutil.which("Rscript")
+    if rscript is None:
+        return False
+    loads = "; ".join(f"library({name})" for name in packages)
+    return subprocess.run([rscript, "-e", loads], capture_output=True).returncode == 0
+
+
+# Tool name -> (is it available?, how to install it on Debian/Ubuntu).
+TOOLS = {
+    "pdftotext": (lambda: shutil.which("pdftotext") is not None, "apt-get install poppler-utils"),
+    "R": (lambda: _r_with("lme4", "lmerTest", "psych"),
+          "Rscript with lme4, lmerTest and psych: apt-get install r-base-core r-cran-lme4 "
+          "r-cran-lmertest r-cran-psych"),
+}
+_available: dict[str, bool] = {}
+
+
+def tool_available(tool: str) -> bool:
+    if tool not in _available:
+        _available[tool] = TOOLS[tool][0]()
+    return _available[tool]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "requires_tool(name): needs a system tool (pdftotext, R); "
+                            "skipped without it, failed without it under DPO_EVAL_REQUIRE_TOOLS=1")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    for mark in item.iter_markers("requires_tool"):
+        for tool in mark.args:
+            if tool_available(tool):
+                continue
+            message = f"required tool missing: {tool} ({TOOLS[tool][1]})"
+            if REQUIRE_TOOLS:
+                pytest.fail(f"{message}; DPO_EVAL_REQUIRE_TOOLS is set, so this is a failure, "
+                            "not a skip", pytrace=False)
+            pytest.skip(message)
+
 
 def copy_project(target: Path, raw_dir: Path | None = None) -> Path:
     """A runnable copy of the project in ``target`` (raw data: the demo's, or ``raw_dir``)."""
@@ -37,7 +83,30 @@ def copy_project(target: Path, raw_dir: Path | None = None) -> Path:
 
         recipients_from_registry(target / "data" / "raw" / "institutions.csv",
                                  target / "config" / "recipients.csv")
+        use_test_secret(target)
     return target
+
+
+# The public demo secret is refused for anything but the bundled demo study (by checksum), so
+# a test that changes the demo's data or generates a study keys it with this secret instead.
+TEST_SECRET = "test-secret-not-the-public-demo-one"
+
+
+def with_test_secret(config: dict, folder: Path) -> dict:
+    """``config`` (changed in place and returned) keyed with TEST_SECRET, from a file in
+    ``folder`` (which must lie outside the project and its results)."""
+    secret = Path(folder) / "pseudonymisation.secret"
+    secret.write_text(TEST_SECRET + "\n", encoding="utf-8")
+    config["pseudonymisation"]["secret_file"] = str(secret)
+    return config
+
+
+def use_test_secret(project: Path) -> Path:
+    """Key a copy of the project with TEST_SECRET (the secret file lies next to the copy)."""
+    config_path = project / "config" / "config.yaml"
+    config = with_test_secret(yaml.safe_load(config_path.read_text(encoding="utf-8")), project.parent)
+    config_path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return project
 
 
 def run_snakemake(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -96,4 +165,27 @@ def demo_run(tmp_path_factory) -> Path:
     """The whole pipeline run once on a copy of the project with the demo study."""
     project = copy_project(tmp_path_factory.mktemp("demo_run"))
     run_snakemake(project, "--cores", "2")
+    return project
+
+
+# A simulation workflow small enough for the tests: 2 studies per condition in 2 jobs each, and
+# a power curve of 2 grid points with 4 replicates in 2 jobs each.
+SMALL_SIMULATION = {
+    "coverage": {"studies": 2, "batch_size": 1, "truth_draws": 20000},
+    "power": {"schools_per_arm": [4, 6], "replicates": 4, "batch_size": 2},
+}
+
+
+def small_simulation_config(project: Path) -> Path:
+    path = project / "small_simulation.yaml"
+    path.write_text(yaml.safe_dump(SMALL_SIMULATION), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def simulation_run(tmp_path_factory) -> Path:
+    """The simulation workflow (coverage study and power analysis) run locally, small."""
+    project = copy_project(tmp_path_factory.mktemp("simulation_run"))
+    run_snakemake(project, "-s", "workflow/simulation.smk", "--configfile",
+                  str(small_simulation_config(project)), "--cores", "2", "simulation", "power")
     return project

@@ -51,3 +51,6 @@ def test_snakemake_refuses_a_bad_config_when_building_the_dag(tmp_path):
     result = run_snakemake(project, "-n", "--cores", "1", check=False)
     assert result.returncode != 0
     assert "unknown key 'reports.min_cel'" in result.stdout + result.stderr
+    # One clean message: no Python traceback frames ('File "...", line N') on the console.
+    assert result.stderr.startswith("ERROR: config/config.yaml is not valid")
+    assert 'File "' not in result.stdout + result.stderr

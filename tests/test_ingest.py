@@ -120,3 +120,15 @@ def test_no_identity_or_code_column_leaves_ingest(ingested):
     result = ingested[0]
     for table in (result.responses, result.respondents, result.match_audit, result.duplicates):
         assert not {"identity", "code", "typed_code", "email", "full_name", "phone"} & set(table.columns)
+
+
+def test_demo_study_raises_no_false_alarm(ingested, demo_truth):
+    """The checks of issue 10 (columns per wave, covariates, code collisions, cohorts) find
+    nothing in the demo study beyond its injected out-of-range cells."""
+    result = ingested[0]
+    assert sorted(zip(result.invalid_values["row"], result.invalid_values["column"])) == sorted(
+        (o["row"], o["column"]) for o in demo_truth["out_of_range"])
+    assert "kept apart" not in set(result.match_audit["status"])
+    assert result.respondents["cohort"].notna().all()
+    years = result.respondents.loc[result.respondents["wave"] == "pre", "years_in_management"]
+    assert years.notna().all() and years.between(0, 50).all()

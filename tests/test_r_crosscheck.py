@@ -1,7 +1,8 @@
 """Live cross-checks of the pipeline's primary models against lme4/lmerTest.
 
 They need R with lme4 and lmerTest (Debian: r-base-core r-cran-lme4 r-cran-lmertest); CI
-installs them. Without R they are skipped with that reason."""
+installs them. Without R they are skipped with that reason, or fail under
+DPO_EVAL_REQUIRE_TOOLS=1 (conftest.py)."""
 
 import shutil
 import subprocess
@@ -17,17 +18,7 @@ from dpo_eval.pseudonymise import DEMO_SECRET
 from dpo_eval.scoring import scale_scores
 
 RSCRIPT = shutil.which("Rscript")
-
-
-def r_has_lme4() -> bool:
-    if RSCRIPT is None:
-        return False
-    check = subprocess.run([RSCRIPT, "-e", "library(lme4); library(lmerTest)"], capture_output=True)
-    return check.returncode == 0
-
-
-pytestmark = pytest.mark.skipif(not r_has_lme4(), reason="R with lme4 and lmerTest is not installed "
-                                "(apt-get install r-base-core r-cran-lme4 r-cran-lmertest)")
+pytestmark = pytest.mark.requires_tool("R")
 COVARIATES = ["role", "years_in_management"]
 
 

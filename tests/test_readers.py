@@ -3,7 +3,7 @@
 import pytest
 from openpyxl import Workbook
 
-from dpo_eval.errors import InputError
+from dpo_eval.errors import InputError, InputErrors
 from dpo_eval.readers import read_export
 
 HEADER = ["Отметка времени", "Код участника", "Вопрос [Пункт]"]
@@ -65,3 +65,33 @@ def test_xlsx_sheet_by_name(tmp_path):
         read_export(path)
     with pytest.raises(InputError, match="has no sheet 'Лист1'"):
         read_export(path, sheet="Лист1")
+
+
+def test_csv_rows_are_numbered_as_a_spreadsheet_shows_them(tmp_path):
+    """Blank lines count, and a quoted cell spanning two lines is still one row."""
+    path = tmp_path / "export.csv"
+    multiline = ['15.09.2025 10:01:00', 'ХБ-001-02', '"Скорее\nсогласна"']
+    lines = [",".join(HEADER), ",".join(ROW), "", ",,", ",".join(multiline), ",".join(ROW)]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    table = read_export(path)
+    assert table.frame.index.tolist() == [2, 5, 6]
+    assert table.frame.loc[5, "Вопрос [Пункт]"] == "Скорее\nсогласна"
+
+
+def test_xlsx_rows_are_numbered_as_a_spreadsheet_shows_them(tmp_path):
+    workbook = Workbook()
+    sheet = workbook.active
+    for row in (HEADER, ROW, [None, None, None], ROW):
+        sheet.append(row)
+    workbook.save(tmp_path / "export.xlsx")
+    assert read_export(tmp_path / "export.xlsx").frame.index.tolist() == [2, 4]
+
+
+def test_every_ragged_row_is_reported(tmp_path):
+    path = tmp_path / "export.csv"
+    lines = [",".join(HEADER), ",".join(ROW[:2]), ",".join(ROW), ",".join(ROW + ["x"])]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    with pytest.raises(InputErrors) as error:
+        read_export(path)
+    assert "export.csv, row 2: has 2 cells where the header has 3" in str(error.value)
+    assert "export.csv, row 4: has 4 cells where the header has 3" in str(error.value)

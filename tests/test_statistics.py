@@ -7,21 +7,30 @@ tests/reference/r_reference.R from the data files next to it.
 import numpy as np
 import pandas as pd
 import pytest
-from statsmodels.stats.multitest import multipletests
 
 from conftest import REPO
 from dpo_eval import effect_sizes as es
+from dpo_eval import models, needs
 from dpo_eval import reliability as rel
 from dpo_eval.lmm import NestedLmm, RandomTerm
+from dpo_eval import models
 from dpo_eval.models import fit_model, fixed_effects_table, model_checks
 
 REFERENCE = REPO / "tests" / "reference"
 R = pd.read_csv(REFERENCE / "r_reference.csv", keep_default_na=False)
+# Effect-size intervals, Holm and Kruskal-Wallis from base R (effect_sizes_and_tests.R).
+R_TESTS = pd.read_csv(REFERENCE / "effect_sizes_and_tests.csv", keep_default_na=False)
 
 
 def ref(case, quantity, term=""):
     row = R[(R["case"] == case) & (R["quantity"] == quantity) & (R["term"] == term)]
     assert len(row) == 1, (case, quantity, term)
+    return float(row["value"].iloc[0])
+
+
+def r_value(case, quantity):
+    row = R_TESTS[(R_TESTS["case"] == case) & (R_TESTS["quantity"] == quantity)]
+    assert len(row) == 1, (case, quantity)
     return float(row["value"].iloc[0])
 
 
@@ -88,7 +97,9 @@ def test_boundary_design_reaches_the_reml_optimum_and_reports_the_singular_fit()
     fit, design, _, notes = fit_model(data, "score ~ post * program")
     lme4_criterion = ref("boundary", "reml_criterion")
     assert fit.reml_criterion <= lme4_criterion * (1 + 1e-6)
-    assert notes["statsmodels_reml_criterion"] >= fit.reml_criterion - 1e-9
+    # statsmodels' MixedLM, an independent implementation, finds no lower criterion.
+    statsmodels_theta = models.statsmodels_theta(data["score"].to_numpy(), design, data)
+    assert fit.model.reml_criterion(statsmodels_theta) >= fit.reml_criterion - 1e-9
     checks = model_checks(fit, design, data["score"].to_numpy())
     assert checks["singular"] and checks["zero_variance_components"] == "institution:participant"
     assert checks["converged"]
@@ -120,10 +131,29 @@ def test_reliability_matches_psych():
 
 def test_morris_dppc2_textbook_example():
     """Morris (2008), p. 370: treatment pre 30.6 (SD 15.0), post 38.5; control pre 23.1
-    (SD 13.8), post 19.7; n = 20 each: d_ppc2 = 0.77."""
+    (SD 13.8), post 19.7; n = 20 each: d_ppc2 = 0.77. The interval (Morris's equation 25) is
+    checked against R (tests/reference/effect_sizes_and_tests.R)."""
     d = es.morris_dppc2_from_summary(30.6, 38.5, 15.0, 20, 23.1, 19.7, 13.8, 20, rho=0.5)
     assert round(d.estimate, 2) == 0.77
-    assert d.conf_low < d.estimate < d.conf_high
+    assert close(d.estimate, r_value("dppc2_morris", "estimate"), 1e-12)
+    assert close(d.conf_low, r_value("dppc2_morris", "conf_low"), 1e-10)
+    assert close(d.conf_high, r_value("dppc2_morris", "conf_high"), 1e-10)
+    assert d.n == 40
+
+
+def test_morris_dppc2_from_paired_scores_matches_r():
+    """Raw paired scores: the pre-post correlation pooled by Fisher z, then d_ppc2 and its
+    interval, as computed in R."""
+    pre_t = np.array([3.2, 3.8, 2.9, 4.1, 3.5, 3.0, 3.7, 4.4, 2.8, 3.6])
+    post_t = np.array([3.9, 4.1, 3.5, 4.6, 3.9, 3.8, 4.0, 4.8, 3.1, 4.2])
+    pre_c = np.array([3.4, 3.1, 3.9, 2.7, 3.6, 4.0, 3.3, 2.9, 3.8, 3.5, 3.0, 3.7])
+    post_c = np.array([3.5, 3.3, 3.8, 3.0, 3.7, 4.1, 3.2, 3.1, 4.0, 3.6, 3.3, 3.6])
+    rho = es.pooled_correlation([(pre_t, post_t), (pre_c, post_c)])
+    assert close(rho, r_value("dppc2_raw", "rho"), 1e-12)
+    d = es.morris_dppc2(pre_t, post_t, pre_c, post_c)
+    assert close(d.estimate, r_value("dppc2_raw", "estimate"), 1e-12)
+    assert close(d.conf_low, r_value("dppc2_raw", "conf_low"), 1e-10)
+    assert close(d.conf_high, r_value("dppc2_raw", "conf_high"), 1e-10)
 
 
 def test_morris_interval_covers_at_its_nominal_rate():
@@ -140,14 +170,39 @@ def test_morris_interval_covers_at_its_nominal_rate():
 
 
 def test_paired_effect_sizes_lakens_example():
-    """Lakens (2013), table 1: two movies rated by 10 people; d_z = 1.50, d_av = 1.13."""
+    """Lakens (2013), table 1: two movies rated by 10 people; d_z = 1.50, d_av = 1.13. The
+    noncentral-t interval of d_z is checked against R's pt() solved for the noncentrality."""
     movie1 = np.array([9, 7, 8, 9, 8, 9, 9, 10, 9, 9.0])
     movie2 = np.array([9, 6, 7, 8, 7, 9, 8, 8, 8, 7.0])
-    assert round(es.cohens_dz(movie2, movie1).estimate, 2) == 1.50
+    dz = es.cohens_dz(movie2, movie1)
+    assert round(dz.estimate, 2) == 1.50
+    assert close(dz.conf_low, r_value("dz_lakens", "conf_low"), 1e-7)
+    assert close(dz.conf_high, r_value("dz_lakens", "conf_high"), 1e-7)
     assert round(es.cohens_dav(movie2, movie1), 2) == 1.13
 
 
-def test_holm_is_holm_not_holm_sidak():
-    p = [0.01, 0.04, 0.03]
-    assert multipletests(p, method="holm")[1].tolist() == pytest.approx([0.03, 0.06, 0.06])
-    assert multipletests(p, method="holm-sidak")[1][0] != pytest.approx(0.03)
+HOLM_P = [0.0002, 0.049, 0.012, 0.5, 0.03]
+
+
+def test_did_table_adjusts_with_holm_as_r_p_adjust():
+    """did.csv's p_holm is models.did_table's: compared with R's p.adjust(method = "holm")."""
+    fits = {f"domain{i}": {"fixed_effects": [{"term": models.DID_TERM, "estimate": 0.1, "std_error": 0.05,
+                                              "df": 30.0, "statistic": 2.0, "p_value": p,
+                                              "conf_low": 0.0, "conf_high": 0.2}],
+                           "n_participants": 40, "n_institutions": 10}
+            for i, p in enumerate(HOLM_P, start=1)}
+    sizes = {domain: {"estimate": 0.3, "conf_low": 0.1, "conf_high": 0.5} for domain in fits}
+    table = models.did_table(fits, sizes).set_index("domain")
+    for i in range(1, len(HOLM_P) + 1):
+        assert close(table.loc[f"domain{i}", "p_holm"], r_value("holm", f"p_holm_{i}"), 1e-12)
+
+
+def test_kruskal_wallis_of_the_needs_matches_r():
+    """needs.group_differences: H with the tie correction, df and p as R's kruskal.test; the
+    Holm adjustment of several areas as R's p.adjust."""
+    ratings = pd.DataFrame({"stakeholder": ["school"] * 4 + ["iro"] * 4, "area": ["a"] * 8,
+                            "value": [5, 4, 4, 2, 1, 2, 2, 3]})
+    test = needs.group_differences(ratings).iloc[0]
+    assert close(test["statistic"], r_value("kruskal", "statistic"), 1e-12)
+    assert test["df"] == r_value("kruskal", "df")
+    assert close(test["p_value"], r_value("kruskal", "p_value"), 1e-10)

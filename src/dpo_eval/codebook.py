@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from dpo_eval.config import load_yaml
+from dpo_eval.errors import ConfigError
 from dpo_eval.text import fold
+
+# Fields every competency wave's file must have, whatever the codebook's `waves:` section says.
+REQUIRED_WAVE_FIELDS = ("timestamp", "participant_code", "institution")
 
 
 @dataclass(frozen=True)
@@ -18,6 +22,16 @@ class Item:
     reverse: bool
     ru: str
     en: str
+
+
+@dataclass(frozen=True)
+class WaveContent:
+    """What one competency wave's file must contain: the items it asks (in codebook order), the
+    items asked again as retrospective "then" ratings, and the context fields it must have."""
+
+    items: tuple[str, ...]
+    retrospective: tuple[str, ...]
+    fields: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -76,10 +90,92 @@ class Codebook:
     def label(self, field: str, code: str, language: str) -> str:
         return self.fields[field]["labels"][code][language]
 
+    def _expand(self, entries: list[str]) -> list[str]:
+        """Item ids from a list of item ids and domain ids (a domain stands for its items)."""
+        chosen = set()
+        for entry in entries:
+            chosen |= {i.id for i in self.items_of(entry)} if entry in self.domains else {entry}
+        return [item.id for item in self.items if item.id in chosen]
+
+    def wave_content(self, wave: str) -> WaveContent:
+        """What the file(s) of ``wave`` must contain (see `waves:` in the codebook). Without an
+        entry for the wave: every item, no retrospective items, only the required fields."""
+        spec = (self.raw.get("waves") or {}).get(wave) or {}
+        not_asked = set(self._expand(spec.get("not_asked", [])))
+        return WaveContent(
+            items=tuple(i.id for i in self.items if i.id not in not_asked),
+            retrospective=tuple(self._expand(spec.get("retrospective", []))),
+            fields=tuple(dict.fromkeys([*REQUIRED_WAVE_FIELDS, *spec.get("fields", [])])))
+
+
+_UNITS_NUMBER = re.compile(r"^([+-]?\d+(?:[.,]\d+)?)\s*(\D*?)\.?$")
+
+
+def parse_number(text: str, units: list[str] | tuple[str, ...] = ()) -> float | None:
+    """The number a cell states, or None when it states no single number unambiguously.
+
+    Accepts a decimal comma or point and, after the number, one of the ``units`` words
+    (e.g. "5 лет", "2,5 года"); anything else ("пять", "5-6", "с 2019 года") is None."""
+    match = _UNITS_NUMBER.match(fold(text))
+    if match is None:
+        return None
+    number, unit = match.groups()
+    if unit and unit not in {fold(u).rstrip(".") for u in units}:
+        return None
+    return float(number.replace(",", "."))
+
+
+def _check(raw: dict, path: Path) -> None:
+    """The structure the code relies on, with the key to fix named (not a full schema)."""
+    problems = []
+    for key in ("scales", "domains", "items", "fields", "missing_codes", "retrospective_marker"):
+        if key not in raw:
+            problems.append(f"top-level key '{key}' is missing")
+    if problems:
+        raise ConfigError(f"{path}: " + "; ".join(problems) + ". What to do: compare it with "
+                          "config/codebook.yaml and config/README.md")
+    item_ids = [entry.get("id") for entry in raw["items"]]
+    for index, entry in enumerate(raw["items"]):
+        for key in ("id", "domain", "scale", "reverse", "ru", "en"):
+            if key not in entry:
+                problems.append(f"items[{index}] has no '{key}'")
+        if entry.get("domain") not in raw["domains"]:
+            problems.append(f"item '{entry.get('id')}': domain '{entry.get('domain')}' is not "
+                            "under domains")
+        if entry.get("scale") not in raw["scales"]:
+            problems.append(f"item '{entry.get('id')}': scale '{entry.get('scale')}' is not "
+                            "under scales")
+    for wave, spec in (raw.get("waves") or {}).items():
+        spec = spec or {}
+        for key in spec:
+            if key not in ("not_asked", "retrospective", "fields"):
+                problems.append(f"waves.{wave}: unknown key '{key}' (allowed: not_asked, "
+                                "retrospective, fields)")
+        for key in ("not_asked", "retrospective"):
+            for entry in spec.get(key, []):
+                if entry not in item_ids and entry not in raw["domains"]:
+                    problems.append(f"waves.{wave}.{key}: '{entry}' is neither an item id nor "
+                                    "a domain")
+        for entry in spec.get("fields", []):
+            if entry not in raw["fields"]:
+                problems.append(f"waves.{wave}.fields: '{entry}' is not under fields")
+    for name, spec in raw["fields"].items():
+        if "headers" not in spec:
+            problems.append(f"fields.{name} has no 'headers'")
+        if spec.get("type") not in (None, "number", "integer"):
+            problems.append(f"fields.{name}.type: '{spec['type']}' is not number or integer")
+        bounds = spec.get("range")
+        if bounds is not None and (len(bounds) != 2 or bounds[0] > bounds[1]):
+            problems.append(f"fields.{name}.range: give [lowest, highest]")
+    if problems:
+        raise ConfigError(f"{path} is not a valid codebook:\n" + "\n".join(
+            f"  - {p}" for p in problems) + "\nWhat to do: correct these keys (see "
+            "config/README.md, section codebook.yaml)")
+
 
 def load_codebook(path: str | Path) -> Codebook:
-    with open(path, encoding="utf-8") as handle:
-        raw = yaml.safe_load(handle)
+    raw = load_yaml(path, "codebook")
+    _check(raw, Path(path))
     items = tuple(
         Item(
             id=entry["id"],

@@ -7,9 +7,39 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from dpo_eval.errors import ConfigError
 
-class ConfigError(ValueError):
-    """The configuration does not match the schema; the message names the key and the fix."""
+__all__ = ["ConfigError", "load_yaml", "validate_config", "load_config"]
+
+
+def load_yaml(path: str | Path, what: str = "configuration") -> dict:
+    """A YAML mapping from ``path``; a syntax error is reported with its line and column (as an
+    editor shows them, counted from 1) instead of a bare parser message."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: does not exist. What to do: check the path of the {what} "
+                          "file") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: is not UTF-8 text (byte {error.start}). What to do: save the "
+                          f"{what} file as UTF-8") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = " ".join(filter(None, [error.context, error.problem]))
+        raise ConfigError(f"{path}{where}: not valid YAML ({problem}). What to do: correct the "
+                          f"{what} file there (indent with spaces, not tabs; quote texts holding "
+                          "': ' or starting with a special character)") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({error}). What to do: correct the {what} "
+                          "file") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: is not a YAML mapping of keys to values. What to do: compare "
+                          f"it with the bundled {what} file")
+    return data
 
 
 def _key_path(error: jsonschema.ValidationError) -> str:
@@ -37,11 +67,10 @@ def validate_config(config: dict, schema_path: str | Path, source: str = "config
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         lines = "\n".join(f"  - {_describe(error)}" for error in errors)
-        raise ConfigError(f"{source} is not valid (see config/README.md):\n{lines}")
+        raise ConfigError(f"{source} is not valid:\n{lines}\nWhat to do: correct these keys "
+                          "(config/README.md documents every key and its values)")
     return config
 
 
 def load_config(path: str | Path, schema_path: str | Path) -> dict:
-    with open(path, encoding="utf-8") as handle:
-        config = yaml.safe_load(handle)
-    return validate_config(config, schema_path, source=str(path))
+    return validate_config(load_yaml(path), schema_path, source=str(path))

@@ -7,22 +7,32 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 import sys
-import tempfile
 import traceback
 from pathlib import Path
 
 import pandas as pd
 
+from dpo_eval.errors import UserError, user_message
+
 FLOAT_FORMAT = "%.10g"
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new file next to ``path`` and rename it over ``path``: readers see
+    the old file or the new one, never a part of it. The file is created with mode 0666 less
+    the umask, like any file a program writes (0644 under the usual umask 022), so that
+    colleagues can read the results where the umask lets them; ``tempfile.mkstemp`` would
+    make it 0600."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.part"
+    handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -69,7 +79,11 @@ def read_csv(path: str | Path) -> pd.DataFrame:
 
 @contextlib.contextmanager
 def step_log(path: str | Path):
-    """Send a step's messages (logging, print, warnings and the error) to its log file."""
+    """Send a step's messages (logging, print, warnings and the error) to its log file.
+
+    A :class:`~dpo_eval.errors.UserError` ends the process with its message on stderr and exit
+    status 1, without a traceback on the console; any other exception (a bug) propagates with
+    its traceback. Both tracebacks are written to the log."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as stream:
         handler = logging.StreamHandler(stream)
@@ -81,6 +95,13 @@ def step_log(path: str | Path):
         try:
             with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
                 yield logging.getLogger("dpo_eval")
+        except UserError as exc:
+            # A problem the user fixes: the message once on the console, no traceback there
+            # (it stays in the log for developers), and a non-zero exit status.
+            stream.write("".join(traceback.format_exception(exc)))
+            stream.flush()
+            print(f"{user_message(exc)}\n(log: {path})", file=sys.stderr)
+            raise SystemExit(1) from None
         except Exception as exc:
             stream.write("".join(traceback.format_exception(exc)))
             stream.flush()

@@ -9,6 +9,10 @@ fitted by REML on every available pre and post score (a participant with one wav
 contributes). ``post:program`` is the difference-in-differences (DiD): the program cohort's
 pre-to-post gain minus the comparison cohort's. Inference uses Satterthwaite degrees of freedom
 (see ``dpo_eval.lmm``); p-values of the domains are adjusted by Holm (1979).
+
+Command line (compare with lme4 on any model frame; wall time on stderr)::
+
+    python -m dpo_eval.models fit FRAME.csv OUT.csv
 """
 
 from __future__ import annotations
@@ -22,13 +26,14 @@ from scipy import stats
 from statsmodels.regression.mixed_linear_model import MixedLM
 from statsmodels.stats.multitest import multipletests
 
+from dpo_eval.errors import UserError
 from dpo_eval.lmm import LmmFit, NestedLmm, RandomTerm, t_inference
 
 DID_TERM = "post:program"
 SINGULAR_RELATIVE_SD = 1e-4
 
 
-class ModelDataError(ValueError):
+class ModelDataError(UserError, ValueError):
     """The data cannot support the model; the message says why and what to check."""
 
 
@@ -107,9 +112,9 @@ def nested_terms(frame: pd.DataFrame, extra_levels: list[str] = ()) -> list[Rand
 # --------------------------------------------------------------------------- fitting
 
 
-def statsmodels_start(y: np.ndarray, design: pd.DataFrame, frame: pd.DataFrame) -> tuple[np.ndarray | None, str]:
-    """statsmodels MixedLM REML fit of the two-level model, as relative SDs (theta) to start
-    the constrained optimisation from; None with the reason when it fails."""
+def statsmodels_theta(y: np.ndarray, design: pd.DataFrame, frame: pd.DataFrame) -> np.ndarray | None:
+    """statsmodels MixedLM REML fit of the two-level model, as relative SDs (theta). Not used to
+    fit: an independent implementation the tests compare the engine's optimum with."""
     groups = frame["institution"].astype(str).to_numpy()
     vc = {}
     for institution, rows in frame.groupby("institution", sort=True).groups.items():
@@ -121,30 +126,21 @@ def statsmodels_start(y: np.ndarray, design: pd.DataFrame, frame: pd.DataFrame) 
             model = MixedLM(y, design.to_numpy(), groups=groups, exog_re=np.ones((len(y), 1)),
                             exog_vc={"participant": vc})
             result = model.fit(reml=True, method=["lbfgs"])
-        scale = float(result.scale)
-        theta = np.sqrt(np.maximum([float(np.asarray(result.cov_re)[0, 0]) / scale,
-                                    float(result.vcomp[0]) / scale], 0.0))
-        return theta, "converged" if result.converged else "did not converge"
-    except (np.linalg.LinAlgError, ValueError) as exc:
-        return None, f"failed: {exc}"
+    except (np.linalg.LinAlgError, ValueError):
+        return None
+    scale = float(result.scale)
+    return np.sqrt(np.maximum([float(np.asarray(result.cov_re)[0, 0]) / scale,
+                               float(result.vcomp[0]) / scale], 0.0))
 
 
-def fit_model(frame: pd.DataFrame, formula: str, extra_levels: list[str] = (),
-              use_statsmodels: bool = True) -> tuple[LmmFit, pd.DataFrame, list[str], dict]:
+def fit_model(frame: pd.DataFrame, formula: str,
+              extra_levels: list[str] = ()) -> tuple[LmmFit, pd.DataFrame, list[str], dict]:
     design, dropped = full_rank_design(frame, formula)
     y = frame["score"].to_numpy(dtype=float)
     terms = nested_terms(frame, list(extra_levels))
     model = NestedLmm(y, design.to_numpy(), terms, list(design.columns))
-    notes: dict = {}
-    starts = []
-    if use_statsmodels and not extra_levels:
-        theta, status = statsmodels_start(y, design, frame)
-        notes["statsmodels"] = status
-        if theta is not None:
-            starts.append(theta)
-            notes["statsmodels_reml_criterion"] = float(model.reml_criterion(theta))
-    fit = model.fit(starts=starts)
-    return fit, design, dropped, notes
+    fit = model.fit()
+    return fit, design, dropped, {}
 
 
 def fixed_effects_table(fit: LmmFit) -> pd.DataFrame:
@@ -163,7 +159,13 @@ def variance_table(fit: LmmFit) -> pd.DataFrame:
 
 
 def model_checks(fit: LmmFit, design: pd.DataFrame, y: np.ndarray) -> dict:
-    """Convergence, singularity judged on the outcome's scale, ICCs and Nakagawa R^2.
+    """Convergence, singularity judged on the outcome's scale, identifiability, ICCs and
+    Nakagawa R^2.
+
+    Convergence is lme4's check.conv.grad on the scaled gradient (see ``dpo_eval.lmm``).
+    ``variance_components_identifiable`` is False, with the reason in
+    ``identifiability_warning``, when the design cannot separate the variance components (e.g.
+    every institution has a single participant: only their sum is estimable).
 
     A variance component is treated as zero (a singular fit) when its SD is below 1e-4 of the
     outcome's SD. ICCs: institution = t_i / total; participant (same person, same institution)
@@ -181,6 +183,9 @@ def model_checks(fit: LmmFit, design: pd.DataFrame, y: np.ndarray) -> dict:
     return {
         "converged": fit.converged,
         "optimizer_message": fit.optimizer_message,
+        "scaled_gradient": fit.scaled_gradient,
+        "variance_components_identifiable": fit.identifiable,
+        "identifiability_warning": fit.identifiability_note,
         "singular": bool(zero),
         "zero_variance_components": ";".join(zero),
         "reml_criterion": fit.reml_criterion,
@@ -195,10 +200,8 @@ def qq_data(fit: LmmFit) -> pd.DataFrame:
     """Sorted standardised residuals and random effects against normal quantiles (Blom)."""
     model = fit.model
     parts = {"residual": model.residuals(fit)}
-    modes = model.conditional_modes(fit)
-    for k, term in enumerate(fit.terms):
-        mask = model.col_term == k
-        parts[term.name] = modes[mask]
+    for name, modes in model.random_effects(fit).items():
+        parts[name] = modes.ravel()
     rows = []
     for kind, values in parts.items():
         values = np.sort(np.asarray(values, dtype=float))
@@ -274,3 +277,75 @@ def did_table(fits: dict[str, dict], effect_sizes: dict[str, dict], p_adjust: st
     return table[["domain", "estimate", "std_error", "df", "statistic", "p_value", "p_holm",
                   "conf_low", "conf_high", "d_ppc2", "d_conf_low", "d_conf_high",
                   "n_participants", "n_institutions"]]
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def fit_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, LmmFit]:
+    """Fit ``y ~ 0 + x_1 + ... + x_p + (1 | institution) + (1 | institution:participant)`` to a
+    model frame in the layout of ``results/models/{domain}.frame.csv``; the result in the layout
+    of tests/reference/lmer_crosscheck.R (quantity, term, value)."""
+    design = [c for c in frame.columns if c.startswith("x_")]
+    missing = [c for c in ("y", "institution", "participant") if c not in frame.columns]
+    if missing or not design:
+        raise ModelDataError(f"the model frame needs columns y, institution, participant and x_1..x_p; "
+                             f"missing: {', '.join(missing) or 'x_ columns'}")
+    bad = frame[["y", *design]].isna().any(axis=1) | frame[["institution", "participant"]].isna().any(axis=1)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0]) + 2
+        raise ModelDataError(f"row {row} of the model frame has an empty value; remove incomplete rows")
+    institution = frame["institution"].astype(str).to_numpy()
+    participant = institution + ":" + frame["participant"].astype(str).to_numpy()
+    ones = np.ones((len(frame), 1))
+    model = NestedLmm(frame["y"].to_numpy(dtype=float), frame[design].to_numpy(dtype=float),
+                      [RandomTerm("institution", institution, ones),
+                       RandomTerm("institution:participant", participant, ones)], design)
+    fit = model.fit()
+    df, se = model.satterthwaite(fit, np.eye(len(design)))
+    rows = ([("estimate", t, v) for t, v in zip(design, fit.beta)]
+            + [("std_error", t, v) for t, v in zip(design, se)]
+            + [("df", t, v) for t, v in zip(design, df)]
+            + [("variance", name, float(fit.covariances[name][0, 0]))
+               for name in ("institution:participant", "institution")]
+            + [("variance", "Residual", fit.sigma**2), ("reml_criterion", "", fit.reml_criterion),
+               ("singular", "", float(fit.singular)), ("converged", "", float(fit.converged)),
+               ("identifiable", "", float(fit.identifiable))]
+            + [("theta", name, float(t)) for name, t in zip(("institution", "institution:participant"), fit.theta)])
+    return pd.DataFrame(rows, columns=["quantity", "term", "value"]), fit
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import sys
+    import time
+
+    parser = argparse.ArgumentParser(prog="python -m dpo_eval.models",
+                                     description="Fit the primary mixed model to a model frame.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    fit_parser = commands.add_parser("fit", help="fit FRAME.csv (y, institution, participant, x_1..x_p) "
+                                     "and write quantity,term,value to OUT.csv")
+    fit_parser.add_argument("frame")
+    fit_parser.add_argument("out")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    try:
+        frame = pd.read_csv(args.frame)
+        loaded = time.perf_counter()
+        table, fit = fit_frame(frame)
+    except (OSError, ValueError) as exc:
+        print(f"error: {args.frame}: {exc}", file=sys.stderr)
+        return 2
+    fitted = time.perf_counter()
+    table.to_csv(args.out, index=False, float_format="%.17g")
+    if not fit.identifiable:
+        print(f"warning: {fit.identifiability_note}", file=sys.stderr)
+    if not fit.converged:
+        print(f"warning: did not converge ({fit.optimizer_message})", file=sys.stderr)
+    print(f"wall time {time.perf_counter() - started:.3f} s (fit and Satterthwaite df "
+          f"{fitted - loaded:.3f} s)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -3,6 +3,7 @@ separators, and XLSX workbooks. Every cell comes back as text, exactly as export
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 from dataclasses import dataclass
@@ -11,10 +12,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from dpo_eval.errors import InputError
+from dpo_eval.errors import InputError, raise_all
 
 ENCODINGS = ("utf-8-sig", "cp1251")
 DELIMITERS = ",;\t"
+# Largest CSV cell read (Python's csv module stops at 128 KiB). Long free-text answers fit; a
+# larger "cell" is almost always an unclosed quote swallowing the rest of the file.
+MAX_CELL_CHARS = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -66,15 +70,64 @@ def _sniff_delimiter(path: Path, text: str) -> str:
 
 
 def _check_header(path: Path, header: list[str]) -> None:
-    seen: dict[str, int] = {}
+    first: dict[str, int] = {}
+    problems = []
     for index, name in enumerate(header):
         key = name.strip()
         if not key:
             continue
-        if key in seen:
-            raise InputError(path, 1, name, f"duplicated header (columns {seen[key] + 1} and "
-                             f"{index + 1})", "rename or remove one of the two columns")
-        seen[key] = index
+        if key in first:
+            problems.append(InputError(path, 1, name, f"duplicated header (columns "
+                                       f"{first[key] + 1} and {index + 1})",
+                                       "rename or remove one of the two columns"))
+        else:
+            first[key] = index
+    raise_all(problems)
+
+
+def _frame(path: Path, header: list[str], records: list[tuple[int, list[str]]]) -> pd.DataFrame:
+    """The responses as text, indexed by their spreadsheet row numbers; every row whose cells
+    do not line up with the header is reported at once."""
+    problems = []
+    for number, cells in records:
+        extra = [cell for cell in cells[len(header):] if cell.strip()]
+        if len(cells) < len(header) or extra:
+            problems.append(InputError(path, number, None,
+                                       f"has {len(cells)} cells where the header has {len(header)}",
+                                       "check the separator and quoting of this row (a cell "
+                                       "holding the separator must be in double quotes)"))
+    raise_all(problems)
+    frame = pd.DataFrame([cells[: len(header)] for _, cells in records],
+                         columns=[h.strip() for h in header], dtype=str)
+    frame.index = pd.Index([number for number, _ in records], name="row")
+    return frame
+
+
+@contextlib.contextmanager
+def _field_limit(limit: int):
+    previous = csv.field_size_limit()
+    csv.field_size_limit(max(previous, limit))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
+
+
+def _csv_records(path: Path, text: str, delimiter: str) -> list[list[str]]:
+    """Every record of the CSV text; record *n* is row *n* in a spreadsheet program."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    records: list[list[str]] = []
+    with _field_limit(MAX_CELL_CHARS):
+        try:
+            for record in reader:
+                records.append(record)
+        except csv.Error as error:
+            raise InputError(path, len(records) + 1, None,
+                             f"cannot be read as CSV ({error}; cells are limited to "
+                             f"{MAX_CELL_CHARS:,} characters)",
+                             "look for a double quote that is opened and never closed in this "
+                             "row, or shorten the cell") from None
+    return records
 
 
 def read_csv(path: Path) -> RawTable:
@@ -83,20 +136,15 @@ def read_csv(path: Path) -> RawTable:
         raise InputError(path, None, None, "is empty", "export the survey responses again")
     text, encoding = _decode(path, data)
     delimiter = _sniff_delimiter(path, text)
-    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
-    header, body = rows[0], [r for r in rows[1:] if any(cell.strip() for cell in r)]
+    rows = _csv_records(path, text, delimiter)
+    header = rows[0]
     _check_header(path, header)
+    body = [(number, r) for number, r in enumerate(rows[1:], start=2)
+            if any(cell.strip() for cell in r)]
     if not body:
         raise InputError(path, None, None, "has a header but no responses",
                          "check that the export contains the submitted answers")
-    for number, row in enumerate(body, start=2):
-        if len(row) != len(header):
-            raise InputError(path, number, None,
-                             f"has {len(row)} cells where the header has {len(header)}",
-                             "check the separator and quoting of this row")
-    frame = pd.DataFrame(body, columns=[h.strip() for h in header], dtype=str)
-    frame.index = pd.RangeIndex(2, len(body) + 2, name="row")
-    return RawTable(path, frame, encoding, delimiter, None)
+    return RawTable(path, _frame(path, header, body), encoding, delimiter, None)
 
 
 def _cell_text(value: object) -> str:
@@ -136,14 +184,13 @@ def read_xlsx(path: Path, sheet: str | None) -> RawTable:
                          "export the survey responses again")
     header = rows[0]
     _check_header(path, header)
-    body = [r + [""] * (len(header) - len(r)) for r in rows[1:] if any(c.strip() for c in r)]
+    # A sheet's rows are all as long as its widest row: pad, never a ragged-row error here.
+    body = [(number, r + [""] * (len(header) - len(r))) for number, r in enumerate(rows[1:], start=2)
+            if any(c.strip() for c in r)]
     if not body:
         raise InputError(path, None, None, f"sheet '{sheet}' has a header but no responses",
                          "check that the export contains the submitted answers")
-    frame = pd.DataFrame([r[: len(header)] for r in body], columns=[h.strip() for h in header],
-                         dtype=str)
-    frame.index = pd.RangeIndex(2, len(body) + 2, name="row")
-    return RawTable(path, frame, "xlsx", None, sheet)
+    return RawTable(path, _frame(path, header, body), "xlsx", None, sheet)
 
 
 def read_export(path: str | Path, sheet: str | None = None) -> RawTable:
@@ -152,7 +199,7 @@ def read_export(path: str | Path, sheet: str | None = None) -> RawTable:
     path = Path(path)
     if not path.exists():
         raise InputError(path, None, None, "does not exist",
-                         "check the file name under `waves:` or `needs:` in config/config.yaml")
+                         "check the path in config/config.yaml (waves, needs, registry or delivery.recipients)")
     if path.suffix.lower() in (".xlsx", ".xlsm"):
         return read_xlsx(path, sheet)
     return read_csv(path)

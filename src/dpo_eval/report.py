@@ -92,6 +92,10 @@ def provenance(config: dict, manifest: pd.DataFrame, lock_file: str | Path) -> d
         "code_version": __version__,
         "code_sha256": code_digest(),
         "config_sha256": config_digest(config),
+        # The configuration the tables were computed with (dpo_eval.settings.computed_with).
+        "settings": [{"key": key, "value": value if isinstance(value, str)
+                      else json.dumps(value, ensure_ascii=False)}
+                     for key, value in config.get("computed_with", {}).items()],
         "lock_sha256": sha256_file(lock_file),
         "software": f"Python {python}; {versions}",
         "inputs": manifest.to_dict(orient="records"),
@@ -512,6 +516,8 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
                            "r2m": fmt(r["r2_marginal"]), "r2c": fmt(r["r2_conditional"])})
     nonconverged = [dn[r["domain"]] for r in checks.to_dict(orient="records") if not r["converged"]]
     singular = [dn[r["domain"]] for r in checks.to_dict(orient="records") if r["singular"]]
+    nonidentifiable = [dn[r["domain"]] for r in checks.to_dict(orient="records")
+                       if not r.get("variance_components_identifiable", True)]
 
     sens = tables["sensitivity"]
     analyses = ["primary", "careless_excluded", "completers", "then_baseline", "followup", "moderation_communication"]
@@ -589,6 +595,7 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
         "reliability": rel_rows, "group_headers": group_headers, "need_rows": need_rows,
         "format_rows": format_rows, "descriptives": desc_rows, "did": did_rows, "effects": effect_rows,
         "checks": check_rows, "nonconverged": nonconverged, "singular": singular,
+        "nonidentifiable": nonidentifiable,
         "domain_headers": [dn[d] for d in domains], "sens_rows": sens_rows, "combined_text": combined_text,
         "shift_rows": shift_rows,
         "figures": {k: svg_image(v) for k, v in figs.items()},
@@ -754,6 +761,12 @@ EVALUATION_TABLES = ("did", "flow", "descriptives", "sample", "municipalities", 
                      "variance_components", "sensitivity", "response_shift", "qq")
 
 
+def demo_secret_used(inputs: dict) -> bool:
+    """Whether the participant keys were made with the public demo secret (written by ingest):
+    every report then says so on its first page."""
+    return bool(json.loads(Path(inputs["pseudonymisation"]).read_text(encoding="utf-8"))["demo_secret"])
+
+
 def _tables(paths: list[str], names: tuple[str, ...]) -> dict[str, pd.DataFrame]:
     by_name = {Path(p).stem: p for p in paths}
     return {name: read_csv(by_name[name]) for name in names}
@@ -766,7 +779,8 @@ def build_evaluation_report(config: dict, inputs: dict, lang: str, output: str |
     strings = load_strings(inputs["i18n"], lang)
     prov = provenance(config, read_csv(inputs["manifest"]), inputs["lock"])
     templates_dir = Path(inputs["template"]).parent
-    context = evaluation_context(config, tables, registry, lang, strings, prov)
+    context = {**evaluation_context(config, tables, registry, lang, strings, prov),
+               "demo_secret": demo_secret_used(inputs)}
     html = template_environment(templates_dir).get_template(Path(inputs["template"]).name).render(context)
     write_outputs({output: render_pdf(html, templates_dir, config["study"]["report_date"])})
 
@@ -801,7 +815,8 @@ def load_institution_inputs(inputs: dict) -> tuple[dict[str, pd.DataFrame], pd.D
 _RENDERER: dict = {}
 
 
-def _start_renderer(config: dict, tables: dict, registry: pd.DataFrame, i18n_dir: str, template: str) -> None:
+def _start_renderer(config: dict, tables: dict, registry: pd.DataFrame, i18n_dir: str, template: str,
+                    demo_secret: bool = False) -> None:
     from weasyprint.text.fonts import FontConfiguration
 
     quiet_font_loggers()
@@ -811,7 +826,7 @@ def _start_renderer(config: dict, tables: dict, registry: pd.DataFrame, i18n_dir
     findings = {lang: overall_findings(tables["did"], config, strings[lang], _names(codebook, registry, lang), lang)
                 for lang in strings}
     _RENDERER.update(config=config, tables=tables, registry=registry, templates_dir=templates_dir,
-                     strings=strings, findings=findings,
+                     strings=strings, findings=findings, demo_secret=demo_secret,
                      template=template_environment(templates_dir).get_template(Path(template).name),
                      font_config=FontConfiguration())
 
@@ -826,8 +841,9 @@ def _render_institution(institution: str) -> tuple[str, bytes, dict, list[str]]:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             lang = r["registry"].set_index("id").loc[institution, "language"]
-            context = institution_context(r["config"], r["tables"], r["registry"], institution, r["strings"][lang], lang,
-                                          r["findings"][lang])
+            context = {**institution_context(r["config"], r["tables"], r["registry"], institution, r["strings"][lang],
+                                             lang, r["findings"][lang]),
+                       "demo_secret": r["demo_secret"]}
             html = r["template"].render(context)
             pdf = render_pdf(html, r["templates_dir"], r["config"]["study"]["report_date"], r["font_config"])
         messages.extend(f"{w.category.__name__}: {w.message}" for w in caught)
@@ -861,7 +877,7 @@ def build_institution_reports(config: dict, inputs: dict, output_dir: str | Path
     """
     tables, registry = load_institution_inputs(inputs)
     schools = sorted(institutions if institutions is not None else registry.loc[registry["type"] == "school", "id"])
-    setup = (config, tables, registry, str(inputs["i18n"]), str(inputs["template"]))
+    setup = (config, tables, registry, str(inputs["i18n"]), str(inputs["template"]), demo_secret_used(inputs))
     workers = max(1, min(int(threads), len(schools)))
     import scipy.stats  # noqa: F401  (imported once here, inherited by forked workers)
     import weasyprint  # noqa: F401

@@ -5,7 +5,9 @@ rule score:
         responses="results/clean/responses.csv",
         flow_waves="results/clean/flow_waves.csv",
         codebook=config["codebook"],
-        code=package_modules("scoring", "aggregates", "study", "steps/analysis"),
+        code=script_code("score"),
+    params:
+        settings=ScoreSettings.from_config(config).as_params(),
     output:
         scores="results/clean/scores.csv",
         descriptives="results/tables/descriptives.csv",
@@ -25,7 +27,8 @@ rule reliability:
     """Cronbach's alpha (Feldt interval), omega total and item statistics per domain and wave."""
     input:
         responses="results/clean/responses.csv",
-        code=package_modules("reliability", "steps/analysis"),
+        codebook=config["codebook"],
+        code=script_code("reliability"),
     output:
         "results/tables/reliability.csv",
     conda:
@@ -41,7 +44,7 @@ rule needs_analysis:
     input:
         needs="results/clean/needs.csv",
         formats="results/clean/needs_formats.csv",
-        code=package_modules("needs", "aggregates", "study", "steps/analysis"),
+        code=script_code("needs_analysis"),
     output:
         needs="results/tables/needs.csv",
         distribution="results/tables/needs_distribution.csv",
@@ -61,7 +64,9 @@ rule fit_domain:
     analyses (one job per domain)."""
     input:
         scores="results/clean/scores.csv",
-        code=package_modules("models", "lmm", "sensitivity", "effect_sizes", "study", "steps/analysis"),
+        code=script_code("fit_domain"),
+    params:
+        settings=DomainModelSettings.from_config(config).as_params(),
     output:
         fit="results/models/{domain}.json",
         frame="results/models/{domain}.frame.csv",
@@ -79,7 +84,9 @@ rule fit_combined:
     """Secondary analysis: one model of all domains with a common difference-in-differences."""
     input:
         scores="results/clean/scores.csv",
-        code=package_modules("models", "lmm", "sensitivity", "study", "steps/analysis"),
+        code=script_code("fit_combined"),
+    params:
+        settings=CombinedModelSettings.from_config(config).as_params(),
     output:
         "results/models/combined.json",
     conda:
@@ -96,7 +103,7 @@ rule collect_models:
     input:
         fits=expand("results/models/{domain}.json", domain=DOMAINS),
         combined="results/models/combined.json",
-        code=package_modules("models", "steps/analysis"),
+        code=script_code("collect_models"),
     output:
         did="results/tables/did.csv",
         fixed_effects="results/tables/fixed_effects.csv",

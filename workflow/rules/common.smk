@@ -1,3 +1,4 @@
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -10,11 +11,29 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join(filter(None, [PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))
 )
 
+from dpo_eval.codebook import load_codebook
 from dpo_eval.config import validate_config
+from dpo_eval.delivery import outbox_config_digest
+from dpo_eval.settings import (
+    CombinedModelSettings,
+    DomainModelSettings,
+    IngestSettings,
+    InstitutionReportSettings,
+    NeedsIngestSettings,
+    OutboxSettings,
+    ReportSettings,
+    ScoreSettings,
+    computed_with,
+)
+from dpo_eval.study import STAKEHOLDER_GROUPS
+from dpo_eval.errors import exit_on_user_error
 
-
-validate_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml",
-                source="config/config.yaml")
+# A user error while the DAG is built prints its message once and exits (no traceback). The
+# codebook is checked here too: otherwise every step reading it would print the same message.
+with exit_on_user_error():
+    validate_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml",
+                    source="config/config.yaml")
+    load_codebook(config["codebook"])
 
 REPRODUCE = bool(config.get("reproduce", False))
 LANGUAGES = config["reports"]["languages"]
@@ -27,36 +46,92 @@ from dpo_eval.report import EVALUATION_TABLES, INSTITUTION_TABLES
 FONTS = sorted(str(path) for path in Path("reports/fonts").glob("*.ttf"))
 
 
-def registry_ids(kind):
-    """Ids of the registry's institutions of one type (schools get a report each)."""
-    import csv
+def registry_ids():
+    """Ids of the registry's institutions (schools, the university and the IRO), read by the
+    same reader as the survey exports (any encoding and separator they accept)."""
+    from dpo_eval.ingest import load_registry
 
-    with open(config["registry"], encoding="utf-8-sig", newline="") as handle:
-        return [row["id"] for row in csv.DictReader(handle) if row["type"] == kind]
+    with exit_on_user_error():
+        registry = load_registry(config["registry"])
+    return [iid for iid, type_ in zip(registry["id"], registry["type"]) if type_ in STAKEHOLDER_GROUPS]
 
 
-SCHOOLS = [] if REPRODUCE else registry_ids("school")
-
-
-def recipient_ids():
+def validate_recipients():
     """Recipients, validated when the DAG is built (addresses, languages, report kinds, ids)."""
     from dpo_eval.delivery import load_recipients
 
-    every = set(registry_ids("school") + registry_ids("university") + registry_ids("iro"))
-    return [r.institution for r in load_recipients(config["delivery"]["recipients"], every)]
+    with exit_on_user_error():
+        load_recipients(config["delivery"]["recipients"], set(registry_ids()))
 
 
-RECIPIENT_IDS = [] if REPRODUCE else recipient_ids()
+if not REPRODUCE:
+    validate_recipients()
 
 
-def package_modules(*names):
-    """Package modules that a step imports, declared as inputs so that an edit reruns it."""
-    return [str(PACKAGE / f"{name}.py") for name in names]
+def _module_file(dotted):
+    """The source file of a `dpo_eval` module ("dpo_eval.steps.analysis"), or None when the
+    name is not a module (a function or constant imported from one)."""
+    base = Path(PACKAGE_ROOT, *dotted.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _package_imports(path):
+    """Files of the `dpo_eval` modules that a source file imports anywhere in it (also inside
+    functions), with the package `__init__` files that importing them executes."""
+    import ast
+
+    names = set()
+    for node in ast.walk(ast.parse(Path(path).read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            source = node.module or ""
+            if node.level:  # relative import: resolve against the importing file's package
+                package = Path(path).resolve().parent.relative_to(Path(PACKAGE_ROOT).resolve())
+                parts = package.parts[: len(package.parts) - node.level + 1]
+                source = ".".join([*parts, *filter(None, [source])])
+            names.add(source)
+            names |= {f"{source}.{alias.name}" for alias in node.names}
+    files = set()
+    for name in names:
+        parts = name.split(".")
+        if parts[0] != "dpo_eval":
+            continue
+        for end in range(1, len(parts) + 1):
+            module_file = _module_file(".".join(parts[:end]))
+            if module_file is not None:
+                files.add(module_file)
+    return files
+
+
+def script_code(script):
+    """The package modules that workflow/scripts/<script>.py runs: the transitive closure of
+    its `dpo_eval` imports. A rule declares them as inputs, so that an edit of any of them
+    reruns exactly the rules that run it (tests/test_code_inputs.py checks every rule)."""
+    seen, pending = set(), [Path(workflow.basedir) / "workflow" / "scripts" / f"{script}.py"]
+    while pending:
+        for module_file in _package_imports(pending.pop()):
+            if module_file not in seen:
+                seen.add(module_file)
+                pending.append(module_file)
+    return sorted(project_path(module_file) for module_file in seen)
+
+
+def project_path(path):
+    """``path`` relative to the working directory when it lies inside it: inputs recorded in
+    Snakemake's metadata then stay valid when the project folder is moved or copied."""
+    path = Path(path)
+    with contextlib.suppress(ValueError):
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    return str(path)
 
 
 def all_package_files():
     """Every module and data file of the package: the reports print their joint digest."""
-    return sorted(str(p) for p in PACKAGE.rglob("*")
+    return sorted(project_path(p) for p in PACKAGE.rglob("*")
                   if p.suffix in (".py", ".yaml") and "__pycache__" not in p.parts)
 
 
@@ -67,6 +142,14 @@ def wave_files():
 def raw_inputs():
     """Every raw file the study reads, plus the codebook and the registry."""
     return [*wave_files(), *config["needs"]["files"], config["registry"], config["codebook"]]
+
+
+def outbox_provenance():
+    """Inputs the outbox is a product of through the reports, digested into
+    results/outbox/inputs.csv with the outbox's own inputs: `send` refuses the outbox when one of
+    them has changed since (e.g. after a rerun that failed)."""
+    templates = sorted(str(p) for p in Path("reports/templates").glob("*.html"))
+    return [*raw_inputs(), *templates]
 
 # Every table described in the data dictionary (src/dpo_eval/data_dictionary.yaml).
 DICTIONARY_TABLES = [
@@ -90,16 +173,17 @@ REPRODUCED = [
        "score_benchmarks", "needs_benchmarks")),
     *(f"results/reports/evaluation.{lang}.pdf" for lang in LANGUAGES),
 ]
-# The pseudonymised analysis data a reproduction package carries.
+# The pseudonymised analysis data a reproduction package carries: what the rebuild reads, and
+# nothing else (not respondents.csv, with its submission times and response times).
 PACKAGE_DATA = [
     f"results/clean/{name}.csv"
-    for name in ("responses", "respondents", "needs", "needs_formats", "flow_waves",
-                 "institutions", "input_manifest")
-]
+    for name in ("responses", "needs", "needs_formats", "flow_waves", "institutions", "input_manifest")
+] + ["results/clean/pseudonymisation.json"]
 TARGETS = REPRODUCED if REPRODUCE else [
     *REPRODUCED,
     "results/reports/institutions",
-    "results/outbox/manifest.csv",
+    "results/outbox",
     "results/data_dictionary.csv",
     "results/reproduction_package.zip",
+    "results/open_data_package.zip",
 ]

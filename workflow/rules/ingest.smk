@@ -5,8 +5,9 @@ rule ingest:
         waves=wave_files(),
         registry=config["registry"],
         codebook=config["codebook"],
-        code=package_modules("ingest", "readers", "codes", "careless", "pseudonymise", "study",
-                             "codebook", "text", "errors", "io", "steps/ingest"),
+        code=script_code("ingest"),
+    params:
+        settings=IngestSettings.from_config(config).as_params(),
     output:
         responses="results/clean/responses.csv",
         respondents="results/clean/respondents.csv",
@@ -15,6 +16,7 @@ rule ingest:
         duplicates="results/audit/duplicates.csv",
         invalid_values="results/audit/invalid_values.csv",
         institutions="results/clean/institutions.csv",
+        pseudonymisation="results/clean/pseudonymisation.json",
     conda:
         "../../environment.yml"
     log:
@@ -29,8 +31,9 @@ rule ingest_needs:
         needs=config["needs"]["files"],
         registry=config["registry"],
         codebook=config["codebook"],
-        code=package_modules("ingest", "readers", "pseudonymise", "codebook", "text", "errors",
-                             "io", "steps/ingest"),
+        code=script_code("ingest_needs"),
+    params:
+        settings=NeedsIngestSettings.from_config(config).as_params(),
     output:
         needs="results/clean/needs.csv",
         needs_formats="results/clean/needs_formats.csv",
@@ -45,7 +48,8 @@ rule ingest_needs:
 rule input_manifest:
     """SHA-256 of every input file, for the provenance appendix of the reports."""
     input:
-        raw_inputs(),
+        files=raw_inputs(),
+        code=script_code("input_manifest"),
     output:
         "results/clean/input_manifest.csv",
     conda:

@@ -4,6 +4,7 @@ rule evaluation_report:
         tables=expand("results/tables/{name}.csv", name=EVALUATION_TABLES),
         institutions="results/clean/institutions.csv",
         manifest="results/clean/input_manifest.csv",
+        pseudonymisation="results/clean/pseudonymisation.json",
         codebook=config["codebook"],
         template="reports/templates/evaluation.html",
         base="reports/templates/base.html",
@@ -12,6 +13,9 @@ rule evaluation_report:
         fonts=FONTS,
         lock="requirements.lock",
         code=all_package_files(),
+    params:
+        settings=ReportSettings.from_config(config).as_params(),
+        computed_with=computed_with(config),
     output:
         report("results/reports/evaluation.{lang}.pdf", caption="../report/evaluation.rst",
                category="Reports"),
@@ -28,17 +32,22 @@ rule evaluation_report:
 rule institution_reports:
     """Every school's report, in the language of the registry, aggregates only, rendered in one
     process pool (fonts and templates loaded once per worker), and index.csv listing each
-    report's title and whether it carries a figure of the school's own team or municipality."""
+    report's title and whether it carries a score figure of the school's team or municipality.
+    One directory output: Snakemake empties it before the job, so a school withdrawn from the
+    registry keeps no report."""
     input:
         tables=expand("results/tables/{name}.csv", name=INSTITUTION_TABLES),
         institutions="results/clean/institutions.csv",
+        pseudonymisation="results/clean/pseudonymisation.json",
         codebook=config["codebook"],
         template="reports/templates/institution.html",
         base="reports/templates/base.html",
         i18n="reports/i18n",
         strings=expand("reports/i18n/{lang}.yaml", lang=["ru", "en"]),
         fonts=FONTS,
-        code=package_modules("report", "aggregates", "figures", "typography", "io", "study", "steps/reports"),
+        code=script_code("institution_reports"),
+    params:
+        settings=InstitutionReportSettings.from_config(config).as_params(),
     output:
         directory("results/reports/institutions"),
     threads: 4
@@ -54,8 +63,8 @@ rule data_dictionary:
     """The meaning of every column of every output table, checked against the tables."""
     input:
         tables=DICTIONARY_TABLES,
-        dictionary=str(PACKAGE / "data_dictionary.yaml"),
-        code=package_modules("dictionary", "io", "steps/reports"),
+        dictionary=project_path(PACKAGE / "data_dictionary.yaml"),
+        code=script_code("data_dictionary"),
     output:
         "results/data_dictionary.csv",
     conda:
@@ -68,11 +77,14 @@ rule data_dictionary:
 
 rule reproduction_package:
     """Pseudonymised analysis data, configuration, code, lock file, instructions and the
-    checksums of the published tables and evaluation reports, in one zip."""
+    checksums of the published tables and evaluation reports, in one zip (controlled access:
+    REPRODUCE.md states the k-anonymity it achieves)."""
     input:
         data=PACKAGE_DATA,
         published=REPRODUCED,
-        code=package_modules("package", "io", "steps/reports"),
+        code=script_code("reproduction_package"),
+    params:
+        min_cell=config["reports"]["min_cell"],
     output:
         "results/reproduction_package.zip",
     conda:
@@ -81,3 +93,22 @@ rule reproduction_package:
         "logs/reproduction_package.log",
     script:
         "../scripts/reproduction_package.py"
+
+
+rule open_data_package:
+    """The item responses for open publication: years in management in bands, no place or
+    time, local suppression until every combination of institution, role, years band and
+    cohort has at least reports.min_cell participants (OPEN_DATA.md states the k achieved)."""
+    input:
+        responses="results/clean/responses.csv",
+        code=script_code("open_data_package"),
+    params:
+        min_cell=config["reports"]["min_cell"],
+    output:
+        "results/open_data_package.zip",
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/open_data_package.log",
+    script:
+        "../scripts/open_data_package.py"

@@ -1,8 +1,10 @@
 from pathlib import Path
 
 from dpo_eval.io import step_log
+from dpo_eval.settings import IngestSettings
 from dpo_eval.steps import ingest
 
 with step_log(snakemake.log[0]):
-    ingest.ingest(snakemake.config, snakemake.output,
+    ingest.ingest(IngestSettings.from_params(snakemake.params.settings), snakemake.input.registry,
+                  snakemake.input.codebook, snakemake.output,
                   repo_dir=Path(snakemake.scriptdir).resolve().parents[1])

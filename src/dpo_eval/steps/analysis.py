@@ -15,46 +15,49 @@ from dpo_eval.codebook import load_codebook
 from dpo_eval.io import read_csv, write_outputs
 from dpo_eval.reliability import reliability_table
 from dpo_eval.scoring import descriptives, model_flow, scale_scores
+from dpo_eval.settings import CombinedModelSettings, DomainModelSettings, ScoreSettings
 
 log = logging.getLogger("dpo_eval")
 
 
-def score(config: dict, responses: str | Path, flow_waves: str | Path, output: dict) -> None:
+def score(settings: ScoreSettings, codebook: str | Path, responses: str | Path,
+          flow_waves: str | Path, output: dict) -> None:
     """Scale scores, their descriptives, and the participant flow down to each domain's model."""
-    codebook = load_codebook(config["codebook"])
+    codebook = load_codebook(codebook)
     items_per_domain = {domain: len(codebook.items_of(domain)) for domain in codebook.domains}
-    scores = scale_scores(read_csv(responses), items_per_domain,
-                          config["analysis"]["min_item_share"])
-    flow = model_flow(read_csv(flow_waves), scores, config["analysis"]["domains"],
-                      config["cleaning"]["careless"]["policy"])
+    scores = scale_scores(read_csv(responses), items_per_domain, settings.min_item_share)
+    flow = model_flow(read_csv(flow_waves), scores, list(settings.domains), settings.careless_policy)
     write_outputs({output["scores"]: scores, output["descriptives"]: descriptives(scores),
                    output["flow"]: flow, output["sample"]: aggregates.sample_description(scores),
                    output["municipalities"]: aggregates.municipality_participation(scores),
                    output["score_benchmarks"]: aggregates.score_benchmarks(scores)})
 
 
-def analysis_scores(config: dict, scores: str | Path) -> pd.DataFrame:
+def analysis_scores(careless_policy: str, scores: str | Path) -> pd.DataFrame:
     """Scores entering the models: careless respondents removed when the policy says exclude."""
     table = read_csv(scores)
-    if config["cleaning"]["careless"]["policy"] == "exclude":
+    if careless_policy == "exclude":
         table = table[~table["careless"].astype(bool)]
     return table
 
 
-def fit_domain(config: dict, scores: str | Path, domain: str, output: dict) -> None:
+def fit_domain(settings: DomainModelSettings, scores: str | Path, domain: str, output: dict) -> None:
     """The primary model of one domain with its checks, effect sizes and sensitivity analyses."""
-    covariates = config["analysis"]["covariates"]
-    table = analysis_scores(config, scores)
+    covariates = list(settings.covariates)
+    table = analysis_scores(settings.careless_policy, scores)
     frame = models.model_frame(table, domain, covariates)
     fit = models.fit_primary(frame, covariates)
     checks = fit["checks"]
-    log.info("%s: REML criterion %.6f (statsmodels start: %s), singular=%s, converged=%s; "
+    log.info("%s: REML criterion %.6f (max scaled gradient %.1e), singular=%s, converged=%s; "
              "n=%d obs / %d participants / %d institutions", domain, checks["reml_criterion"],
-             checks.get("statsmodels"), checks["singular"], checks["converged"], fit["n_obs"],
+             checks["scaled_gradient"], checks["singular"], checks["converged"], fit["n_obs"],
              fit["n_participants"], fit["n_institutions"])
     if not checks["converged"]:
         log.warning("%s: the optimiser did not reach a stationary point (%s); the estimates are "
                     "reported with this flag in model_checks.csv", domain, checks["optimizer_message"])
+    if not checks["variance_components_identifiable"]:
+        log.warning("%s: variance components not identifiable: %s", domain,
+                    checks["identifiability_warning"])
     if checks["singular"]:
         log.warning("%s: singular fit, variance component(s) %s estimated as zero", domain,
                     checks["zero_variance_components"])
@@ -65,22 +68,24 @@ def fit_domain(config: dict, scores: str | Path, domain: str, output: dict) -> N
     write_outputs({output["fit"]: {"domain": domain, **fit}, output["frame"]: r_frame})
 
 
-def fit_combined(config: dict, scores: str | Path, output: str | Path) -> None:
-    table = analysis_scores(config, scores)
-    result = sensitivity.combined_model(table, config["analysis"]["domains"],
-                                        config["analysis"]["covariates"])
+def fit_combined(settings: CombinedModelSettings, scores: str | Path, output: str | Path) -> None:
+    """Secondary analysis: one model of all domains with a common difference-in-differences."""
+    table = analysis_scores(settings.careless_policy, scores)
+    result = sensitivity.combined_model(table, list(settings.domains), list(settings.covariates))
     log.info("combined model: DiD %.4f [%.4f, %.4f]", result["estimate"], result["conf_low"],
              result["conf_high"])
     write_outputs({output: result})
 
 
-def reliability(config: dict, responses: str | Path, output: str | Path) -> None:
+def reliability(codebook: str | Path, responses: str | Path, output: str | Path) -> None:
+    """Reliability of every domain of the codebook, per wave."""
     table = read_csv(responses)
-    domains = list(load_codebook(config["codebook"]).domains)
+    domains = list(load_codebook(codebook).domains)
     write_outputs({output: reliability_table(table, domains)})
 
 
 def needs_analysis(needs: str | Path, formats: str | Path, output: dict) -> None:
+    """Importance of need areas and preferred formats by stakeholder group."""
     ratings = read_csv(needs)
     write_outputs({output["needs"]: needs_module.importance_summary(ratings),
                    output["needs_benchmarks"]: aggregates.needs_benchmarks(ratings),

@@ -1,0 +1,267 @@
+"""The REML engine (dpo_eval.lmm): agreement with lme4/lmerTest, exact derivatives, convergence
+labels, identifiability and the command line.
+
+Stored lme4 results: tests/reference/engine/lme4.csv, written by tests/reference/engine_reference.R
+from the frames next to it (made by `python benchmarks/lmm_speed.py --write-test-frames`).
+"""
+
+import shutil
+import subprocess
+import sys
+from decimal import Decimal, localcontext
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import REPO
+from dpo_eval import lmm, models
+from dpo_eval.lmm import NestedLmm, RandomTerm
+
+ENGINE = REPO / "tests" / "reference" / "engine"
+LME4 = pd.read_csv(ENGINE / "lme4.csv", keep_default_na=False)
+CASES = sorted(set(LME4["case"]) - {"versions"})
+
+
+def lme4_value(case: str, quantity: str, term: str = "") -> float:
+    row = LME4[(LME4["case"] == case) & (LME4["quantity"] == quantity) & (LME4["term"] == term)]
+    assert len(row) == 1, (case, quantity, term)
+    return float(row["value"].iloc[0])
+
+
+def frame_model(frame: pd.DataFrame) -> NestedLmm:
+    design = [c for c in frame.columns if c.startswith("x_")]
+    ones = np.ones((len(frame), 1))
+    institution = frame["institution"].astype(str).to_numpy()
+    participant = institution + ":" + frame["participant"].astype(str).to_numpy()
+    terms = [RandomTerm("institution", institution, ones),
+             RandomTerm("institution:participant", participant, ones)]
+    if "domain" in frame:
+        terms.append(RandomTerm("institution:participant:domain",
+                                participant + ":" + frame["domain"].astype(str).to_numpy(), ones))
+    return NestedLmm(frame["y"].to_numpy(), frame[design].to_numpy(), terms, design)
+
+
+@pytest.fixture(scope="module")
+def fits():
+    out = {}
+    for case in CASES:
+        model = frame_model(pd.read_csv(ENGINE / f"{case}.csv"))
+        fit = model.fit()
+        df, se = model.satterthwaite(fit, np.eye(model.p))
+        out[case] = (model, fit, df, se)
+    return out
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_engine_agrees_with_lme4_and_lmertest(fits, case):
+    """Estimates, SEs, df and variance components within 1e-4 relative (an estimate near zero
+    within 1e-4 of its SE); the REML criterion never worse than lme4's by 1e-6 relative."""
+    model, fit, df, se = fits[case]
+    # With a residual variance of 1e-6, lme4's own deviance is accurate to ~1e-11 relative only
+    # (test_criterion_matches_a_40_digit_computation), and lmerTest's numerical Hessian of it
+    # moves the df by up to 2.5e-4; the engine's exact df are held to 1e-3 there.
+    df_tolerance = 1e-3 if case == "tiny-residual" else 1e-4
+    for index, term in enumerate(model.fixed_names):
+        r_se = lme4_value(case, "std_error", term)
+        assert fit.beta[index] == pytest.approx(lme4_value(case, "estimate", term), rel=1e-4, abs=1e-4 * r_se)
+        assert se[index] == pytest.approx(r_se, rel=1e-4)
+        assert df[index] == pytest.approx(lme4_value(case, "df", term), rel=df_tolerance)
+    residual = lme4_value(case, "variance", "Residual")
+    assert fit.sigma**2 == pytest.approx(residual, rel=1e-4)
+    for name, covariance in fit.covariances.items():
+        assert covariance[0, 0] == pytest.approx(lme4_value(case, "variance", name), rel=1e-4, abs=1e-8 * residual)
+    optimum = lme4_value(case, "reml_criterion")
+    assert fit.reml_criterion <= optimum + 1e-6 * abs(optimum)
+    assert fit.converged and fit.identifiable
+    assert fit.singular == bool(lme4_value(case, "singular"))
+
+
+@pytest.mark.parametrize("case", ["tiny-residual", "thousands"])
+def test_tiny_residual_criterion_keeps_its_precision(fits, case):
+    """Residual variance 1e-6 at scores around 3, and outcomes in the thousands with a residual
+    SD of 1% of the random-effect SDs: the criterion at lme4's own theta is reproduced to 1e-9
+    relative, and the optimum found is not above lme4's."""
+    model, fit, _, _ = fits[case]
+    lme4_theta = np.array([lme4_value(case, "theta", name) for name in ("institution", "institution:participant")])
+    optimum = lme4_value(case, "reml_criterion")
+    assert model.reml_criterion(lme4_theta) == pytest.approx(optimum, rel=1e-9)
+    assert fit.reml_criterion <= optimum + 1e-10 * abs(optimum)
+
+
+def reml_criterion_40_digits(frame: pd.DataFrame, theta: tuple[float, float]) -> Decimal:
+    """The two-level REML criterion in 40-digit decimal arithmetic, directly from the definition:
+    per institution V = I + a_i J + a_p (same participant), Cholesky, whitened [X y]."""
+    with localcontext() as context:
+        context.prec = 40
+        design = [c for c in frame.columns if c.startswith("x_")]
+        p = len(design)
+        a_i, a_p = Decimal(theta[0]) ** 2, Decimal(theta[1]) ** 2
+        gram = [[Decimal(0)] * (p + 1) for _ in range(p + 1)]
+        logdet_v = Decimal(0)
+
+        def cholesky(matrix):
+            k = len(matrix)
+            L = [[Decimal(0)] * k for _ in range(k)]
+            for i in range(k):
+                for j in range(i + 1):
+                    s = matrix[i][j] - sum(L[i][m] * L[j][m] for m in range(j))
+                    L[i][j] = s.sqrt() if i == j else s / L[j][j]
+            return L
+
+        for _, group in frame.groupby("institution"):
+            parts = group["participant"].tolist()
+            k = len(group)
+            L = cholesky([[a_i + (a_p if parts[i] == parts[j] else 0) + (1 if i == j else 0) for j in range(k)]
+                          for i in range(k)])
+            logdet_v += 2 * sum(L[i][i].ln() for i in range(k))
+            data = [[Decimal(repr(float(v))) for v in row] for row in group[[*design, "y"]].to_numpy()]
+            for c in range(p + 1):
+                for i in range(k):
+                    data[i][c] = (data[i][c] - sum(L[i][j] * data[j][c] for j in range(i))) / L[i][i]
+            for r in range(p + 1):
+                for c in range(p + 1):
+                    gram[r][c] += sum(data[i][r] * data[i][c] for i in range(k))
+        L = cholesky(gram)  # of [X y]'V^-1[X y]: the last diagonal element is r
+        r2 = L[p][p] ** 2
+        dof = len(frame) - p
+        return (logdet_v + 2 * sum(L[i][i].ln() for i in range(p))
+                + dof * (1 + (2 * Decimal("3.141592653589793238462643383279502884197") * r2 / dof).ln()))
+
+
+def test_criterion_matches_a_40_digit_computation():
+    """Tiny residual variance (1e-6 at scores around 3): the engine's criterion equals a 40-digit
+    computation to 1e-13 relative at the optimum and far from it (lme4's own deviance function
+    is off by 2e-8 and 3e-6 absolute at these two points)."""
+    frame = pd.read_csv(ENGINE / "tiny-residual.csv")
+    model = frame_model(frame)
+    for theta in ((282.663, 485.285), (3000.0, 5000.0)):
+        exact = float(reml_criterion_40_digits(frame, theta))
+        assert model.reml_criterion(np.array(theta)) == pytest.approx(exact, rel=1e-13, abs=0)
+
+
+def test_criterion_derivatives_are_exact():
+    """Analytic gradient and forward-mode Hessian against central differences, for nested
+    intercepts (three levels) and a random slope (sleepstudy)."""
+    model = frame_model(pd.read_csv(ENGINE / "three-level.csv"))
+    sleep = pd.read_csv(REPO / "tests" / "reference" / "sleepstudy.csv")
+    X = np.column_stack([np.ones(len(sleep)), sleep["Days"]])
+    slope = NestedLmm(sleep["Reaction"].to_numpy(), X,
+                      [RandomTerm("Subject", sleep["Subject"].to_numpy(), X, ("(Intercept)", "Days"))])
+    for m, phi in ((model, np.array([0.3, 1.2, 0.6])), (slope, np.array([0.9, 0.1, 0.25]))):
+        first, second = m._evaluate(phi, 1), m._evaluate(phi, 2)
+        assert first["criterion"] == pytest.approx(second["criterion"], rel=1e-12)
+        np.testing.assert_allclose(first["gradient"], second["gradient"], rtol=1e-7, atol=1e-9)
+        step = 1e-5
+        for i in range(len(phi)):
+            e = np.zeros(len(phi))
+            e[i] = step
+            up, down = m._evaluate(phi + e, 1), m._evaluate(phi - e, 1)
+            assert (up["criterion"] - down["criterion"]) / (2 * step) == pytest.approx(first["gradient"][i], rel=1e-6)
+            np.testing.assert_allclose((up["gradient"] - down["gradient"]) / (2 * step), second["hessian"][i],
+                                       rtol=1e-5, atol=1e-6)
+
+
+def generated_design(rng: np.random.Generator) -> pd.DataFrame:
+    """A random two-wave design: 5-120 institutions, 1-40 participants each, 0-40% missing post
+    scores, variance components from zero to ICC 0.8, outcome levels from 3 to 3000."""
+    institutions = int(rng.integers(5, 121))
+    sizes = rng.integers(1, int(rng.choice([3, 8, 40])) + 1, institutions)
+    scale = float(rng.choice([1.0, 1000.0]))
+    sd_inst = float(rng.choice([0.0, 1e-3, 0.3, 1.0])) * scale
+    sd_part = float(rng.choice([0.0, 1e-3, 0.5, 1.5])) * scale
+    sd_res = float(rng.choice([1.0, 0.3])) * scale
+    missing = float(rng.uniform(0, 0.4))
+    inst = np.repeat(np.arange(institutions), sizes)
+    program = (inst % 2).astype(float)
+    u_i, u_p = rng.normal(0, sd_inst, institutions), rng.normal(0, sd_part, len(inst))
+    rows = []
+    for post in (0.0, 1.0):
+        keep = np.flatnonzero(rng.random(len(inst)) >= (missing if post else 0.0))
+        y = 3 * scale + 0.2 * scale * post * program[keep] + u_i[inst[keep]] + u_p[keep] \
+            + rng.normal(0, sd_res, len(keep))
+        rows.append(pd.DataFrame({"y": y, "institution": inst[keep], "participant": keep, "x_1": 1.0,
+                                  "x_2": post, "x_3": program[keep], "x_4": post * program[keep]}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_no_fit_at_the_optimum_is_labelled_not_converged():
+    """30 generated designs: every fit is labelled converged, and each is at the optimum (no
+    feasible step of 1e-4 in any relative SD lowers the criterion)."""
+    rng = np.random.default_rng(2026)
+    for index in range(30):
+        frame = generated_design(rng)
+        model = frame_model(frame)
+        fit = model.fit()
+        assert fit.converged, (index, fit.optimizer_message)
+        for i in range(len(fit.theta)):
+            for sign in (1.0, -1.0):
+                trial = fit.theta.copy()
+                trial[i] = max(trial[i] + sign * 1e-4 * max(trial[i], 1.0), 0.0)
+                assert model.reml_criterion(trial) >= fit.reml_criterion - 1e-9 * abs(fit.reml_criterion), index
+
+
+def test_convergence_label_follows_the_scaled_gradient(monkeypatch):
+    model = frame_model(pd.read_csv(ENGINE / "small.csv"))
+    fit = model.fit()
+    assert fit.converged and 0 < fit.scaled_gradient < lmm.GRADIENT_TOLERANCE
+    # Away from the optimum (lme4's start) the scaled gradient is large.
+    assert model._summarise(np.array([1.0, 1.0]), "start").converged is False
+
+
+def test_one_participant_per_institution_is_reported_as_not_identifiable():
+    rng = np.random.default_rng(3)
+    n = 80
+    frame = pd.DataFrame({"score": np.r_[rng.normal(3, 0.6, n) + 0.0, rng.normal(3.2, 0.6, n)],
+                          "post": np.r_[np.zeros(n), np.ones(n)], "program": np.tile(np.arange(n) % 2, 2),
+                          "institution": np.tile([f"S{i}" for i in range(n)], 2),
+                          "participant_key": np.tile([f"P{i}" for i in range(n)], 2)})
+    fit, design, _, _ = models.fit_model(frame, "score ~ post * program")
+    checks = models.model_checks(fit, design, frame["score"].to_numpy())
+    assert checks["variance_components_identifiable"] is False
+    assert "single 'institution:participant'" in checks["identifiability_warning"]
+    # Their sum is what the data identify: it equals the one-level model's variance.
+    one_level = NestedLmm(frame["score"].to_numpy(), design.to_numpy(),
+                          [RandomTerm("institution", frame["institution"].to_numpy(), np.ones((2 * n, 1)))])
+    single = one_level.fit()
+    total = fit.covariances["institution"][0, 0] + fit.covariances["institution:participant"][0, 0]
+    assert total == pytest.approx(single.covariances["institution"][0, 0], rel=1e-4)
+    assert fit.reml_criterion == pytest.approx(single.reml_criterion, rel=1e-9)
+
+
+def test_command_line_fits_a_model_frame(tmp_path):
+    out = tmp_path / "fit.csv"
+    run = subprocess.run([sys.executable, "-m", "dpo_eval.models", "fit", str(ENGINE / "small.csv"), str(out)],
+                         capture_output=True, text=True, check=True)
+    assert "wall time" in run.stderr
+    table = pd.read_csv(out, keep_default_na=False)
+    assert list(table.columns) == ["quantity", "term", "value"]
+    for quantity in ("estimate", "std_error", "df"):
+        for term in [f"x_{i}" for i in range(1, 9)]:
+            value = float(table[(table["quantity"] == quantity) & (table["term"] == term)]["value"].iloc[0])
+            reference = lme4_value("small", quantity, term)
+            assert value == pytest.approx(reference, rel=1e-4, abs=1e-4 * lme4_value("small", "std_error", term))
+    crit = float(table[table["quantity"] == "reml_criterion"]["value"].iloc[0])
+    assert crit <= lme4_value("small", "reml_criterion") * (1 + 1e-6)
+    bad = tmp_path / "bad.csv"
+    pd.read_csv(ENGINE / "small.csv").drop(columns="institution").to_csv(bad, index=False)
+    run = subprocess.run([sys.executable, "-m", "dpo_eval.models", "fit", str(bad), str(tmp_path / "x.csv")],
+                         capture_output=True, text=True)
+    assert run.returncode == 2 and "missing: institution" in run.stderr
+    assert not (tmp_path / "x.csv").exists()
+
+
+@pytest.mark.skipif(shutil.which("Rscript") is None, reason="Rscript (lme4, lmerTest) not installed")
+@pytest.mark.parametrize("case", ["tiny-residual", "thousands"])
+def test_lme4_deviance_at_the_projects_theta_is_its_optimum(fits, case, tmp_path):
+    """lme4's own REML deviance function (devFunOnly = TRUE) at the project's theta is within
+    1e-8 relative of lme4's optimum (live R)."""
+    _, fit, _, _ = fits[case]
+    frame = pd.read_csv(ENGINE / f"{case}.csv")
+    frame[[c for c in frame.columns if c != "domain"]].to_csv(tmp_path / "frame.csv", index=False)
+    out = tmp_path / "lme4.csv"
+    subprocess.run(["Rscript", str(REPO / "tests" / "reference" / "lmer_crosscheck.R"), str(tmp_path / "frame.csv"),
+                    str(out), ",".join(f"{t:.17g}" for t in fit.theta)], check=True, capture_output=True)
+    table = pd.read_csv(out, keep_default_na=False).set_index("quantity")["value"]
+    optimum, at_ours = float(table["reml_criterion"]), float(table["devfun_at_theta"])
+    assert at_ours <= optimum + 1e-8 * abs(optimum)
