@@ -83,7 +83,30 @@ def copy_project(target: Path, raw_dir: Path | None = None) -> Path:
 
         recipients_from_registry(target / "data" / "raw" / "institutions.csv",
                                  target / "config" / "recipients.csv")
+        use_test_secret(target)
     return target
+
+
+# The public demo secret is refused for anything but the bundled demo study (by checksum), so
+# a test that changes the demo's data or generates a study keys it with this secret instead.
+TEST_SECRET = "test-secret-not-the-public-demo-one"
+
+
+def with_test_secret(config: dict, folder: Path) -> dict:
+    """``config`` (changed in place and returned) keyed with TEST_SECRET, from a file in
+    ``folder`` (which must lie outside the project and its results)."""
+    secret = Path(folder) / "pseudonymisation.secret"
+    secret.write_text(TEST_SECRET + "\n", encoding="utf-8")
+    config["pseudonymisation"]["secret_file"] = str(secret)
+    return config
+
+
+def use_test_secret(project: Path) -> Path:
+    """Key a copy of the project with TEST_SECRET (the secret file lies next to the copy)."""
+    config_path = project / "config" / "config.yaml"
+    config = with_test_secret(yaml.safe_load(config_path.read_text(encoding="utf-8")), project.parent)
+    config_path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return project
 
 
 def run_snakemake(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -142,4 +165,27 @@ def demo_run(tmp_path_factory) -> Path:
     """The whole pipeline run once on a copy of the project with the demo study."""
     project = copy_project(tmp_path_factory.mktemp("demo_run"))
     run_snakemake(project, "--cores", "2")
+    return project
+
+
+# A simulation workflow small enough for the tests: 2 studies per condition in 2 jobs each, and
+# a power curve of 2 grid points with 4 replicates in 2 jobs each.
+SMALL_SIMULATION = {
+    "coverage": {"studies": 2, "batch_size": 1, "truth_draws": 20000},
+    "power": {"schools_per_arm": [4, 6], "replicates": 4, "batch_size": 2},
+}
+
+
+def small_simulation_config(project: Path) -> Path:
+    path = project / "small_simulation.yaml"
+    path.write_text(yaml.safe_dump(SMALL_SIMULATION), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def simulation_run(tmp_path_factory) -> Path:
+    """The simulation workflow (coverage study and power analysis) run locally, small."""
+    project = copy_project(tmp_path_factory.mktemp("simulation_run"))
+    run_snakemake(project, "-s", "workflow/simulation.smk", "--configfile",
+                  str(small_simulation_config(project)), "--cores", "2", "simulation", "power")
     return project

@@ -13,7 +13,7 @@ import openpyxl
 import pytest
 import yaml
 
-from conftest import REPO, copy_project, run_snakemake
+from conftest import REPO, copy_project, run_snakemake, use_test_secret, with_test_secret
 from dpo_eval import readers
 from dpo_eval.codebook import load_codebook
 from dpo_eval.codes import normalise_code
@@ -21,7 +21,7 @@ from dpo_eval.config import ConfigError
 from dpo_eval.delivery import load_recipients
 from dpo_eval.errors import UserError
 from dpo_eval.ingest import load_registry
-from dpo_eval.settings import IngestSettings
+from dpo_eval.settings import IngestSettings, NeedsIngestSettings
 from dpo_eval.steps import ingest as ingest_step
 
 PRE = "pre_entry_google.csv"
@@ -40,7 +40,8 @@ def study(tmp_path, demo_config):
     """A writable copy of the demo study and a config pointing to it."""
     raw = tmp_path / "raw"
     shutil.copytree(REPO / "data" / "raw", raw)
-    config = copy.deepcopy(demo_config)
+    # A variant of the demo study: the demo secret is refused for it.
+    config = with_test_secret(copy.deepcopy(demo_config), tmp_path)
     for wave in config["waves"].values():
         wave["files"] = [str(raw / Path(f).name) for f in wave["files"]]
     config["needs"]["files"] = [str(raw / Path(f).name) for f in config["needs"]["files"]]
@@ -50,6 +51,7 @@ def study(tmp_path, demo_config):
 
 def ingest_fails(config, tmp_path) -> str:
     outputs = {name: str(tmp_path / "results" / f"{name}.csv") for name in OUTPUTS}
+    outputs["pseudonymisation"] = str(tmp_path / "results" / "pseudonymisation.json")
     with pytest.raises(UserError) as error:
         ingest_step.ingest(IngestSettings.from_config(config), config["registry"], config["codebook"],
                            outputs, results_dir=tmp_path / "results")
@@ -61,14 +63,16 @@ def ingest_tables(config, out: Path) -> dict[str, bytes]:
     """Run the real ingest step; its tables as bytes by name."""
     outputs = {name: out / f"{name}.csv" for name in OUTPUTS}
     ingest_step.ingest(IngestSettings.from_config(config), config["registry"], config["codebook"],
-                       {k: str(v) for k, v in outputs.items()}, results_dir=out)
+                       {**{k: str(v) for k, v in outputs.items()}, "pseudonymisation": str(out / "pseudonymisation.json")},
+                       results_dir=out)
     return {name: path.read_bytes() for name, path in outputs.items()}
 
 
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory, demo_config) -> dict[str, bytes]:
     """The ingest tables of the unchanged demo study."""
-    return ingest_tables(demo_config, tmp_path_factory.mktemp("baseline"))
+    folder = tmp_path_factory.mktemp("baseline")
+    return ingest_tables(with_test_secret(copy.deepcopy(demo_config), folder), folder)
 
 
 def read_rows(path: Path) -> tuple[list[list[str]], str, str]:
@@ -182,7 +186,7 @@ def test_unknown_institution_suggests_the_registry_name(study, tmp_path):
 
 @pytest.mark.pipeline
 def test_pipeline_stops_with_the_message_and_writes_nothing(tmp_path):
-    project = copy_project(tmp_path / "project")
+    project = use_test_secret(copy_project(tmp_path / "project"))
     lines = (project / "data" / "raw" / PRE).read_text(encoding="utf-8").split("\n")
     lines[2] = lines[2].replace("Скорее", "Абсолютно", 1)
     (project / "data" / "raw" / PRE).write_text("\n".join(lines), encoding="utf-8")
@@ -518,7 +522,7 @@ def test_user_error_prints_one_clean_message_and_a_bug_its_traceback(tmp_path, k
 
 @pytest.mark.pipeline
 def test_snakemake_reports_a_code_collision_cleanly(tmp_path):
-    project = copy_project(tmp_path / "project")
+    project = use_test_secret(copy_project(tmp_path / "project"))
     raw = project / "data" / "raw"
     single = _single_pre_codes(raw)
     school = next(s for s, _ in single if sum(k[0] == s for k in single) >= 2)
@@ -546,6 +550,13 @@ def test_dag_build_errors_print_one_clean_message(tmp_path):
     assert result.returncode == 1 and 'File "' not in result.stderr + result.stdout
     assert result.stderr.startswith(f"ERROR: config/config.yaml, line {line}, column 1: not valid YAML")
     config_path.write_text(good, encoding="utf-8")
+    codebook = project / "config" / "codebook.yaml"
+    codebook.write_text(codebook.read_text(encoding="utf-8").replace(
+        "retrospective_marker: \"", "retrospective_marker:\t\""), encoding="utf-8")
+    result = run_snakemake(project, "-n", check=False)
+    assert result.returncode == 1 and 'File "' not in result.stderr + result.stdout
+    assert result.stderr.count("config/codebook.yaml, line ") == 1
+    shutil.copy(REPO / "config" / "codebook.yaml", codebook)
     registry = project / "data" / "raw" / "institutions.csv"
     text = registry.read_text(encoding="utf-8")
     registry.write_bytes(text.replace(",", ";").encode("cp1251"))
@@ -555,3 +566,19 @@ def test_dag_build_errors_print_one_clean_message(tmp_path):
     assert result.returncode == 1 and 'File "' not in result.stderr + result.stdout
     assert result.stderr.count("data/raw/institutions.csv, row 5, column 'id': institution id "
                                "'SCH001' occurs in rows 4, 5") == 1
+
+
+def test_needs_survey_columns_are_checked_too(study, tmp_path):
+    raw, config = study
+    needs = raw / "needs_assessment_google.csv"
+    old = "Оцените важность направлений для программы повышения квалификации [Проектное управление]"
+    new = "Оцените важность направлений для программы повышения квалификации [Проектный менеджмент]"
+    edit(needs, old, new)
+    outputs = {"needs": str(tmp_path / "results" / "needs.csv"),
+               "needs_formats": str(tmp_path / "results" / "needs_formats.csv")}
+    with pytest.raises(UserError) as error:
+        ingest_step.ingest_needs_survey(NeedsIngestSettings.from_config(config), config["registry"],
+                                        config["codebook"], outputs, results_dir=tmp_path / "results")
+    assert (f"needs_assessment_google.csv, row 1: no column for need area nd_projects "
+            f"'Проектное управление' (closest header found: '{new}')") in str(error.value)
+    assert not (tmp_path / "results").exists()

@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from dpo_eval.delivery import DeliveryError, Ledger, SmtpSettings, load_recipients, plan, send_outbox
+from dpo_eval.delivery import (ChangedReportsError, DeliveryError, Ledger, SmtpSettings, SmtpTlsError,
+                               load_recipients, plan, send_outbox)
 from dpo_eval.readers import read_export
 
 USER, PASSWORD = "dpo", "s3cret-for-tests"
@@ -198,10 +199,12 @@ def test_server_without_tls_is_refused(outbox, certificate, tmp_path):
 
 
 def test_certificate_is_verified(outbox, certificate, tmp_path):
-    controller = start(Recorder(), certificate)
+    recorder = Recorder()
+    controller = start(recorder, certificate)
     try:
-        with pytest.raises(ssl.SSLCertVerificationError):
+        with pytest.raises(SmtpTlsError, match="certificate of 127.0.0.1:.* is not trusted"):
             send_outbox(outbox, tmp_path / "ledger.jsonl", settings(controller, certificate, cafile=None))
+        assert recorder.messages == [] and not (tmp_path / "ledger.jsonl").exists()
     finally:
         controller.stop()
 
@@ -239,6 +242,337 @@ def test_messages_hold_no_participant_key_or_personal_data(demo_run):
         text = "\n".join(f"{k}: {v}" for k, v in parsed.items()) + parsed.get_body(("plain",)).get_content()
         assert not re.search(r"\bP[0-9a-f]{16}\b", text)
         assert not any(value in text for value in personal | keys)
+
+
+# --------------------------------------------------------------------------- issue 12: hardening
+
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+from email.utils import parsedate_to_datetime  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import yaml  # noqa: E402
+
+from conftest import REPO, SNAKEMAKE, run_snakemake  # noqa: E402
+from dpo_eval.delivery import (SenderBusyError, StaleOutboxError, main, transliterate,  # noqa: E402
+                               write_outbox)
+
+
+class Disconnecting(Recorder):
+    """Answers the n-th DATA with ``reply`` and then closes the connection (``reply=None``: closes
+    without any reply, after the message data arrived)."""
+
+    async def handle_DATA(self, server, session, envelope):
+        self.data_count += 1
+        if self.data_count == self.fail_once_at:
+            asyncio.get_running_loop().call_soon(server.transport.close)
+            if self.reply is None:
+                await asyncio.sleep(0.5)   # the transport is closed before a reply could be sent
+            return self.reply or "250 2.0.0 OK"
+        self.messages.append((list(envelope.rcpt_tos), envelope.content))
+        return "250 2.0.0 OK"
+
+
+def smtp_env(controller, certificate, **changes) -> dict:
+    env = {**os.environ, "DPO_EVAL_SMTP_HOST": "127.0.0.1", "DPO_EVAL_SMTP_PORT": str(controller.port),
+           "DPO_EVAL_SMTP_USER": USER, "DPO_EVAL_SMTP_PASSWORD": PASSWORD,
+           "DPO_EVAL_SMTP_CAFILE": str(certificate[0])}
+    env.update(changes)
+    return env
+
+
+@pytest.fixture
+def project(demo_run, tmp_path):
+    """A copy of the demo run (results, Snakemake metadata and all) for tests that change it;
+    sending without pauses between messages."""
+    copy = tmp_path / "project"
+    shutil.copytree(demo_run, copy, symlinks=True, ignore=shutil.ignore_patterns("delivery"))
+    path = copy / "config" / "config.yaml"
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    config["delivery"]["smtp"].update(rate_per_minute=0, retries=0, backoff_seconds=0)
+    path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return copy
+
+
+def cli(project, *args, cwd=None, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dpo_eval.delivery", *args], cwd=cwd or project,
+                          capture_output=True, text=True, env=env or dict(os.environ), timeout=300)
+
+
+def addresses(outbox_manifest) -> list[str]:
+    manifest = pd.read_csv(outbox_manifest, dtype=str, keep_default_na=False)
+    return [a for emails in manifest["emails"] for a in emails.split(";")]
+
+
+def test_two_senders_at_once_deliver_each_message_once(project, certificate):
+    recorder = Recorder()
+    controller = start(recorder, certificate)
+    try:
+        env = smtp_env(controller, certificate)
+        senders = [subprocess.Popen([sys.executable, "-m", "dpo_eval.delivery", "send", "--wait", "120"],
+                                    cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True) for _ in range(2)]
+        outputs = [sender.communicate(timeout=300) for sender in senders]
+        assert [sender.returncode for sender in senders] == [0, 0], outputs
+        expected = addresses(project / "results" / "outbox" / "manifest.csv")
+        received = sorted(r for recipients, _ in recorder.messages for r in recipients)
+        assert received == sorted(expected)
+        assert sorted(int(out.splitlines()[0].split(": ")[1]) for out, _ in outputs) == [0, len(expected)]
+        ledger = Ledger(project / "delivery" / "ledger.jsonl")
+        assert sum(r["status"] == "sent" for r in ledger.records()) == len(expected)
+    finally:
+        controller.stop()
+
+
+def test_a_second_sender_stops_with_a_clear_message_while_the_lock_is_held(project, certificate):
+    recorder = Recorder()
+    controller = start(recorder, certificate)
+    try:
+        with Ledger(project / "delivery" / "ledger.jsonl").exclusive():
+            result = cli(project, "send", env=smtp_env(controller, certificate))
+        assert result.returncode == SenderBusyError.exit_code
+        assert result.stderr.startswith("ERROR: another delivery is running (pid ")
+        assert recorder.messages == []
+    finally:
+        controller.stop()
+
+
+def test_stale_outbox_after_a_failed_rerun_is_refused(project, certificate):
+    raw = project / "data" / "raw" / "pre_entry_google.csv"
+    raw.write_text("", encoding="utf-8")
+    rerun = run_snakemake(project, "--cores", "1", check=False)
+    assert rerun.returncode != 0
+    assert (project / "results" / "outbox" / "manifest.csv").exists()  # the previous run's outbox
+    recorder = Recorder()
+    controller = start(recorder, certificate)
+    try:
+        env = smtp_env(controller, certificate)
+        for command in ("send", "plan"):
+            result = cli(project, command, env=env)
+            assert result.returncode == StaleOutboxError.exit_code, result.stderr
+            assert "the outbox is not the product of the current inputs" in result.stderr
+            assert "data/raw/pre_entry_google.csv" in result.stderr and "nothing was sent" in result.stderr
+        assert recorder.messages == [] and recorder.data_count == 0
+        assert not (project / "delivery" / "ledger.jsonl").exists()
+    finally:
+        controller.stop()
+
+
+def test_resolve_requires_a_status(project, capsys):
+    ledger = project / "delivery" / "ledger.jsonl"
+    ledger.parent.mkdir()
+    record = {"institution": "SCH001", "recipient": "director@sch001.example.org", "attachment_sha256": "x",
+              "message_id": "<m>", "status": "sending", "time": "t", "reply": "", "attempt": 1}
+    ledger.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as stop:
+        main(["resolve", "--project", str(project), "--institution", "SCH001",
+              "--recipient", "director@sch001.example.org"])
+    assert stop.value.code == 2 and "--status" in capsys.readouterr().err
+    assert Ledger(ledger).records() == [record]
+    assert main(["resolve", "--project", str(project), "--institution", "SCH001",
+                 "--recipient", "director@sch001.example.org", "--status", "sent", "--note", "phoned"]) == 0
+    assert Ledger(ledger).records()[-1]["status"] == "sent"
+
+
+def test_plan_is_the_same_from_any_directory(project, tmp_path):
+    first = pd.read_csv(project / "results" / "outbox" / "manifest.csv", dtype=str).iloc[0]
+    ledger = project / "delivery" / "ledger.jsonl"
+    ledger.parent.mkdir()
+    ledger.write_text(json.dumps({"institution": first["institution"], "recipient": first["emails"],
+                                  "attachment_sha256": first["attachment_sha256"], "status": "sent",
+                                  "time": "t", "reply": "250", "attempt": 1}) + "\n", encoding="utf-8")
+    at_root = cli(project, "plan")
+    in_results = cli(project, "plan", cwd=project / "results")
+    elsewhere = cli(project, "plan", "--project", str(project), cwd=tmp_path)
+    assert at_root.returncode == in_results.returncode == elsewhere.returncode == 0, at_root.stderr
+    assert at_root.stdout == in_results.stdout == elsewhere.stdout
+    assert at_root.stdout.splitlines()[0].split()[:2] == ["skip", first["institution"]]
+    assert at_root.stdout.count("\nsend ") == len(addresses(project / "results" / "outbox" / "manifest.csv")) - 1
+    outside = cli(project, "plan", cwd=tmp_path)
+    assert outside.returncode == 2 and "is not inside a dpo_eval project" in outside.stderr
+
+
+def test_421_with_disconnect_is_deferred_and_delivered_on_the_next_run(outbox, certificate, tmp_path):
+    recorder = Disconnecting(fail_once_at=3, reply="421 4.3.2 Service shutting down, closing connection")
+    controller = start(recorder, certificate)
+    ledger = tmp_path / "ledger.jsonl"
+    try:
+        first = send_outbox(outbox, ledger, settings(controller, certificate))
+        assert len(first.deferred) == 1 and first.unresolved == [] and first.failed == []
+        total = len(addresses(outbox))
+        assert len(first.sent) == total - 1 == len(recorder.messages)   # reconnected after the 421
+        assert Ledger(ledger).state()[tuple(first.deferred[0][:-1].split(" <"))]["reply"].startswith("421")
+        second = send_outbox(outbox, ledger, settings(controller, certificate))
+        assert second.sent == first.deferred
+        received = sorted(r for recipients, _ in recorder.messages for r in recipients)
+        assert received == sorted(addresses(outbox))
+    finally:
+        controller.stop()
+
+
+def test_connection_lost_after_the_data_is_unresolved_not_resent(outbox, certificate, tmp_path):
+    recorder = Disconnecting(fail_once_at=2, reply=None)
+    controller = start(recorder, certificate)
+    ledger = tmp_path / "ledger.jsonl"
+    try:
+        first = send_outbox(outbox, ledger, settings(controller, certificate, retries=2), sleep=lambda s: None)
+        assert len(first.unresolved) == 1 and first.deferred == []
+        assert len(first.sent) == len(addresses(outbox)) - 1
+        second = send_outbox(outbox, ledger, settings(controller, certificate))
+        assert second.sent == [] and second.unresolved == first.unresolved
+    finally:
+        controller.stop()
+
+
+@pytest.mark.parametrize("case, code, message", [
+    ("untrusted", 7, "ERROR: the TLS certificate of 127.0.0.1:{port} is not trusted"),
+    ("refused", 6, "ERROR: cannot connect to the SMTP server 127.0.0.1:{closed} ("),
+    ("no_cafile", 8, "ERROR: the CA file {missing} (delivery.smtp.cafile or DPO_EVAL_SMTP_CAFILE) does not exist"),
+])
+def test_connection_problems_are_one_line_with_their_own_exit_code(project, certificate, tmp_path, case,
+                                                                    code, message):
+    recorder = Recorder()
+    controller = start(recorder, certificate)
+    try:
+        closed, missing = free_port(), tmp_path / "missing-ca.pem"
+        env = {"untrusted": smtp_env(controller, certificate, DPO_EVAL_SMTP_CAFILE=""),
+               "refused": smtp_env(controller, certificate, DPO_EVAL_SMTP_PORT=str(closed)),
+               "no_cafile": smtp_env(controller, certificate, DPO_EVAL_SMTP_CAFILE=str(missing))}[case]
+        result = cli(project, "send", env=env)
+        assert result.returncode == code
+        assert result.stderr.startswith(message.format(port=controller.port, closed=closed, missing=missing))
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+        assert recorder.messages == [] and not (project / "delivery" / "ledger.jsonl").exists()
+    finally:
+        controller.stop()
+
+
+def test_invalid_configuration_is_reported_like_the_pipeline(project):
+    path = project / "config" / "config.yaml"
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    config["delivery"]["smtp"]["port"] = "587"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    for command in ("plan", "send"):
+        result = cli(project, command)
+        assert result.returncode == 2 and "key 'delivery.smtp.port'" in result.stderr
+
+
+def test_changed_reports_stop_the_send_unless_a_choice_is_given(project, certificate):
+    manifest = pd.read_csv(project / "results" / "outbox" / "manifest.csv", dtype=str, keep_default_na=False)
+    ledger = Ledger(project / "delivery" / "ledger.jsonl")
+    first = manifest.iloc[0]
+    for row in manifest.itertuples():
+        for address in row.emails.split(";"):
+            ledger.append({"institution": row.institution, "recipient": address, "status": "sent",
+                           "attachment_sha256": "an-older-report" if row.Index == 0 else row.attachment_sha256,
+                           "time": "t", "reply": "250", "attempt": 1})
+    recorder = Recorder()
+    controller = start(recorder, certificate)
+    try:
+        env = smtp_env(controller, certificate)
+        refused = cli(project, "send", env=env)
+        assert refused.returncode == ChangedReportsError.exit_code and first["institution"] in refused.stderr
+        assert cli(project, "plan").returncode == ChangedReportsError.exit_code
+        skipped = cli(project, "send", "--skip-changed", env=env)
+        assert skipped.returncode == 0 and recorder.messages == []
+        resent = cli(project, "send", "--resend-changed", env=env)
+        assert resent.returncode == 0 and [r for r, _ in recorder.messages] == [first["emails"].split(";")]
+    finally:
+        controller.stop()
+
+
+def test_sent_message_has_send_date_fresh_message_id_and_school_names(project, certificate):
+    sender_name = yaml.safe_load((project / "config" / "config.yaml").read_text(encoding="utf-8"))["delivery"]
+    recorder = Recorder()
+    controller = start(recorder, certificate)
+    try:
+        before = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+        assert cli(project, "send", env=smtp_env(controller, certificate)).returncode == 0
+        after = datetime.datetime.now(datetime.timezone.utc)
+    finally:
+        controller.stop()
+    ledger = {r["recipient"]: r for r in Ledger(project / "delivery" / "ledger.jsonl").records()
+              if r["status"] == "sent"}
+    ids = set()
+    for recipients, content in recorder.messages:
+        parsed = message_from_bytes(content, policy=policy.default)
+        assert before <= parsedate_to_datetime(parsed["Date"]) <= after
+        assert parsed["Message-ID"] == ledger[recipients[0]]["message_id"] and parsed["Date"] == ledger[recipients[0]]["date"]
+        ids.add(parsed["Message-ID"])
+        sender = parsed["From"].addresses[0]
+        assert (sender.display_name, sender.addr_spec) == (sender_name["sender_name"], sender_name["sender"])
+    assert len(ids) == len(recorder.messages)
+    school = message_from_bytes((project / "results" / "outbox" / "SCH001.eml").read_bytes(), policy=policy.default)
+    assert school["Subject"] == "Отчёт об оценке программы ДПО для управленческих команд: МБОУ СОШ № 3 (г. Хабаровск)"
+    assert next(school.iter_attachments()).get_filename() == "MBOU_SOSH_No_3_g_Khabarovsk.pdf"
+    assert "Date" not in school and "Message-ID" not in school   # the outbox itself stays deterministic
+
+
+def test_display_names_round_trip_through_standard_parsers(demo_run, tmp_path):
+    from dpo_eval.delivery import encode_display_name
+
+    names = ["DPO evaluation / Оценка программы ДПО", "МБОУ СОШ № 3 (г. Хабаровск)", "Plain Name",
+             "Амурский гуманитарно-педагогический государственный университет", 'Кавычки "и" запятая, тоже']
+    for name in names:
+        raw = f"From: {encode_display_name(name, 'a@example.org')}\r\nSubject: x\r\n\r\nbody\r\n".encode("ascii")
+        parsed = message_from_bytes(raw, policy=policy.default)["From"].addresses[0]
+        assert (parsed.display_name, parsed.addr_spec) == (name, "a@example.org")
+    assert transliterate("Щука съела ЩУКУ, ёж") == "Shchuka sieela SHCHUKU, ezh"
+
+
+def test_a_recipient_with_several_addresses_gets_one_message_per_address(demo_run, certificate, tmp_path):
+    config = yaml.safe_load((demo_run / "config" / "config.yaml").read_text(encoding="utf-8"))
+    recipients = pd.read_csv(demo_run / "config" / "recipients.csv", dtype=str, keep_default_na=False)
+    several = ["director@sch001.example.org", "deputy@sch001.example.org", "office@sch001.example.org"]
+    recipients.loc[recipients["institution"] == "SCH001", "emails"] = ";".join(several)
+    recipients.to_csv(tmp_path / "recipients.csv", index=False)
+    outbox_dir = tmp_path / "outbox"
+    write_outbox(config, tmp_path / "recipients.csv", demo_run / "data" / "raw" / "institutions.csv",
+                 demo_run / "results" / "reports", demo_run / "reports" / "templates" / "email.txt",
+                 demo_run / "reports" / "i18n", outbox_dir, project=demo_run)
+    recorder = Recorder(fail_once_at=4)   # UNI, IRO, then the second address of SCH001: deferred once
+    controller = start(recorder, certificate)
+    ledger = tmp_path / "ledger.jsonl"
+    try:
+        first = send_outbox(outbox_dir / "manifest.csv", ledger, settings(controller, certificate))
+        assert first.deferred == [f"SCH001 <{several[1]}>"]
+        second = send_outbox(outbox_dir / "manifest.csv", ledger, settings(controller, certificate))
+        assert second.sent == [f"SCH001 <{several[1]}>"]
+    finally:
+        controller.stop()
+    to_school = [(r, message_from_bytes(c, policy=policy.default)) for r, c in recorder.messages
+                 if message_from_bytes(c, policy=policy.default)["X-DPO-Eval-Institution"] == "SCH001"]
+    assert sorted(r[0] for r, _ in to_school) == sorted(several)
+    assert all([a.addr_spec for a in m["To"].addresses] == several for _, m in to_school)
+
+
+def test_snakemake_send_runs_with_snakemakes_interpreter_without_an_activated_venv(project, certificate):
+    recorder = Recorder()
+    controller = start(recorder, certificate)
+    try:
+        env = smtp_env(controller, certificate)
+        venv_bin = str(Path(sys.executable).parent)
+        env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep)
+                                      if Path(p).resolve() != Path(venv_bin).resolve())
+        env.pop("VIRTUAL_ENV", None)
+        env.pop("PYTHONPATH", None)
+        # The copy lies elsewhere, so the absolute paths of the code inputs differ: only
+        # modification times decide here, as they would in the original project.
+        result = subprocess.run([SNAKEMAKE, "--cores", "1", "--rerun-triggers", "mtime", "--", "send"],
+                                cwd=project, env=env,
+                                capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "ModuleNotFoundError" not in result.stderr
+        assert sorted(r for recipients, _ in recorder.messages for r in recipients) == sorted(
+            addresses(project / "results" / "outbox" / "manifest.csv"))
+        assert (project / "logs" / "send.log").read_text(encoding="utf-8").startswith("sent: ")
+    finally:
+        controller.stop()
 
 
 def test_recipient_with_several_addresses_gets_one_copy_at_each(certificate, tmp_path):

@@ -2,7 +2,12 @@
 
 import pytest
 
-from dpo_eval.pseudonymise import DEMO_SECRET, SecretError, load_secret, participant_key, respondent_key
+from conftest import REPO
+from dpo_eval.io import sha256_file
+from dpo_eval.pseudonymise import (DEMO_SECRET, DEMO_STUDY_SHA256, SecretError, load_secret, participant_key,
+                                   respondent_key)
+
+DEMO_INPUTS = sorted((REPO / "data" / "raw").iterdir())
 
 SETTINGS = {"secret_env": "DPO_EVAL_TEST_SECRET", "secret_file": None, "allow_demo_secret": False}
 
@@ -65,5 +70,24 @@ def test_no_secret_is_an_error_unless_the_demo_secret_is_allowed(monkeypatch):
     monkeypatch.delenv("DPO_EVAL_TEST_SECRET", raising=False)
     with pytest.raises(SecretError, match="set the environment variable DPO_EVAL_TEST_SECRET"):
         load_secret(SETTINGS)
-    secret, origin = load_secret({**SETTINGS, "allow_demo_secret": True})
+    secret, origin = load_secret({**SETTINGS, "allow_demo_secret": True}, inputs=DEMO_INPUTS)
     assert secret == DEMO_SECRET.encode() and "DEMO" in origin
+
+
+def test_the_demo_list_is_the_bundled_demo_study():
+    assert {path.name: sha256_file(path) for path in DEMO_INPUTS} == DEMO_STUDY_SHA256
+
+
+def test_demo_secret_is_refused_for_any_other_data(monkeypatch, tmp_path):
+    """Decided by content, not by name: a copy of a demo file with one byte changed is refused,
+    and so is a call that does not say which inputs it reads."""
+    monkeypatch.delenv("DPO_EVAL_TEST_SECRET", raising=False)
+    changed = tmp_path / "pre_entry_google.csv"
+    changed.write_bytes((REPO / "data" / "raw" / "pre_entry_google.csv").read_bytes() + b"\n")
+    inputs = [p for p in DEMO_INPUTS if p.name != changed.name] + [changed]
+    with pytest.raises(SecretError, match=f"{changed} is not part of the bundled demo study"):
+        load_secret({**SETTINGS, "allow_demo_secret": True}, inputs=inputs)
+    with pytest.raises(SecretError, match="only be used when the inputs are checked"):
+        load_secret({**SETTINGS, "allow_demo_secret": True})
+    monkeypatch.setenv("DPO_EVAL_TEST_SECRET", "project-secret")
+    assert load_secret({**SETTINGS, "allow_demo_secret": True}, inputs=inputs)[0] == b"project-secret"

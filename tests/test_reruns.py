@@ -27,7 +27,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, copy_project, planned_jobs, run_snakemake
+from conftest import REPO, copy_project, planned_jobs, run_snakemake, use_test_secret
 
 RULE_FILES = sorted((REPO / "workflow" / "rules").glob("*.smk"))
 
@@ -183,6 +183,9 @@ CONFIG_READERS: dict[str, tuple[set[str], object]] = {
     # Fewer languages: no new job; the outbox and the reproduction package lose a report.
     "reports.languages": ({"outbox", "reproduction_package"}, None),
     "reports": ({"evaluation_report", "institution_reports"}, None),
+    # The disclosure threshold also sets the k of the data packages.
+    "reports.min_cell": ({"evaluation_report", "institution_reports", "reproduction_package",
+                          "open_data_package"}, None),
     "delivery.sender": ({"outbox"}, None),
     "delivery.sender_name": ({"outbox"}, None),
 }
@@ -429,6 +432,7 @@ def test_a_withdrawn_institution_leaves_no_file_under_results(workers):
     assert removed > 0
     drop_lines_of(project / "data" / "raw" / "institutions.csv", school)
     drop_lines_of(project / "config" / "recipients.csv", school)
+    use_test_secret(project)   # no longer the demo study: the demo secret is refused
 
     run_snakemake(project, "--cores", "2")
 

@@ -15,10 +15,14 @@ with ``r^2 = min_beta (y - X beta)' V^-1 (y - X beta)`` and ``sigma^2 = r^2 / (n
 
 Exact whitening instead of cross-product differences
 -----------------------------------------------------
-Everything is computed from an explicit whitening ``W`` with ``W'W = V^-1``: ``log|X'V^-1 X|``
-and ``r^2`` come from a QR decomposition of the whitened ``[WX Wy]`` (``r`` is the last diagonal
-element of ``R``), so no large cross-products are ever subtracted and the criterion keeps its
-precision when the residual variance is tiny relative to the outcome's level.
+Everything is computed from an explicit whitening ``W`` with ``W'W = V^-1``: ``X'V^-1 X`` is the
+Gram matrix of the whitened rows ``WX`` (a sum of squares, Cholesky-factored for
+``log|X'V^-1 X|``), and ``r^2`` is the sum of squares of the explicit whitened residuals
+``Wy - WX beta`` with beta refined iteratively (semi-normal equations; Bjorck 1996, Numerical
+Methods for Least Squares Problems, section 2.9). No large cross-products are ever subtracted
+(never ``X'X - A'A`` or ``y'y - b'b``), so the criterion keeps its precision when the residual
+variance is tiny relative to the outcome's level (tests/test_lmm.py checks it against a 40-digit
+computation).
 
 *Nested random intercepts* (any depth; e.g. institution / participant / domain). A random
 intercept of a group with (already whitened) indicator vector ``z`` adds ``a z z'`` to ``V``
@@ -413,7 +417,7 @@ class NestedLmm:
         u = bilinear(np.multiply, inv_q, Jet(self.sqrt_sizes * self.group_means))
         w = inv_q * self.sqrt_sizes
         for k in range(K - 2, -1, -1):
-            segment = lambda x, s=self.level_starts[k]: np.add.reduceat(x, s, axis=-2)  # noqa: E731
+            segment = lambda x, s=self.level_sum[k]: _sparse_rows(s, x)  # noqa: E731
             spread = lambda x, n=self.level_counts[k]: np.repeat(x, n, axis=-2)  # noqa: E731
             s = linear(segment, w * w)                     # z'z per group of level k
             c = linear(segment, w * u)                     # z'x per group of level k
@@ -726,7 +730,7 @@ class NestedLmm:
         covariances = {term.name: sigma2 * (f @ f.T) for term, f in zip(self.terms, factors)}
         diagonal = theta[self.lower_bounds == 0.0]
         scaled, note = self._scaled_gradient(theta, out)
-        identifiable, identifiability = self.identifiability(out)
+        identifiable, identifiability = self.identifiability()
         return LmmFit(
             beta=out["beta"], vcov=sigma2 * out["Ginv"], sigma=float(np.sqrt(sigma2)), theta=theta,
             reml_criterion=float(out["criterion"]), covariances=covariances,
@@ -762,7 +766,7 @@ class NestedLmm:
             scaled, note = np.abs(g), "; Hessian not positive definite"
         return float(np.max(np.minimum(scaled, np.abs(g)))), note
 
-    def identifiability(self, out: dict | None = None) -> tuple[bool, str]:
+    def identifiability(self) -> tuple[bool, str]:
         """Whether the variance components are identifiable from the design: a nested level
         whose every group holds exactly one group of the next level (e.g. one participant per
         institution), or a deepest level of single observations, confounds two components."""
@@ -854,6 +858,13 @@ class NestedLmm:
         out = np.empty(self.n)
         out[self.order] = sorted_out
         return out
+
+
+def _sparse_rows(matrix, x: np.ndarray) -> np.ndarray:
+    """matrix @ x along the second-to-last axis of x (any leading axes)."""
+    moved = np.moveaxis(x, -2, 0)
+    out = matrix @ moved.reshape(moved.shape[0], -1)
+    return np.moveaxis(out.reshape((matrix.shape[0],) + moved.shape[1:]), 0, -2)
 
 
 def _concat(a, b, shape_a, shape_b, lead: int, k: int):

@@ -9,6 +9,10 @@ fitted by REML on every available pre and post score (a participant with one wav
 contributes). ``post:program`` is the difference-in-differences (DiD): the program cohort's
 pre-to-post gain minus the comparison cohort's. Inference uses Satterthwaite degrees of freedom
 (see ``dpo_eval.lmm``); p-values of the domains are adjusted by Holm (1979).
+
+Command line (compare with lme4 on any model frame; wall time on stderr)::
+
+    python -m dpo_eval.models fit FRAME.csv OUT.csv
 """
 
 from __future__ import annotations

@@ -1,5 +1,20 @@
-"""The reproduction package: pseudonymised analysis data, configuration, code, lock file and
-instructions, from which a reviewer rebuilds every table and the evaluation reports."""
+"""The two data packages of a study, and the disclosure checks behind them.
+
+* The reproduction package (``results/reproduction_package.zip``): pseudonymised analysis data,
+  configuration, code, lock file and instructions, from which a reviewer rebuilds every table and
+  the evaluation reports byte for byte. It holds no raw export, no timestamps, no recipients
+  (names, e-mail addresses) and no participant codes; but the analysis needs each participant's
+  institution, role, exact years in management and cohort (random intercept of the institution,
+  covariates, the sample table), so it cannot be k-anonymous on them: REPRODUCE.md states the k it
+  achieves, and the package is for controlled access (a data-use agreement), not for publication.
+* The open data package (``results/open_data_package.zip``): the item responses with the
+  quasi-identifiers coarsened (years in management in bands, no municipality or settlement, new
+  participant numbers) and locally suppressed until every combination of institution, role,
+  years band and cohort is shared by at least ``reports.min_cell`` participants (k-anonymity,
+  Sweeney 2002, Int. J. Uncertainty Fuzziness Knowl.-Based Syst. 10:557; local suppression as in
+  sdcMicro, Templ et al. 2015, J. Stat. Softw. 67(4)). Its OPEN_DATA.md states what was coarsened,
+  how many values were suppressed and the k achieved. It does not rebuild the published tables.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +22,32 @@ import io
 import zipfile
 from pathlib import Path
 
-from dpo_eval.io import sha256_file, write_outputs
+import numpy as np
+import pandas as pd
+
+from dpo_eval.io import csv_bytes, read_csv, sha256_file, write_outputs
 
 FIXED_TIME = (2025, 1, 1, 0, 0, 0)
 CODE_ITEMS = ("Snakefile", "workflow", "src", "config", "reports", "requirements.lock", "requirements.in",
               "environment.yml", "pyproject.toml", "Makefile", "README.md")
+# Never packaged: the recipients registry holds names and e-mail addresses of people.
+EXCLUDED = ("config/recipients.csv",)
+QUASI_IDENTIFIERS = ("institution", "role", "years_band", "cohort")
+# Suppressed first to last. Institutions have 2 to 8 participants, so an institution can almost
+# never be kept at k = 5; suppressing it first keeps role and years band for most participants
+# (demo study: 307 values suppressed, against 631 when the years band goes first). The cohort
+# (the comparison the study is about) goes only when nothing else helps.
+SUPPRESSION_ORDER = ("institution", "years_band", "role", "cohort")
+SUPPRESSED = "*"
+# Years in management: bands of the usual career stages of school leaders (upper bound included).
+YEAR_BANDS = ((2, "0-2"), (5, "3-5"), (10, "6-10"), (20, "11-20"), (float("inf"), "21+"))
+
 INSTRUCTIONS = """# Reproducing the evaluation from this package
 
 This package holds the pseudonymised analysis data (results/clean/), the configuration, the
 code, the locked dependencies and the checksums of the published tables and evaluation reports.
-It holds no raw survey export and no personal data.
+It holds no raw survey export, no participant code, no submission time and no recipients' names
+or e-mail addresses (config/recipients.csv is left out; the rebuild does not send anything).
 
 On a machine with Python 3.11 (pip and venv), in the folder where this file is:
 
@@ -28,7 +59,123 @@ The second command rebuilds every table under results/tables/ and results/report
 from the pseudonymised data; the third checks that they equal, byte for byte, the published ones.
 With conda: `conda env create -f environment.yml`, `conda activate dpo-eval`, then the last two
 commands with `snakemake` in place of `.venv/bin/snakemake`.
+
+## Disclosure control: what was removed, and what could not be
+
+Removed from the analysis data: every name, e-mail address, phone number and participant code
+(participants are keyed by a keyed hash), the submission timestamps and response times
+(results/clean/respondents.csv is not packaged: the rebuild does not use it), and the
+recipients registry.
+
+Kept, because the published analysis uses them exactly: each participant's institution (the
+random intercept of the mixed models, the institution benchmarks), role and years in management
+(model covariates; mean and SD in the sample table) and cohort. Coarsening or suppressing any of
+them would change the published tables, so this package cannot be made k-anonymous on these
+quasi-identifiers. Measured on the data in this package:
+
+{k_table}
+
+The smallest group of participants sharing institution, role, years-in-management band and cohort
+has {k} participant(s) (k = {k}); the reporting threshold is reports.min_cell = {min_cell}.
+Share this package only under a data-use agreement (controlled access). For open publication use
+the open data package (results/open_data_package.zip), which is {min_cell}-anonymous on these
+quasi-identifiers but does not rebuild the tables.
 """
+
+OPEN_README = """# Open data: competency self-ratings of the DPO program evaluation
+
+responses.csv holds one row per participant, wave and item: participant (a number, not the
+analysis key), institution, role, years_band, cohort, wave, domain, item, value (reverse-keyed
+items already reversed) and careless (flagged as careless responding).
+
+## Disclosure control
+
+- Removed: names, e-mail addresses, phone numbers, participant codes and the analysis keys
+  (participants are renumbered), submission times and response times, municipality and
+  settlement (they would name the institution), the raw (not reverse-keyed) answers.
+- Coarsened: years in management in bands ({bands}).
+- Local suppression ("{suppressed}" = suppressed): wherever fewer than {k_target} participants share
+  institution, role, years band and cohort, values were suppressed in this order until every
+  combination has at least {k_target} participants: {order}.
+  Values suppressed (participants): {suppression_counts}.
+- Achieved: the smallest group of participants sharing institution, role, years band and cohort
+  has {k} participants (k = {k}; {groups} groups; the target was reports.min_cell = {k_target}).
+
+These data do not rebuild the published tables (the models use the exact covariates); the
+reproduction package does, under controlled access.
+"""
+
+
+# --------------------------------------------------------------------------- disclosure checks
+
+
+def years_band(years: pd.Series) -> pd.Series:
+    """Years in management in the bands of ``YEAR_BANDS`` (missing stays missing)."""
+    values = pd.to_numeric(years, errors="coerce")
+    edges = [-np.inf, *(upper for upper, _ in YEAR_BANDS)]
+    labels = [label for _, label in YEAR_BANDS]
+    return pd.cut(values, bins=edges, labels=labels, right=True).astype(object).where(values.notna(), None)
+
+
+def participants(responses: pd.DataFrame) -> pd.DataFrame:
+    """One row per participant with the quasi-identifiers (missing values as "unknown", a value
+    of its own: a missing role is as recognisable as any other)."""
+    people = responses.drop_duplicates("participant_key")[["participant_key", "institution", "role",
+                                                            "years_in_management", "cohort"]].copy()
+    people["years_band"] = years_band(people["years_in_management"])
+    people = people.drop(columns="years_in_management")
+    for column in QUASI_IDENTIFIERS:
+        people[column] = people[column].astype(object).where(people[column].notna(), "unknown")
+    return people.sort_values("participant_key").reset_index(drop=True)
+
+
+def group_sizes(people: pd.DataFrame, keys=QUASI_IDENTIFIERS) -> pd.Series:
+    """For every participant, how many participants share its quasi-identifiers (a suppressed
+    value is a value of its own, the strict reading of k-anonymity)."""
+    return people.groupby(list(keys), dropna=False)[list(keys)[0]].transform("size")
+
+
+def smallest_group(people: pd.DataFrame, keys=QUASI_IDENTIFIERS) -> int:
+    """k of k-anonymity: the size of the smallest group sharing the quasi-identifiers."""
+    return int(group_sizes(people, keys).min()) if len(people) else 0
+
+
+def local_suppression(people: pd.DataFrame, k: int,
+                      order: tuple[str, ...] = SUPPRESSION_ORDER) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Suppress quasi-identifier values until every group has at least ``k`` participants.
+
+    Repeatedly, every participant in a group smaller than ``k`` loses the first value of
+    ``order`` it still has; groups only merge, so this ends. Returns the suppressed table and
+    the number of values suppressed per column. Raises ValueError when even a table with every
+    value suppressed has fewer than ``k`` participants."""
+    if len(people) < k:
+        raise ValueError(f"only {len(people)} participants: no table of them is {k}-anonymous")
+    people = people.copy()
+    counts = dict.fromkeys(order, 0)
+    while True:
+        small = group_sizes(people) < k
+        if not small.any():
+            return people, counts
+        for index in people.index[small]:
+            column = next(c for c in order if people.at[index, c] != SUPPRESSED)
+            people.at[index, column] = SUPPRESSED
+            counts[column] += 1
+
+
+def k_anonymity_table(people: pd.DataFrame, min_cell: int) -> str:
+    """A small Markdown table: participants unique or in groups below ``min_cell`` by
+    successively more quasi-identifiers."""
+    lines = ["| quasi-identifiers | smallest group | participants in groups < min_cell | unique |",
+             "|---|---:|---:|---:|"]
+    for n in range(1, len(QUASI_IDENTIFIERS) + 1):
+        keys = QUASI_IDENTIFIERS[:n]
+        sizes = group_sizes(people, keys)
+        lines.append(f"| {', '.join(keys)} | {int(sizes.min())} | {int((sizes < min_cell).sum())} of "
+                     f"{len(people)} | {int((sizes == 1).sum())} |")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- packages
 
 
 def _files(root: Path, item: str) -> list[Path]:
@@ -39,23 +186,67 @@ def _files(root: Path, item: str) -> list[Path]:
     return [path]
 
 
-def build_package(root: str | Path, clean_files: list[str], published: list[str], output: str | Path) -> None:
+def _zip(entries: dict[str, bytes], folder: str) -> bytes:
     """A zip with fixed timestamps and permissions, entries in sorted order (byte-stable)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in sorted(entries):
+            info = zipfile.ZipInfo(f"{folder}/{name}", date_time=FIXED_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, entries[name])
+    return buffer.getvalue()
+
+
+def build_package(root: str | Path, clean_files: list[str], published: list[str], output: str | Path,
+                  min_cell: int = 5) -> None:
+    """The reproduction package (see the module docstring); REPRODUCE.md reports the k-anonymity
+    measured on the packaged responses."""
     root = Path(root)
     entries: dict[str, bytes] = {}
     for item in CODE_ITEMS:
         for path in _files(root, item):
-            entries[path.relative_to(root).as_posix()] = path.read_bytes()
+            name = path.relative_to(root).as_posix()
+            if name not in EXCLUDED:
+                entries[name] = path.read_bytes()
+    responses = None
     for path in clean_files:
         entries[Path(path).as_posix()] = Path(path).read_bytes()
-    entries["REPRODUCE.md"] = INSTRUCTIONS.encode("utf-8")
+        if Path(path).name == "responses.csv":
+            responses = read_csv(path)
+    if responses is None:
+        raise ValueError("the reproduction package needs results/clean/responses.csv")
+    people = participants(responses)
+    entries["REPRODUCE.md"] = INSTRUCTIONS.format(
+        k=smallest_group(people), min_cell=min_cell, k_table=k_anonymity_table(people, min_cell)).encode("utf-8")
     entries["CHECKSUMS.sha256"] = "".join(f"{sha256_file(p)}  {Path(p).as_posix()}\n"
                                           for p in sorted(published)).encode("utf-8")
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name in sorted(entries):
-            info = zipfile.ZipInfo(f"dpo_eval_reproduction/{name}", date_time=FIXED_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, entries[name])
-    write_outputs({output: buffer.getvalue()})
+    write_outputs({output: _zip(entries, "dpo_eval_reproduction")})
+
+
+def open_responses(responses: pd.DataFrame, k: int) -> tuple[pd.DataFrame, dict[str, int], int]:
+    """The item responses with coarsened and locally suppressed quasi-identifiers, renumbered
+    participants; returns the table, the suppression counts and the k achieved."""
+    people, counts = local_suppression(participants(responses), k)
+    numbers = {key: f"{i:04d}" for i, key in enumerate(people["participant_key"], start=1)}
+    context = people.set_index("participant_key")
+    table = responses[["participant_key", "wave", "domain", "item", "value", "careless"]].copy()
+    for column in QUASI_IDENTIFIERS:
+        table[column] = table["participant_key"].map(context[column])
+    table["participant"] = table["participant_key"].map(numbers)
+    table = table.sort_values(["participant", "wave", "item"], kind="stable")
+    columns = ["participant", *QUASI_IDENTIFIERS, "wave", "domain", "item", "value", "careless"]
+    return table[columns].reset_index(drop=True), counts, smallest_group(people.drop(columns="participant_key"))
+
+
+def build_open_package(responses_path: str | Path, k: int, output: str | Path) -> None:
+    """The open data package (see the module docstring)."""
+    table, counts, achieved = open_responses(read_csv(responses_path), k)
+    people = table.drop_duplicates("participant")
+    readme = OPEN_README.format(
+        bands=", ".join(label for _, label in YEAR_BANDS), suppressed=SUPPRESSED, k_target=k,
+        order=" then ".join(SUPPRESSION_ORDER),
+        suppression_counts=", ".join(f"{column} {n}" for column, n in counts.items()),
+        k=achieved, groups=people.groupby(list(QUASI_IDENTIFIERS)).ngroups)
+    entries = {"responses.csv": csv_bytes(table), "OPEN_DATA.md": readme.encode("utf-8")}
+    write_outputs({output: _zip(entries, "dpo_eval_open_data")})

@@ -331,6 +331,8 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
                            "r2m": fmt(r["r2_marginal"]), "r2c": fmt(r["r2_conditional"])})
     nonconverged = [dn[r["domain"]] for r in checks.to_dict(orient="records") if not r["converged"]]
     singular = [dn[r["domain"]] for r in checks.to_dict(orient="records") if r["singular"]]
+    nonidentifiable = [dn[r["domain"]] for r in checks.to_dict(orient="records")
+                       if not r.get("variance_components_identifiable", True)]
 
     sens = tables["sensitivity"]
     analyses = ["primary", "careless_excluded", "completers", "then_baseline", "followup", "moderation_communication"]
@@ -393,6 +395,7 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
         "reliability": rel_rows, "group_headers": group_headers, "need_rows": need_rows,
         "format_rows": format_rows, "descriptives": desc_rows, "did": did_rows, "effects": effect_rows,
         "checks": check_rows, "nonconverged": nonconverged, "singular": singular,
+        "nonidentifiable": nonidentifiable,
         "domain_headers": [dn[d] for d in domains], "sens_rows": sens_rows, "combined_text": combined_text,
         "shift_rows": shift_rows,
         "figures": {k: svg_image(v) for k, v in figs.items()},
@@ -506,6 +509,12 @@ EVALUATION_TABLES = ("did", "flow", "descriptives", "sample", "municipalities", 
                      "variance_components", "sensitivity", "response_shift", "qq")
 
 
+def demo_secret_used(inputs: dict) -> bool:
+    """Whether the participant keys were made with the public demo secret (written by ingest):
+    every report then says so on its first page."""
+    return bool(json.loads(Path(inputs["pseudonymisation"]).read_text(encoding="utf-8"))["demo_secret"])
+
+
 def _tables(paths: list[str], names: tuple[str, ...]) -> dict[str, pd.DataFrame]:
     by_name = {Path(p).stem: p for p in paths}
     return {name: read_csv(by_name[name]) for name in names}
@@ -517,7 +526,8 @@ def build_evaluation_report(config: dict, inputs: dict, lang: str, output: str |
     strings = load_strings(inputs["i18n"], lang)
     prov = provenance(config, read_csv(inputs["manifest"]), inputs["lock"])
     templates_dir = Path(inputs["template"]).parent
-    context = evaluation_context(config, tables, registry, lang, strings, prov)
+    context = {**evaluation_context(config, tables, registry, lang, strings, prov),
+               "demo_secret": demo_secret_used(inputs)}
     html = template_environment(templates_dir).get_template(Path(inputs["template"]).name).render(context)
     write_outputs({output: render_pdf(html, templates_dir, config["study"]["report_date"])})
 
@@ -533,6 +543,7 @@ def build_institution_report(config: dict, inputs: dict, institution: str, outpu
     tables["needs_benchmarks"]["institution"] = tables["needs_benchmarks"]["institution"].fillna("")
     strings = load_strings(inputs["i18n"], lang)
     templates_dir = Path(inputs["template"]).parent
-    context = institution_context(config, tables, registry, institution, strings, lang)
+    context = {**institution_context(config, tables, registry, institution, strings, lang),
+               "demo_secret": demo_secret_used(inputs)}
     html = template_environment(templates_dir).get_template(Path(inputs["template"]).name).render(context)
     write_outputs({output: render_pdf(html, templates_dir, config["study"]["report_date"])})

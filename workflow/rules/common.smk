@@ -11,7 +11,9 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join(filter(None, [PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))
 )
 
+from dpo_eval.codebook import load_codebook
 from dpo_eval.config import validate_config
+from dpo_eval.delivery import outbox_config_digest
 from dpo_eval.settings import (
     CombinedModelSettings,
     DomainModelSettings,
@@ -26,10 +28,12 @@ from dpo_eval.settings import (
 from dpo_eval.study import STAKEHOLDER_GROUPS
 from dpo_eval.errors import exit_on_user_error
 
-# A user error while the DAG is built prints its message once and exits (no traceback).
+# A user error while the DAG is built prints its message once and exits (no traceback). The
+# codebook is checked here too: otherwise every step reading it would print the same message.
 with exit_on_user_error():
     validate_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml",
                     source="config/config.yaml")
+    load_codebook(config["codebook"])
 
 REPRODUCE = bool(config.get("reproduce", False))
 LANGUAGES = config["reports"]["languages"]
@@ -139,6 +143,14 @@ def raw_inputs():
     """Every raw file the study reads, plus the codebook and the registry."""
     return [*wave_files(), *config["needs"]["files"], config["registry"], config["codebook"]]
 
+
+def outbox_provenance():
+    """Inputs the outbox is a product of through the reports, digested into
+    results/outbox/inputs.csv with the outbox's own inputs: `send` refuses the outbox when one of
+    them has changed since (e.g. after a rerun that failed)."""
+    templates = sorted(str(p) for p in Path("reports/templates").glob("*.html"))
+    return [*raw_inputs(), *templates]
+
 # Every table described in the data dictionary (src/dpo_eval/data_dictionary.yaml).
 DICTIONARY_TABLES = [
     *(f"results/clean/{name}.csv" for name in
@@ -161,16 +173,17 @@ REPRODUCED = [
        "score_benchmarks", "needs_benchmarks")),
     *(f"results/reports/evaluation.{lang}.pdf" for lang in LANGUAGES),
 ]
-# The pseudonymised analysis data a reproduction package carries.
+# The pseudonymised analysis data a reproduction package carries: what the rebuild reads, and
+# nothing else (not respondents.csv, with its submission times and response times).
 PACKAGE_DATA = [
     f"results/clean/{name}.csv"
-    for name in ("responses", "respondents", "needs", "needs_formats", "flow_waves",
-                 "institutions", "input_manifest")
-]
+    for name in ("responses", "needs", "needs_formats", "flow_waves", "institutions", "input_manifest")
+] + ["results/clean/pseudonymisation.json"]
 TARGETS = REPRODUCED if REPRODUCE else [
     *REPRODUCED,
     "results/reports/institutions",
     "results/outbox",
     "results/data_dictionary.csv",
     "results/reproduction_package.zip",
+    "results/open_data_package.zip",
 ]

@@ -16,6 +16,7 @@ rule ingest:
         duplicates="results/audit/duplicates.csv",
         invalid_values="results/audit/invalid_values.csv",
         institutions="results/clean/institutions.csv",
+        pseudonymisation="results/clean/pseudonymisation.json",
     conda:
         "../../environment.yml"
     log:

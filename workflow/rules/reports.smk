@@ -4,6 +4,7 @@ rule evaluation_report:
         tables=expand("results/tables/{name}.csv", name=EVALUATION_TABLES),
         institutions="results/clean/institutions.csv",
         manifest="results/clean/input_manifest.csv",
+        pseudonymisation="results/clean/pseudonymisation.json",
         codebook=config["codebook"],
         template="reports/templates/evaluation.html",
         base="reports/templates/base.html",
@@ -35,6 +36,7 @@ rule institution_reports:
     input:
         tables=expand("results/tables/{name}.csv", name=INSTITUTION_TABLES),
         institutions="results/clean/institutions.csv",
+        pseudonymisation="results/clean/pseudonymisation.json",
         codebook=config["codebook"],
         template="reports/templates/institution.html",
         base="reports/templates/base.html",
@@ -72,11 +74,14 @@ rule data_dictionary:
 
 rule reproduction_package:
     """Pseudonymised analysis data, configuration, code, lock file, instructions and the
-    checksums of the published tables and evaluation reports, in one zip."""
+    checksums of the published tables and evaluation reports, in one zip (controlled access:
+    REPRODUCE.md states the k-anonymity it achieves)."""
     input:
         data=PACKAGE_DATA,
         published=REPRODUCED,
         code=script_code("reproduction_package"),
+    params:
+        min_cell=config["reports"]["min_cell"],
     output:
         "results/reproduction_package.zip",
     conda:
@@ -85,3 +90,22 @@ rule reproduction_package:
         "logs/reproduction_package.log",
     script:
         "../scripts/reproduction_package.py"
+
+
+rule open_data_package:
+    """The item responses for open publication: years in management in bands, no place or
+    time, local suppression until every combination of institution, role, years band and
+    cohort has at least reports.min_cell participants (OPEN_DATA.md states the k achieved)."""
+    input:
+        responses="results/clean/responses.csv",
+        code=script_code("open_data_package"),
+    params:
+        min_cell=config["reports"]["min_cell"],
+    output:
+        "results/open_data_package.zip",
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/open_data_package.log",
+    script:
+        "../scripts/open_data_package.py"

@@ -8,4 +8,6 @@ with step_log(snakemake.log[0]):
     delivery.outbox(OutboxSettings.from_params(snakemake.params.settings),
                     snakemake.input.recipients, snakemake.input.registry,
                     Path(snakemake.input.reports[0]).parent, snakemake.input.template,
-                    Path(snakemake.input.strings[0]).parent, snakemake.output[0])
+                    Path(snakemake.input.strings[0]).parent, snakemake.output[0],
+                    provenance=[*snakemake.input.strings, *snakemake.input.provenance],
+                    configuration=snakemake.params.configuration)

@@ -6,4 +6,4 @@ from dpo_eval.steps import reports
 with step_log(snakemake.log[0]):
     reports.reproduction_package(Path(snakemake.scriptdir).resolve().parents[1],
                                  snakemake.input.data, snakemake.input.published,
-                                 snakemake.output[0])
+                                 snakemake.output[0], snakemake.params.min_cell)

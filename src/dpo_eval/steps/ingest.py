@@ -11,7 +11,7 @@ import pandas as pd
 from dpo_eval.codebook import load_codebook
 from dpo_eval.ingest import ingest_competencies, ingest_needs, load_registry
 from dpo_eval.io import sha256_file, write_outputs
-from dpo_eval.pseudonymise import load_secret
+from dpo_eval.pseudonymise import load_secret, pseudonymisation_record
 from dpo_eval.settings import IngestSettings, NeedsIngestSettings
 
 log = logging.getLogger("dpo_eval")
@@ -21,8 +21,11 @@ def ingest(settings: IngestSettings, registry: str | Path, codebook: str | Path,
            results_dir: str | Path = "results", repo_dir: str | Path | None = None) -> None:
     """Raw competency exports -> pseudonymised long responses, respondents, flow and audit."""
     codebook = load_codebook(codebook)
+    # The demo secret only for the demo study: decided by the checksums of what is read here.
+    exports = [f for wave in settings.waves.values() for f in wave["files"]]
+    secret, origin = load_secret(settings.pseudonymisation, results_dir, repo_dir,
+                                 inputs=[*exports, registry])
     registry = load_registry(registry)
-    secret, origin = load_secret(settings.pseudonymisation, results_dir, repo_dir)
     log.info("pseudonymisation secret: %s", origin)
     result, invalid = ingest_competencies(settings.ingest_config(), codebook, registry, secret)
     for problem in invalid:
@@ -37,6 +40,7 @@ def ingest(settings: IngestSettings, registry: str | Path, codebook: str | Path,
         output["duplicates"]: result.duplicates,
         output["invalid_values"]: result.invalid_values,
         output["institutions"]: registry.drop(columns="email"),
+        output["pseudonymisation"]: pseudonymisation_record(origin),
     })
 
 
@@ -52,8 +56,9 @@ def ingest_needs_survey(settings: NeedsIngestSettings, registry: str | Path, cod
                         repo_dir: str | Path | None = None) -> None:
     """Raw needs-assessment export -> pseudonymised importance ratings and preferred formats."""
     codebook = load_codebook(codebook)
+    secret, _ = load_secret(settings.pseudonymisation, results_dir, repo_dir,
+                            inputs=[*settings.needs["files"], registry])
     registry = load_registry(registry)
-    secret, _ = load_secret(settings.pseudonymisation, results_dir, repo_dir)
     needs, formats = ingest_needs(settings.needs, codebook, registry, secret,
                                   settings.unknown_columns)
     log.info("needs assessment: %d respondents", needs["respondent_key"].nunique())

@@ -9,7 +9,7 @@ import pandas as pd
 
 from dpo_eval.dictionary import build_dictionary
 from dpo_eval.io import write_outputs
-from dpo_eval.package import build_package
+from dpo_eval.package import build_open_package, build_package
 from dpo_eval.report import build_evaluation_report, build_institution_report
 from dpo_eval.settings import InstitutionReportSettings, ReportSettings
 
@@ -38,6 +38,12 @@ def data_dictionary(tables: list[str], output: str | Path) -> None:
 
 
 def reproduction_package(root: str | Path, clean_files: list[str], published: list[str],
-                         output: str | Path) -> None:
-    """Pseudonymised data, configuration, code and checksums of the published results, zipped."""
-    build_package(root, clean_files, published, output)
+                         output: str | Path, min_cell: int) -> None:
+    """Pseudonymised data, configuration, code and checksums of the published results, zipped;
+    REPRODUCE.md states the k-anonymity of the data against ``min_cell``."""
+    build_package(root, clean_files, published, output, min_cell)
+
+
+def open_data_package(responses: str | Path, min_cell: int, output: str | Path) -> None:
+    """The item responses for open publication, ``min_cell``-anonymous on the quasi-identifiers."""
+    build_open_package(responses, min_cell, output)

@@ -1,0 +1,6 @@
+from dpo_eval.io import step_log
+from dpo_eval.power_report import build_power_report
+
+with step_log(snakemake.log[0]):
+    build_power_report(snakemake.params.settings, snakemake.input, snakemake.wildcards.lang,
+                       snakemake.output)

@@ -1,0 +1,202 @@
+# Simulation studies of the pipeline's statistics, a second entry point next to the Snakefile
+# (see README.md, "Simulation study" and "Planning a study"):
+#
+#   snakemake --cores 4 -s workflow/simulation.smk              # target `simulation`: coverage
+#   snakemake --cores 4 -s workflow/simulation.smk power        # power analysis for planning
+#
+# Settings: config/simulation.yaml (coverage) and config/power.yaml (the planned design); each
+# job is one batch of replicates of one condition or number of schools, so that a cluster
+# (`--profile workflow/profiles/slurm`) runs them side by side.
+
+import os
+import sys
+from pathlib import Path
+
+import yaml
+
+# The rules run the package in this repository (as in the Snakefile).
+REPO = Path(workflow.basedir).parent
+PACKAGE_ROOT = str(REPO / "src")
+sys.path.insert(0, PACKAGE_ROOT)
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(filter(None, [PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))
+)
+
+from dpo_eval.config import validate_config
+from dpo_eval.simulation_study import batch_seeds, merge_settings, n_batches
+
+# The settings files, with what --configfile (or --config) gives merged into them key by key, so
+# that a file with `coverage: {studies: 40}` keeps the other coverage settings.
+SETTINGS_FILES = ["config/simulation.yaml", "config/power.yaml"]
+settings = {}
+for path in SETTINGS_FILES:
+    with open(path, encoding="utf-8") as stream:
+        settings = merge_settings(settings, yaml.safe_load(stream))
+config.update(merge_settings(settings, config))
+validate_config(config, REPO / "workflow/schemas/simulation.schema.yaml",
+                source=" and ".join(SETTINGS_FILES) + " with the command line's --config")
+
+PACKAGE = Path(PACKAGE_ROOT) / "dpo_eval"
+PIPELINE_CONFIG = "config/config.yaml"
+with open(PIPELINE_CONFIG, encoding="utf-8") as stream:
+    CODEBOOK = yaml.safe_load(stream)["codebook"]
+COVERAGE = config["coverage"]
+CONDITIONS = COVERAGE["conditions"]
+COVERAGE_BATCHES = range(n_batches(COVERAGE["studies"], COVERAGE["batch_size"]))
+POWER = config["power"]
+POWER_GRID = POWER["schools_per_arm"]
+POWER_BATCHES = range(n_batches(POWER["replicates"], POWER["batch_size"]))
+LANGUAGES = ["ru", "en"]
+
+
+def package_modules(*names):
+    """Package modules that a step imports, declared as inputs so that an edit reruns it."""
+    return [str(PACKAGE / f"{name}.py") for name in names]
+
+
+ANALYSIS_MODULES = ("models", "lmm")
+STUDY_MODULES = ("simulation_study", "simulate", "ingest", "readers", "codes", "careless",
+                 "pseudonymise", "scoring", "codebook", "text", "errors", "io", *ANALYSIS_MODULES)
+
+
+wildcard_constraints:
+    condition="|".join(CONDITIONS),
+    batch=r"\d+",
+    schools=r"\d+",
+    lang="|".join(LANGUAGES),
+
+
+rule simulation:
+    """The coverage and type I error table of README.md, rebuilt from the replicates."""
+    input:
+        "results/simulation/coverage.csv",
+        "results/simulation/coverage.md",
+    default_target: True
+
+
+rule power:
+    """The power analysis: table, power curves and the short report in both languages."""
+    input:
+        "results/power/power.csv",
+        expand("results/power/power_curve.{lang}.{ext}", lang=LANGUAGES, ext=["svg", "png"]),
+        expand("results/power/power.{lang}.pdf", lang=LANGUAGES),
+
+
+rule coverage_batch:
+    """Generate, ingest and analyse one batch of studies of one condition."""
+    input:
+        config=PIPELINE_CONFIG,
+        codebook=CODEBOOK,
+        code=package_modules(*STUDY_MODULES),
+    output:
+        "results/simulation/coverage/{condition}/batch_{batch}.csv",
+    params:
+        seeds=lambda wildcards: batch_seeds(COVERAGE["first_seed"], COVERAGE["studies"],
+                                            COVERAGE["batch_size"], int(wildcards.batch)),
+        effect_scale=lambda wildcards: CONDITIONS[wildcards.condition],
+        contamination=COVERAGE["contamination"],
+    conda:
+        "../environment.yml"
+    log:
+        "logs/simulation/coverage/{condition}/batch_{batch}.log",
+    script:
+        "scripts/coverage_batch.py"
+
+
+rule coverage_truth:
+    """The true effects of a condition on the scale-score metric (the generator's Monte Carlo)."""
+    input:
+        codebook=CODEBOOK,
+        code=package_modules("simulation_study", "simulate", "codebook"),
+    output:
+        "results/simulation/coverage/{condition}/truth.json",
+    params:
+        effect_scale=lambda wildcards: CONDITIONS[wildcards.condition],
+        first_seed=COVERAGE["first_seed"],
+        draws=COVERAGE["truth_draws"],
+    conda:
+        "../environment.yml"
+    log:
+        "logs/simulation/coverage/{condition}/truth.log",
+    script:
+        "scripts/coverage_truth.py"
+
+
+rule coverage_table:
+    """Coverage, rejection rates and fit problems per condition and domain."""
+    input:
+        batches=expand("results/simulation/coverage/{condition}/batch_{batch}.csv",
+                       condition=CONDITIONS, batch=COVERAGE_BATCHES),
+        truths=expand("results/simulation/coverage/{condition}/truth.json", condition=CONDITIONS),
+        code=package_modules("simulation_study"),
+    output:
+        table="results/simulation/coverage.csv",
+        markdown="results/simulation/coverage.md",
+    conda:
+        "../environment.yml"
+    log:
+        "logs/simulation/coverage_table.log",
+    script:
+        "scripts/coverage_table.py"
+
+
+rule power_batch:
+    """Simulate and fit one batch of replicates of the planned design at one number of schools."""
+    input:
+        code=package_modules("power", "simulate", *ANALYSIS_MODULES),
+    output:
+        "results/power/replicates/{schools}_per_arm/batch_{batch}.csv",
+    params:
+        design=POWER["design"],
+        seed=POWER["seed"],
+        replicates=lambda wildcards: batch_seeds(0, POWER["replicates"], POWER["batch_size"],
+                                                 int(wildcards.batch)),
+    conda:
+        "../environment.yml"
+    log:
+        "logs/power/{schools}_per_arm/batch_{batch}.log",
+    script:
+        "scripts/power_batch.py"
+
+
+rule power_table:
+    """Power per number of schools and domain with Monte Carlo intervals and the analytic
+    approximation."""
+    input:
+        batches=expand("results/power/replicates/{schools}_per_arm/batch_{batch}.csv",
+                       schools=POWER_GRID, batch=POWER_BATCHES),
+        code=package_modules("power"),
+    output:
+        "results/power/power.csv",
+    params:
+        design=POWER["design"],
+    conda:
+        "../environment.yml"
+    log:
+        "logs/power/power_table.log",
+    script:
+        "scripts/power_table.py"
+
+
+rule power_report:
+    """The power curve (SVG for documents, PNG for slides) and the short report, one language."""
+    input:
+        table="results/power/power.csv",
+        codebook=CODEBOOK,
+        template="reports/templates/power.html",
+        base="reports/templates/base.html",
+        strings="reports/templates/power.yaml",
+        fonts=sorted(str(path) for path in Path("reports/fonts").glob("*.ttf")),
+        code=package_modules("power", "power_report", "figures", "report"),
+    output:
+        pdf="results/power/power.{lang}.pdf",
+        svg="results/power/power_curve.{lang}.svg",
+        png="results/power/power_curve.{lang}.png",
+    params:
+        settings=POWER,
+    conda:
+        "../environment.yml"
+    log:
+        "logs/power/power_report.{lang}.log",
+    script:
+        "scripts/power_report.py"
