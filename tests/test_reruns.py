@@ -117,7 +117,8 @@ def fresh_project(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def fresh_inputs(fresh_project) -> dict[str, set[str]]:
-    return job_listing(fresh_project)[0]
+    """Inputs of every rule: the default target's and `send` (never part of a run)."""
+    return job_listing(fresh_project, "all", "send")[0]
 
 
 def test_every_rule_lists_the_package_modules_its_script_runs(fresh_project, fresh_inputs):
