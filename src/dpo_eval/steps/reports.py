@@ -22,7 +22,8 @@ def evaluation_report(settings: ReportSettings, computed_with: dict, inputs: dic
     build_evaluation_report(config, inputs, lang, output)
 
 
-def institution_reports(settings: InstitutionReportSettings, inputs: dict, output_dir: str | Path) -> None:
+def institution_reports(settings: InstitutionReportSettings, inputs: dict,
+                        output_dir: str | Path) -> None:
     """Every school's report (registry type "school"), in the language of the registry,
     aggregates only, as ``<id>.pdf`` in ``output_dir``."""
     registry = pd.read_csv(inputs["institutions"], dtype=str, keep_default_na=False)
