@@ -49,14 +49,10 @@ POWER_BATCHES = range(n_batches(POWER["replicates"], POWER["batch_size"]))
 LANGUAGES = ["ru", "en"]
 
 
-def package_modules(*names):
-    """Package modules that a step imports, declared as inputs so that an edit reruns it."""
-    return [str(PACKAGE / f"{name}.py") for name in names]
+SCRIPTS_DIR = Path(workflow.basedir) / "scripts"
 
 
-ANALYSIS_MODULES = ("models", "lmm")
-STUDY_MODULES = ("simulation_study", "simulate", "ingest", "readers", "codes", "careless",
-                 "pseudonymise", "scoring", "codebook", "text", "errors", "io", *ANALYSIS_MODULES)
+include: "rules/code_inputs.smk"
 
 
 wildcard_constraints:
@@ -87,7 +83,7 @@ rule coverage_batch:
     input:
         config=PIPELINE_CONFIG,
         codebook=CODEBOOK,
-        code=package_modules(*STUDY_MODULES),
+        code=script_code("coverage_batch"),
     output:
         "results/simulation/coverage/{condition}/batch_{batch}.csv",
     params:
@@ -107,7 +103,7 @@ rule coverage_truth:
     """The true effects of a condition on the scale-score metric (the generator's Monte Carlo)."""
     input:
         codebook=CODEBOOK,
-        code=package_modules("simulation_study", "simulate", "codebook"),
+        code=script_code("coverage_truth"),
     output:
         "results/simulation/coverage/{condition}/truth.json",
     params:
@@ -128,7 +124,7 @@ rule coverage_table:
         batches=expand("results/simulation/coverage/{condition}/batch_{batch}.csv",
                        condition=CONDITIONS, batch=COVERAGE_BATCHES),
         truths=expand("results/simulation/coverage/{condition}/truth.json", condition=CONDITIONS),
-        code=package_modules("simulation_study"),
+        code=script_code("coverage_table"),
     output:
         table="results/simulation/coverage.csv",
         markdown="results/simulation/coverage.md",
@@ -143,7 +139,7 @@ rule coverage_table:
 rule power_batch:
     """Simulate and fit one batch of replicates of the planned design at one number of schools."""
     input:
-        code=package_modules("power", "simulate", *ANALYSIS_MODULES),
+        code=script_code("power_batch"),
     output:
         "results/power/replicates/{schools}_per_arm/batch_{batch}.csv",
     params:
@@ -165,7 +161,7 @@ rule power_table:
     input:
         batches=expand("results/power/replicates/{schools}_per_arm/batch_{batch}.csv",
                        schools=POWER_GRID, batch=POWER_BATCHES),
-        code=package_modules("power"),
+        code=script_code("power_table"),
     output:
         "results/power/power.csv",
     params:
@@ -187,7 +183,7 @@ rule power_report:
         base="reports/templates/base.html",
         strings="reports/templates/power.yaml",
         fonts=sorted(str(path) for path in Path("reports/fonts").glob("*.ttf")),
-        code=package_modules("power", "power_report", "figures", "report"),
+        code=script_code("power_report"),
     output:
         pdf="results/power/power.{lang}.pdf",
         svg="results/power/power_curve.{lang}.svg",
