@@ -71,8 +71,8 @@ def ingest_tables(config, out: Path) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory, demo_config) -> dict[str, bytes]:
     """The ingest tables of the unchanged demo study."""
-    folder = tmp_path_factory.mktemp("baseline")
-    return ingest_tables(with_test_secret(copy.deepcopy(demo_config), folder), folder)
+    config = with_test_secret(copy.deepcopy(demo_config), tmp_path_factory.mktemp("secret"))
+    return ingest_tables(config, tmp_path_factory.mktemp("baseline"))
 
 
 def read_rows(path: Path) -> tuple[list[list[str]], str, str]:
