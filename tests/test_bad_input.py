@@ -21,7 +21,7 @@ from dpo_eval.config import ConfigError
 from dpo_eval.delivery import load_recipients
 from dpo_eval.errors import UserError
 from dpo_eval.ingest import load_registry
-from dpo_eval.settings import IngestSettings
+from dpo_eval.settings import IngestSettings, NeedsIngestSettings
 from dpo_eval.steps import ingest as ingest_step
 
 PRE = "pre_entry_google.csv"
@@ -550,6 +550,13 @@ def test_dag_build_errors_print_one_clean_message(tmp_path):
     assert result.returncode == 1 and 'File "' not in result.stderr + result.stdout
     assert result.stderr.startswith(f"ERROR: config/config.yaml, line {line}, column 1: not valid YAML")
     config_path.write_text(good, encoding="utf-8")
+    codebook = project / "config" / "codebook.yaml"
+    codebook.write_text(codebook.read_text(encoding="utf-8").replace(
+        "retrospective_marker: \"", "retrospective_marker:\t\""), encoding="utf-8")
+    result = run_snakemake(project, "-n", check=False)
+    assert result.returncode == 1 and 'File "' not in result.stderr + result.stdout
+    assert result.stderr.count("config/codebook.yaml, line ") == 1
+    shutil.copy(REPO / "config" / "codebook.yaml", codebook)
     registry = project / "data" / "raw" / "institutions.csv"
     text = registry.read_text(encoding="utf-8")
     registry.write_bytes(text.replace(",", ";").encode("cp1251"))
@@ -559,3 +566,19 @@ def test_dag_build_errors_print_one_clean_message(tmp_path):
     assert result.returncode == 1 and 'File "' not in result.stderr + result.stdout
     assert result.stderr.count("data/raw/institutions.csv, row 5, column 'id': institution id "
                                "'SCH001' occurs in rows 4, 5") == 1
+
+
+def test_needs_survey_columns_are_checked_too(study, tmp_path):
+    raw, config = study
+    needs = raw / "needs_assessment_google.csv"
+    old = "Оцените важность направлений для программы повышения квалификации [Проектное управление]"
+    new = "Оцените важность направлений для программы повышения квалификации [Проектный менеджмент]"
+    edit(needs, old, new)
+    outputs = {"needs": str(tmp_path / "results" / "needs.csv"),
+               "needs_formats": str(tmp_path / "results" / "needs_formats.csv")}
+    with pytest.raises(UserError) as error:
+        ingest_step.ingest_needs_survey(NeedsIngestSettings.from_config(config), config["registry"],
+                                        config["codebook"], outputs, results_dir=tmp_path / "results")
+    assert (f"needs_assessment_google.csv, row 1: no column for need area nd_projects "
+            f"'Проектное управление' (closest header found: '{new}')") in str(error.value)
+    assert not (tmp_path / "results").exists()

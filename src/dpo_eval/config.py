@@ -67,7 +67,8 @@ def validate_config(config: dict, schema_path: str | Path, source: str = "config
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         lines = "\n".join(f"  - {_describe(error)}" for error in errors)
-        raise ConfigError(f"{source} is not valid (see config/README.md):\n{lines}")
+        raise ConfigError(f"{source} is not valid:\n{lines}\nWhat to do: correct these keys "
+                          "(config/README.md documents every key and its values)")
     return config
 
 

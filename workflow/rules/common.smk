@@ -11,6 +11,7 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join(filter(None, [PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))
 )
 
+from dpo_eval.codebook import load_codebook
 from dpo_eval.config import validate_config
 from dpo_eval.delivery import outbox_config_digest
 from dpo_eval.settings import (
@@ -27,10 +28,12 @@ from dpo_eval.settings import (
 from dpo_eval.study import STAKEHOLDER_GROUPS
 from dpo_eval.errors import exit_on_user_error
 
-# A user error while the DAG is built prints its message once and exits (no traceback).
+# A user error while the DAG is built prints its message once and exits (no traceback). The
+# codebook is checked here too: otherwise every step reading it would print the same message.
 with exit_on_user_error():
     validate_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml",
                     source="config/config.yaml")
+    load_codebook(config["codebook"])
 
 REPRODUCE = bool(config.get("reproduce", False))
 LANGUAGES = config["reports"]["languages"]
