@@ -1,16 +1,30 @@
-"""Locale formatting and the wording of the verdict."""
+"""Locale formatting, Russian plurals by rule, the wording of the verdict and its consistency
+with the Holm-adjusted p-values, and the tick labels of the figures."""
 
+import re
+from decimal import Decimal
+
+import numpy as np
 import pandas as pd
 import pytest
+import yaml
+from statsmodels.stats.multitest import multipletests
 
-from dpo_eval.report import format_ci, format_number, format_p, load_strings, verdict
-from conftest import REPO
+from conftest import REPO, simulate
+from dpo_eval import figures
+from dpo_eval.report import (format_ci, format_number, format_p, holm_intervals, load_strings, points,
+                             verdict)
+from dpo_eval.typography import MINUS, NARROW_NBSP, counted, plural_category, tick_formatter
 
 NAMES = {"universal": "U", "professional": "P", "subject_methodical": "S"}
+RU = load_strings(REPO / "reports" / "i18n", "ru")
 
 
 @pytest.mark.parametrize("value,lang,expected", [(0.3256, "ru", "0,33"), (0.3256, "en", "0.33"),
-                                                 (-0.004, "ru", "0,00"), (-1.5, "en", "-1.50")])
+                                                 (-0.004, "ru", "0,00"), (-1.5, "en", MINUS + "1.50"),
+                                                 (-0.25, "ru", MINUS + "0,25"),
+                                                 (12345.5, "ru", f"12{NARROW_NBSP}345,50"),
+                                                 (1234.5, "ru", "1234,50"), (1234.5, "en", "1,234.50")])
 def test_format_number(value, lang, expected):
     assert format_number(value, lang) == expected
 
@@ -23,30 +37,176 @@ def test_missing_number_is_an_error():
 @pytest.mark.parametrize("p,lang,expected", [(0.00001, "ru", "p < 0,001"), (0.0234, "ru", "p = 0,023"),
                                              (0.5, "en", "p = 0.500"), (0.0009, "en", "p < 0.001")])
 def test_format_p(p, lang, expected):
-    assert format_p(p, lang) == expected
+    assert format_p(p, lang).replace("\u00a0", " ") == expected
 
 
 def test_format_ci():
     assert format_ci(0.11, 0.41, "ru") == "[0,11; 0,41]"
-    assert format_ci(0.11, 0.41, "en") == "[0.11, 0.41]"
+    assert format_ci(-0.11, 0.41, "en") == f"[{MINUS}0.11, 0.41]"
 
 
-def did(estimates, p_holm):
-    return pd.DataFrame({"domain": list(NAMES), "estimate": estimates, "conf_low": [e - 0.1 for e in estimates],
-                         "conf_high": [e + 0.1 for e in estimates], "p_holm": p_holm})
+@pytest.mark.parametrize("count,word", [(1, "участник"), (21, "участник"), (251, "участник"), (101, "участник"),
+                                        (2, "участника"), (34, "участника"), (5, "участников"),
+                                        (11, "участников"), (111, "участников"), (211, "участников"), (221, "участник"),
+                                        (12, "участников"), (0, "участников")])
+def test_russian_nouns_agree_with_numerals(count, word):
+    assert counted(count, RU["nouns"]["participant"], "ru") == f"{count} {word}"
+
+
+def test_points_after_decimals_take_the_genitive_singular():
+    assert points(0.5, RU, "ru") == "0,50\u00a0балла"
+    assert points(-1.0, RU, "ru") == f"{MINUS}1,00\u00a0балла"
+    assert plural_category(Decimal("1"), "ru") == "one"
+
+
+def test_every_plural_table_covers_the_languages_categories():
+    for lang, categories in (("ru", {"one", "few", "many", "other"}), ("en", {"one", "other"})):
+        strings = load_strings(REPO / "reports" / "i18n", lang)
+        for noun, forms in strings["nouns"].items():
+            assert set(forms) == categories, (lang, noun)
+
+
+def did(estimates, p_values, se=0.1, df=40.0):
+    table = pd.DataFrame({"domain": list(NAMES), "estimate": estimates, "std_error": se, "df": df,
+                          "p_value": p_values})
+    table["p_holm"] = multipletests(table["p_value"], method="holm")[1]
+    return table
 
 
 @pytest.mark.parametrize("lang", ["ru", "en"])
 def test_verdict_follows_the_results(lang):
     strings = load_strings(REPO / "reports" / "i18n", lang)
     text, lines = verdict(did([0.3, 0.4, 0.2], [0.001, 0.001, 0.01]), strings, NAMES, lang)
-    assert text == strings["verdict_supported"]
+    assert text.startswith(strings["verdict_supported"]) and strings["verdict_design"] in text
     text, lines = verdict(did([0.3, 0.05, 0.2], [0.001, 0.4, 0.01]), strings, NAMES, lang)
-    assert text == strings["verdict_partial"]
-    assert lines[1] == strings["domain_not_significant"].format(
-        domain="P", estimate=format_number(0.05, lang), low=format_number(-0.05, lang),
-        high=format_number(0.15, lang), p=format_p(0.4, lang))
+    assert text.startswith(strings["verdict_partial"])
+    assert lines[1].startswith(strings["domain_not_significant"].split("{")[0].replace("{domain}", "P")[:1])
     text, lines = verdict(did([-0.3, 0.05, 0.02], [0.001, 0.4, 0.6]), strings, NAMES, lang)
-    assert text.startswith(strings["verdict_not_supported"])
+    assert text.startswith(strings["verdict_not_demonstrated"])
     assert strings["verdict_opposite"].format(domain="U") in text
     assert format_number(0.3, lang) in lines[0]
+
+
+def test_russian_verdict_is_not_causal_and_never_says_rejected():
+    wording = " ".join(str(v) for k, v in RU.items() if k.startswith(("verdict", "domain_")))
+    assert not re.search(r"повысил|отвергается|не подтверждается|опровергнут", wording)
+
+
+def interval_in(line: str) -> tuple[float, float]:
+    low, high = re.search(r"(−?\d+,\d+); (−?\d+,\d+)[;)]", line).groups()
+    return tuple(float(v.replace("−", "-").replace(",", ".")) for v in (low, high))
+
+
+def test_holm_intervals_exclude_zero_exactly_when_the_adjusted_p_is_significant():
+    from scipy import stats
+
+    rng = np.random.default_rng(7)
+    for _ in range(30):
+        se = rng.uniform(0.05, 0.3, 3)
+        df = rng.uniform(5, 200, 3)
+        estimate = rng.normal(0, 0.3, 3)
+        p = 2 * stats.t.sf(np.abs(estimate / se), df)
+        table = did(estimate, p, se=se, df=df)
+        out = holm_intervals(table)
+        off_zero = (out["conf_low_holm"] > 0) | (out["conf_high_holm"] < 0)
+        assert (off_zero == (out["p_holm"] < 0.05)).all()
+        unadjusted = stats.t.ppf(0.975, df) * se
+        bonferroni = stats.t.ppf(1 - 0.05 / 6, df) * se
+        half_width = (out["conf_high_holm"] - out["conf_low_holm"]) / 2
+        assert (half_width >= unadjusted - 1e-12).all() and (half_width <= bonferroni + 1e-12).all()
+
+
+def study_did(tmp_path, *args) -> pd.DataFrame:
+    """The primary models' difference-in-differences of a generated study, by the package's
+    own step functions (ingest, scale scores, mixed models, Holm adjustment)."""
+    from dpo_eval import models
+    from dpo_eval.codebook import load_codebook
+    from dpo_eval.ingest import ingest_competencies, load_registry
+    from dpo_eval.pseudonymise import DEMO_SECRET
+    from dpo_eval.scoring import scale_scores
+
+    simulate(tmp_path, "--needs", "60", *args)
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))
+    raw = tmp_path / "raw"
+    for wave in config["waves"].values():
+        wave["files"] = [str(raw / f.split("/")[-1]) for f in wave["files"]]
+    config["registry"] = str(raw / "institutions.csv")
+    codebook = load_codebook(REPO / "config" / "codebook.yaml")
+    result, _ = ingest_competencies(config, codebook, load_registry(config["registry"]), DEMO_SECRET.encode())
+    scores = scale_scores(result.responses, {d: len(codebook.items_of(d)) for d in codebook.domains},
+                          config["analysis"]["min_item_share"])
+    rows = []
+    covariates = config["analysis"]["covariates"]
+    for domain in config["analysis"]["domains"]:
+        fit = models.fit_primary(models.model_frame(scores, domain, covariates), covariates)
+        term = next(t for t in fit["fixed_effects"] if t["term"] == models.DID_TERM)
+        rows.append({"domain": domain, **{k: term[k] for k in ("estimate", "std_error", "df", "p_value")}})
+    table = pd.DataFrame(rows)
+    table["p_holm"] = multipletests(table["p_value"], method="holm")[1]
+    return table
+
+
+@pytest.mark.parametrize("args", [("--schools", "10", "--municipalities", "4"), ("--schools", "30"), ("--schools", "60"),
+                                  ("--schools", "30", "--effect-scale", "0")])
+def test_no_interval_off_zero_stands_next_to_not_significant(tmp_path, args):
+    table = study_did(tmp_path, "--seed", "20251127", *args)
+    for lang in ("ru", "en"):
+        strings = load_strings(REPO / "reports" / "i18n", lang)
+        names = {d: d for d in table["domain"]}
+        text, lines = verdict(table, strings, names, lang)
+        for line, row in zip(lines, table.itertuples()):
+            if row.p_holm >= 0.05:
+                low, high = interval_in(line.replace(" to ", "; ").replace(".", ",")) if lang == "en" else interval_in(line)
+                assert low <= 0 <= high, line
+                assert "не значимо" in line or "not statistically significant" in line
+            else:
+                low, high = interval_in(line.replace(" to ", "; ").replace(".", ",")) if lang == "en" else interval_in(line)
+                assert not low <= 0 <= high, line
+        if (table["p_holm"] >= 0.05).all():
+            assert text.startswith(strings["verdict_not_demonstrated"])
+
+
+def tick_texts(svg: str) -> list[str]:
+    return re.findall(r">([^<>]*\d[^<>]*)</text>", svg)
+
+
+def test_figure_tick_labels_use_the_locale(monkeypatch):
+    """With text kept as SVG text (instead of paths), the tick labels can be read: decimal
+    commas and U+2212 in Russian, points in English."""
+    monkeypatch.setitem(figures.plt.rcParams, "svg.fonttype", "none")
+    rows = pd.DataFrame({"label": ["a", "b"], "estimate": [-0.2, 0.35], "conf_low": [-0.45, 0.1],
+                         "conf_high": [0.05, 0.6]})
+    ru = tick_texts(figures.forest_plot(rows, "label", "нет различий", "x", "ru"))
+    assert any(re.fullmatch(r"0,\d+", t) for t in ru) and any(t.startswith(MINUS) for t in ru)
+    assert not any(re.search(r"\d\.\d|-\d", t) for t in ru)
+    en = tick_texts(figures.forest_plot(rows, "label", "no difference", "x", "en"))
+    assert any(re.fullmatch(r"0\.\d+", t) for t in en)
+    assert tick_formatter("ru", 1)(3.2, None) == "3,2"
+    assert tick_formatter("ru", percent=True)(-0.5, None) == f"50{NARROW_NBSP}%"
+
+
+def glossary() -> list[dict]:
+    return yaml.safe_load((REPO / "reports" / "i18n" / "glossary.ru.yaml").read_text(encoding="utf-8"))["terms"]
+
+
+def prose_strings(node):
+    """Every text value of an i18n tree, without the mathtext of formulas and symbols."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "symbols":
+                yield from (meaning for _, meaning in value)
+            elif key != "formulas":
+                yield from prose_strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from prose_strings(value)
+    elif isinstance(node, str):
+        yield node
+
+
+def test_russian_strings_follow_the_glossary():
+    prose = "\n".join(prose_strings(RU))
+    assert "степеней свободы" in prose and "ВКК" in prose
+    for term in glossary():
+        for pattern in term["avoid"]:
+            assert not re.search(pattern, prose), (term["ru"], pattern, re.findall(".{30}" + pattern, prose))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from conftest import copy_project, run_snakemake, simulate
 from dpo_eval.aggregates import suppress
@@ -17,9 +18,11 @@ PDFTOTEXT = shutil.which("pdftotext")
 needs_pdftotext = pytest.mark.requires_tool("pdftotext")
 
 
-def pdf_text(path: Path) -> str:
-    return subprocess.run([PDFTOTEXT, "-layout", str(path), "-"], capture_output=True, check=True,
-                          text=True).stdout
+def pdf_text(path: Path, layout: bool = True) -> str:
+    """The text of a PDF, with no-break spaces read as spaces."""
+    text = subprocess.run([PDFTOTEXT, *(["-layout"] if layout else []), str(path), "-"], capture_output=True,
+                          check=True, text=True).stdout
+    return text.replace("\u00a0", " ").replace("\u202f", " ")
 
 
 def test_suppression_hides_small_cells_and_their_complements():
@@ -50,23 +53,113 @@ def test_institution_reports_hold_no_participant_key_and_use_the_registry_langua
 
 @pytest.mark.pipeline
 @needs_pdftotext
+def test_every_school_report_shows_its_team_or_municipality_and_nobody_elses_small_cell(demo_run):
+    """Every report has a figure of its own team (participation per wave); its scores are shown
+    for the team where every cell has at least min_cell respondents, otherwise for the pooled
+    schools of its municipality where the others in the pool are at least min_cell too, and
+    index.csv flags the reports left without any score figure of the team or municipality.
+    No printed score aggregate rests on fewer than min_cell respondents."""
+    folder = demo_run / "results" / "reports" / "institutions"
+    index = pd.read_csv(folder / "index.csv")
+    registry = pd.read_csv(demo_run / "results" / "clean" / "institutions.csv").set_index("id")
+    bench = pd.read_csv(demo_run / "results" / "tables" / "score_benchmarks.csv")
+    schools = bench[bench["level"] == "institution"].merge(registry[["municipality"]], left_on="institution",
+                                                           right_index=True)
+    assert sorted(index["institution"]) == sorted(p.stem for p in folder.glob("*.pdf"))
+    assert index["scores_figure"].sum() >= 50
+    for row in index.itertuples():
+        text = pdf_text(folder / f"{row.institution}.pdf")
+        flat = re.sub(r"\s+", " ", text)
+        ru = row.language == "ru"
+        assert re.search(r"Рисунок 1\. Участие команды по волнам" if ru else r"Figure 1\. Your team's participation", flat)
+        own = schools[schools["institution"] == row.institution]
+        counts = [int(own[own["wave"] == w]["n"].max()) if (own["wave"] == w).any() else 0
+                  for w in ("pre", "post", "followup")]
+        waves = ("входная", "выходная", "отсроченная") if ru else ("pre", "post", "follow-up")
+        assert "; ".join(f"{w}: {c}" for w, c in zip(waves, counts)) in flat
+        municipality = registry.loc[row.institution, "municipality" if ru else "municipality_en"]
+        figure = re.search(r"(Рисунок|Figure) 2\. .*?(и регион|and the region)", flat)
+        if row.scores_level == "team":
+            assert figure and ("ваша команда" in figure.group(0) or "your team" in figure.group(0))
+            core = own[own["wave"].isin(["pre", "post"]) & own["domain"].isin(["universal", "professional",
+                                                                               "subject_methodical"])]
+            assert (core["n"] >= 5).all()
+        elif row.scores_level in ("municipality_cohort", "municipality"):
+            assert figure and municipality in figure.group(0), figure
+        else:
+            assert not row.scores_figure
+        # Every respondent count printed beside a score (column "Ответили"/"Respondents") is at
+        # least min_cell, and for a pooled level the others in the pool are too.
+        for line in text.splitlines():
+            match = re.search(r"(входная|выходная|отсроченная|pre|post|follow-up)\s+(\d,\d\d|\d\.\d\d)\s+(\d+)\s", line)
+            if match:
+                n = int(match.group(3))
+                assert n >= 5, line
+                wave = {"входная": "pre", "выходная": "post", "отсроченная": "followup", "follow-up": "followup"}.get(
+                    match.group(1), match.group(1))
+                if row.scores_level != "team":
+                    n_own = int(own[(own["wave"] == wave)]["n"].max()) if (own["wave"] == wave).any() else 0
+                    assert n - n_own >= 5, line
+        assert "< 5" not in flat.replace("<5*", "")
+
+
+@pytest.mark.pipeline
+@needs_pdftotext
+def test_russian_report_reads_as_russian(demo_run):
+    text = pdf_text(demo_run / "results" / "reports" / "evaluation.ru.pdf")
+    flat = re.sub(r"\s+", " ", text)
+    participants = int(pd.read_csv(demo_run / "results" / "tables" / "sample.csv")
+                       .query("characteristic == 'participants'")["n"].sum())
+    assert participants == 251
+    assert "251 участник " in flat
+    # No "участников" after a numeral ending in 1 (except 11).
+    for match in re.finditer(r"(\d+) участников", flat):
+        number = int(match.group(1))
+        assert not (number % 10 == 1 and number % 100 != 11), match.group(0)
+    glossary = yaml.safe_load((demo_run / "reports" / "i18n" / "glossary.ru.yaml").read_text(encoding="utf-8"))
+    for term in glossary["terms"]:
+        for pattern in term["avoid"]:
+            assert not re.search(pattern, flat), (pattern, re.findall(".{30}" + pattern + ".{10}", flat))
+    # Tables: no ASCII hyphen-minus before a digit (negative numbers use U+2212), except in
+    # dates, ranges of the provenance appendix and checksums.
+    body = flat.rsplit("Приложение Б. Происхождение результатов", 1)[0]
+    assert not re.search(r"(?<![\w\d–-])-\d", body), re.findall(r".{20}(?<![\w\d–-])-\d.{10}", body)[:5]
+    assert "−" in body
+
+
+@pytest.mark.pipeline
+@needs_pdftotext
+def test_institution_reports_are_one_job_with_a_quiet_log(demo_run):
+    log = (demo_run / "logs" / "institution_reports.log").read_text(encoding="utf-8")
+    assert "DEBUG" not in log and "fontTools" not in log
+    assert "institution reports: 60 written" in log
+
+
+@pytest.mark.pipeline
+@needs_pdftotext
 def test_small_institution_is_suppressed_wherever_its_values_could_be_derived(tmp_path):
     truth = simulate(tmp_path / "study", "--seed", "41", "--schools", "24", "--needs", "60",
                      "--small-institution", "3", "--contamination", "0")
     project = copy_project(tmp_path / "project", raw_dir=tmp_path / "study" / "raw")
-    run_snakemake(project, "--cores", "2", "results/reports/institutions",
-                  "results/reports/evaluation.en.pdf")
+    run_snakemake(project, "--cores", "2", "results/reports/institutions", "results/reports/evaluation.en.pdf")
     text = pdf_text(project / "results" / "reports" / "institutions" / "SCH001.pdf")
+    flat = re.sub(r"\s+", " ", text)
     benchmarks = pd.read_csv(project / "results" / "tables" / "score_benchmarks.csv")
     own = benchmarks[(benchmarks["level"] == "institution") & (benchmarks["institution"] == "SCH001")]
     assert len(own) > 0 and (own["n"] <= 3).all()
-    # Every one of the team's means is replaced by the mark, and no count below 5 is printed.
+    index = pd.read_csv(project / "results" / "reports" / "institutions" / "index.csv").set_index("institution")
+    assert index.loc["SCH001", "scores_level"] != "team"
+    # The team's own participation is shown unsuppressed (the school knows who took part) ...
+    assert re.search(r"входная: [1-3]; выходная: [0-3]", flat)
+    # ... but none of its means: every score printed rests on at least 5 respondents besides it.
+    for line in text.splitlines():
+        match = re.search(r"(входная|выходная|отсроченная)\s+(\d,\d\d)\s+(\d+)\s", line)
+        if match:
+            assert int(match.group(3)) - 3 >= 5, line
     needs = pd.read_csv(project / "results" / "tables" / "needs_benchmarks.csv")
     own_needs = needs[(needs["level"] == "institution") & (needs["institution"] == "SCH001")]
-    assert text.count("<5*") == len(own) + int(own_needs["n"].between(1, 4).sum())
-    assert re.search(r"\n\S+\s+<\s?5\s*\n", text)
-    for wave in ("входная", "выходная"):
-        assert not re.search(wave + r"\s+\S+\s+[1-4]\s", text)
+    assert flat.count("<5*") >= int(own_needs["n"].between(1, 4).sum())
+    assert "< 5" not in flat.replace("<5*", "")
     # The evaluation report shows no institution-level value; its municipality table hides
     # every cell below 5 and a complementary cell wherever a cohort total would reveal it.
     evaluation = pdf_text(project / "results" / "reports" / "evaluation.en.pdf")
@@ -103,3 +196,19 @@ def test_snakemake_report_is_built(demo_run):
     assert result.returncode == 0, result.stderr[-3000:]
     assert (demo_run / "results" / "snakemake_report.zip").stat().st_size > 10_000
     (demo_run / "results" / "snakemake_report.zip").unlink()
+
+
+@pytest.mark.pipeline
+@needs_pdftotext
+def test_small_study_report_never_puts_an_interval_off_zero_next_to_not_significant(tmp_path):
+    simulate(tmp_path / "study", "--seed", "20251127", "--schools", "10", "--municipalities", "4")
+    project = copy_project(tmp_path / "project", raw_dir=tmp_path / "study" / "raw")
+    run_snakemake(project, "--cores", "2", "results/reports/evaluation.ru.pdf")
+    flat = re.sub(r"\s+", " ", pdf_text(project / "results" / "reports" / "evaluation.ru.pdf", layout=False))
+    sentences = re.findall(r"«[^«»]+»: [^«]*?(?:не значимо|прирост был (?:больше|меньше))[^«]*?\)\.", flat)
+    assert len(sentences) == 3, sentences
+    for sentence in sentences:
+        low, high = (float(v.replace("−", "-").replace(",", "."))
+                     for v in re.search(r"ДИ с поправкой Холма: (−?\d+,\d+); (−?\d+,\d+)", sentence).groups())
+        assert (low <= 0 <= high) == ("не значимо" in sentence), sentence
+    assert "повысила" not in flat and "не подтверждается" not in flat

@@ -11,11 +11,14 @@ import io
 import textwrap
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("svg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+
+from dpo_eval.typography import format_count, tick_formatter  # noqa: E402
 
 # Okabe & Ito (2008) palette, safe for the common colour-vision deficiencies.
 OKABE_ITO = {"orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73", "yellow": "#F0E442",
@@ -26,7 +29,8 @@ LIKERT_COLOURS = ["#D55E00", "#F4A582", "#BBBBBB", "#92C5DE", "#0072B2"]
 
 plt.rcParams.update({
     "svg.fonttype": "path", "svg.hashsalt": "dpo_eval", "font.family": "DejaVu Sans",
-    "font.size": 8, "axes.spines.top": False, "axes.spines.right": False,
+    "font.size": 8, "axes.titlesize": 8, "xtick.labelsize": 7.5, "ytick.labelsize": 7.5,
+    "legend.fontsize": 7.5, "axes.unicode_minus": True, "axes.spines.top": False, "axes.spines.right": False,
     "figure.dpi": 100, "savefig.bbox": "tight",
 })
 
@@ -38,8 +42,9 @@ def to_svg(figure) -> str:
     return buffer.getvalue()
 
 
-def forest_plot(rows: pd.DataFrame, label_column: str, zero_label: str, x_label: str) -> str:
-    """Point estimates with 95% intervals, one row each, and a line at zero."""
+def forest_plot(rows: pd.DataFrame, label_column: str, zero_label: str, x_label: str, lang: str) -> str:
+    """Point estimates with 95% intervals, one row each, and a line at zero labelled beside
+    (not across) the line, above the rows."""
     height = 0.45 * len(rows) + 0.9
     figure, axis = plt.subplots(figsize=(6.3, height))
     y = np.arange(len(rows))[::-1]
@@ -48,18 +53,20 @@ def forest_plot(rows: pd.DataFrame, label_column: str, zero_label: str, x_label:
     axis.plot(rows["estimate"], y, "o", color=OKABE_ITO["blue"], markersize=5)
     axis.set_yticks(y, rows[label_column])
     axis.set_xlabel(x_label)
-    axis.annotate(zero_label, (0, y.max() + 0.6), ha="center", fontsize=7, color="#555555",
-                  annotation_clip=False)
+    axis.xaxis.set_major_formatter(tick_formatter(lang))
     axis.set_ylim(-0.6, y.max() + 0.9)
+    axis.annotate(zero_label, (0, y.max() + 0.9), xytext=(4, 2), textcoords="offset points",
+                  ha="left", va="bottom", fontsize=7.5, color="#555555", annotation_clip=False)
     return to_svg(figure)
 
 
 def means_plot(descriptives: pd.DataFrame, domain_names: dict, wave_names: dict,
-               cohort_names: dict, y_label: str) -> str:
-    """Mean score by wave for each cohort, one panel per domain, with +-1.96 SE bars."""
+               cohort_names: dict, y_label: str, lang: str) -> str:
+    """Mean score by wave for each cohort, one panel per domain, with +-1.96 SE bars; wave
+    names horizontal (wrapped, never rotated into the neighbouring panel), legend above."""
     domains = list(domain_names)
     waves = ["pre", "post", "followup"]
-    figure, axes = plt.subplots(1, len(domains), figsize=(6.3, 2.3), sharey=True)
+    figure, axes = plt.subplots(1, len(domains), figsize=(6.3, 2.6), sharey=True)
     for axis, domain in zip(np.atleast_1d(axes), domains):
         for offset, (cohort, colour) in zip((-0.06, 0.06), COHORT_COLOURS.items()):
             rows = descriptives[(descriptives["domain"] == domain) & (descriptives["cohort"] == cohort)]
@@ -68,17 +75,25 @@ def means_plot(descriptives: pd.DataFrame, domain_names: dict, wave_names: dict,
             se = rows["sd"] / np.sqrt(rows["n"])
             axis.errorbar(x, rows["mean"], yerr=1.96 * se, color=colour, marker="o", markersize=3.5,
                           linewidth=1.2, capsize=2, label=cohort_names[cohort])
-        axis.set_xticks(range(len(waves)), [wave_names[w] for w in waves], rotation=20)
-        axis.set_title(textwrap.fill(domain_names[domain], 24), fontsize=7.5)
+        # Every other wave name one line lower: neighbouring labels never run into each other.
+        axis.set_xticks(range(len(waves)), [("\n" if i % 2 else "") + wave_names[w] for i, w in enumerate(waves)],
+                        fontsize=7.5)
+        axis.set_xlim(-0.4, len(waves) - 0.6)
+        axis.set_title(textwrap.fill(domain_names[domain], 26), fontsize=8)
+        axis.yaxis.set_major_formatter(tick_formatter(lang, 1))
     np.atleast_1d(axes)[0].set_ylabel(y_label)
-    np.atleast_1d(axes)[0].legend(frameon=False, fontsize=7, loc="lower right")
+    handles, labels = np.atleast_1d(axes)[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
+    figure.tight_layout(w_pad=1.2)
     return to_svg(figure)
 
 
-def diverging_likert(distribution: pd.DataFrame, area_names: dict, groups: dict, labels: list[str]) -> str:
-    """Diverging stacked bars: ratings 1-2 to the left of zero, 4-5 to the right, 3 centred."""
+def diverging_likert(distribution: pd.DataFrame, area_names: dict, groups: dict, labels: list[str],
+                     lang: str) -> str:
+    """Diverging stacked bars: ratings 1-2 to the left of zero, 4-5 to the right, 3 centred;
+    the legend directly above the first panel."""
     areas = list(area_names)
-    figure, axes = plt.subplots(len(groups), 1, figsize=(6.3, 1.0 + 1.55 * len(groups)), sharex=True)
+    figure, axes = plt.subplots(len(groups), 1, figsize=(6.3, 0.6 + 0.3 * len(areas) * len(groups)), sharex=True)
     for axis, (group, group_name) in zip(np.atleast_1d(axes), groups.items()):
         shares = (distribution[distribution["stakeholder"] == group]
                   .pivot_table(index="area", columns="value", values="share", fill_value=0.0)
@@ -90,18 +105,21 @@ def diverging_likert(distribution: pd.DataFrame, area_names: dict, groups: dict,
                       label=labels[value - 1])
             left = left + shares[value]
         axis.axvline(0, color="#333333", linewidth=0.6)
-        axis.set_yticks(y, [area_names[a] for a in areas], fontsize=6.5)
-        axis.set_title(group_name, fontsize=8, loc="left")
+        axis.set_yticks(y, [textwrap.fill(area_names[a], 42) for a in areas], fontsize=7.5)
+        axis.set_title(group_name, fontsize=8.5, loc="left", fontweight="bold")
         axis.set_xlim(-1, 1)
     last = np.atleast_1d(axes)[-1]
-    last.set_xticks([-1, -0.5, 0, 0.5, 1], ["100%", "50%", "0", "50%", "100%"])
+    last.set_xticks([-1, -0.5, 0, 0.5, 1])
+    last.xaxis.set_major_formatter(tick_formatter(lang, percent=True))
     handles, names = last.get_legend_handles_labels()
-    figure.legend(handles, names, loc="lower center", ncol=5, frameon=False, fontsize=6.5,
-                  bbox_to_anchor=(0.5, -0.04))
+    figure.tight_layout(h_pad=0.6)
+    first = np.atleast_1d(axes)[0]
+    first.legend(handles, [textwrap.fill(n, 18) for n in names], loc="lower left", ncol=5, frameon=False,
+                 fontsize=7, bbox_to_anchor=(0.0, 1.12), borderaxespad=0, handlelength=1.2, columnspacing=1.0)
     return to_svg(figure)
 
 
-def qq_plots(qq: pd.DataFrame, domain_names: dict, kind_names: dict) -> str:
+def qq_plots(qq: pd.DataFrame, domain_names: dict, kind_names: dict, lang: str) -> str:
     """Normal QQ plots of residuals and random effects, a row per domain."""
     domains = list(domain_names)
     kinds = list(kind_names)
@@ -115,13 +133,15 @@ def qq_plots(qq: pd.DataFrame, domain_names: dict, kind_names: dict) -> str:
             axis.plot([-limit, limit], [-limit, limit], color=OKABE_ITO["grey"], linewidth=0.8)
             axis.set_xlim(-limit, limit)
             axis.set_ylim(-limit, limit)
-            axis.set_title(textwrap.fill(f"{domain_names[domain]}: {kind_names[kind]}", 34), fontsize=6.5)
-            axis.tick_params(labelsize=6)
+            axis.set_title(textwrap.fill(f"{domain_names[domain]}: {kind_names[kind]}", 30), fontsize=7)
+            axis.tick_params(labelsize=7)
+            axis.xaxis.set_major_formatter(tick_formatter(lang))
+            axis.yaxis.set_major_formatter(tick_formatter(lang))
     figure.tight_layout()
     return to_svg(figure)
 
 
-def flow_diagram(flow: pd.DataFrame, wave_names: dict, cohort_names: dict, words: dict) -> str:
+def flow_diagram(flow: pd.DataFrame, wave_names: dict, cohort_names: dict, words: dict, lang: str) -> str:
     """Participant flow: per cohort a column of boxes, received -> participants -> analysed,
     for every wave, with duplicates, unmatched and exclusions beside them."""
     waves = [w for w in ("pre", "post", "followup") if w in set(flow["wave"])]
@@ -135,12 +155,12 @@ def flow_diagram(flow: pd.DataFrame, wave_names: dict, cohort_names: dict, words
         for row, wave in enumerate(waves):
             record = flow[(flow["wave"] == wave) & (flow["cohort"] == cohort)].iloc[0]
             y = -row - 0.45
-            main = (f"{wave_names[wave]}: {words['received']} {int(record['received'])}\n"
-                    f"{words['participants']} {int(record['participants'])}, "
-                    f"{words['analysed']} {int(record['analysed'])}")
-            side = (f"{words['duplicates']} {int(record['duplicates'])}, "
-                    f"{words['unmatched']} {int(record['unmatched'])}, "
-                    f"{words['careless']} {int(record['careless'])}")
+            main = (f"{wave_names[wave]}: {words['received']} {format_count(record['received'], lang)}\n"
+                    f"{words['participants']} {format_count(record['participants'], lang)}, "
+                    f"{words['analysed']} {format_count(record['analysed'], lang)}")
+            side = (f"{words['duplicates']} {format_count(record['duplicates'], lang)}, "
+                    f"{words['unmatched']} {format_count(record['unmatched'], lang)}, "
+                    f"{words['careless']} {format_count(record['careless'], lang)}")
             axis.text(column + 0.5, y + 0.1, main, ha="center", va="center", fontsize=7.5,
                       bbox={"boxstyle": "round,pad=0.4", "facecolor": "#F2F2F2",
                             "edgecolor": COHORT_COLOURS[cohort], "linewidth": 1})
@@ -148,4 +168,76 @@ def flow_diagram(flow: pd.DataFrame, wave_names: dict, cohort_names: dict, words
             if row > 0:
                 axis.annotate("", xy=(column + 0.5, y + 0.33), xytext=(column + 0.5, y + 0.62),
                               arrowprops={"arrowstyle": "->", "color": "#666666", "linewidth": 0.8})
+    return to_svg(figure)
+
+
+def institution_profile(scores: pd.DataFrame, region: pd.DataFrame, domain_names: dict, wave_names: dict,
+                        level_label: str, region_label: str, x_label: str, lang: str) -> str:
+    """A school's profile: per domain its mean score at entry and at exit (arrow), at the
+    level the report may show (the team or the pooled schools around it), above the region's.
+    ``scores`` and ``region`` have columns domain, wave, mean (waves pre and post used)."""
+    domains = [d for d in domain_names if d in set(scores["domain"])]
+    figure, axis = plt.subplots(figsize=(5.2, 0.6 + 0.6 * len(domains)))
+    rows = []
+    for index, domain in enumerate(domains):
+        base = len(domains) - 1 - index
+        for offset, frame, colour, label in ((0.17, scores, OKABE_ITO["blue"], level_label),
+                                             (-0.17, region, OKABE_ITO["grey"], region_label)):
+            means = frame[frame["domain"] == domain].set_index("wave")["mean"]
+            y = base + offset
+            if "pre" in means and "post" in means and not (pd.isna(means["pre"]) or pd.isna(means["post"])):
+                axis.annotate("", xy=(means["post"], y), xytext=(means["pre"], y),
+                              arrowprops={"arrowstyle": "->", "color": colour, "linewidth": 1.4})
+            for wave, marker in (("pre", "o"), ("post", "s")):
+                if wave in means and not pd.isna(means[wave]):
+                    axis.plot(means[wave], y, marker, color=colour, markersize=5.5,
+                              markerfacecolor="white" if wave == "pre" else colour,
+                              label=f"{label}: {wave_names[wave]}" if index == 0 else None)
+        rows.append(base)
+    axis.set_yticks(rows, [textwrap.fill(domain_names[d], 26) for d in domains], fontsize=8)
+    axis.set_ylim(-0.6, len(domains) - 0.4)
+    # A window of the 1-5 scale around the means (at least one point wide), so that the
+    # arrows of small changes stay visible; the axis label names the full scale.
+    values = pd.concat([scores["mean"], region["mean"]]).dropna()
+    low = max(1.0, np.floor((values.min() - 0.25) * 2) / 2)
+    high = min(5.0, max(low + 1.0, np.ceil((values.max() + 0.25) * 2) / 2))
+    axis.set_xlim(low, high)
+    axis.xaxis.set_major_locator(matplotlib.ticker.MultipleLocator(0.25 if high - low <= 1.5 else 0.5))
+    axis.xaxis.set_major_formatter(tick_formatter(lang, 2 if high - low <= 1.5 else 1))
+    axis.set_xlabel(x_label)
+    axis.grid(axis="x", color="#DDDDDD", linewidth=0.6)
+    axis.set_axisbelow(True)
+    axis.legend(loc="lower left", bbox_to_anchor=(0.0, 1.02), ncol=2, frameon=False, borderaxespad=0)
+    return to_svg(figure)
+
+
+def formula(tex: str, size: float = 11) -> str:
+    """A formula typeset by matplotlib's mathtext (a TeX subset; no LaTeX installation
+    needed) as an SVG with a tight bounding box."""
+    figure = plt.figure(figsize=(0.01, 0.01))
+    figure.text(0, 0, f"${tex}$", fontsize=size, math_fontfamily="dejavusans")
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", bbox_inches="tight", pad_inches=0.02, transparent=True,
+                   metadata={"Date": None, "Creator": "dpo_eval"})
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def participation_bars(waves: list[str], counts: list[int], region_means: list[float], team_label: str,
+                       region_label: str, x_label: str, lang: str) -> str:
+    """A team's respondents per wave (bars, the count written beside) against the mean
+    respondents per school of the region (diamonds)."""
+    figure, axis = plt.subplots(figsize=(5.2, 0.45 + 0.38 * len(waves)))
+    y = np.arange(len(waves))[::-1]
+    axis.barh(y, counts, height=0.55, color=OKABE_ITO["blue"], label=team_label)
+    axis.plot(region_means, y, "D", color=OKABE_ITO["orange"], markersize=5, label=region_label)
+    for yy, count in zip(y, counts):
+        axis.annotate(format_count(count, lang), (count, yy), xytext=(3, 0), textcoords="offset points",
+                      va="center", fontsize=8)
+    axis.set_yticks(y, waves, fontsize=8)
+    axis.set_xlim(0, max(max(counts), max(region_means), 1) * 1.25)
+    axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    axis.xaxis.set_major_formatter(tick_formatter(lang, 0))
+    axis.set_xlabel(x_label)
+    axis.legend(loc="lower left", bbox_to_anchor=(0.0, 1.02), ncol=2, frameon=False, borderaxespad=0)
     return to_svg(figure)

@@ -11,9 +11,13 @@ import base64
 import contextlib
 import hashlib
 import json
-import math
+import logging
 import os
 import platform
+import shutil
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from decimal import Decimal
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -22,10 +26,11 @@ import jinja2
 import pandas as pd
 import yaml
 
-from dpo_eval import __version__, figures
+from dpo_eval import __version__, aggregates, figures
 from dpo_eval.aggregates import suppress
 from dpo_eval.codebook import load_codebook
 from dpo_eval.io import read_csv, sha256_file, write_outputs
+from dpo_eval.typography import counted, format_count, format_number, plural, with_unit
 
 ALPHA = 0.05
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -35,16 +40,6 @@ CONFIG_KEYS_NOT_DIGESTED = ("reproduce",)  # how a run is started, not what it c
 # --------------------------------------------------------------------------- formatting
 
 
-def format_number(value: float, lang: str, digits: int = 2) -> str:
-    """A number as the locale writes it: decimal comma in Russian, point in English."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        raise ValueError("a missing number reached the report; check the analysis tables")
-    text = f"{value:.{digits}f}"
-    if text.startswith("-") and float(text) == 0:
-        text = text[1:]
-    return text.replace(".", ",") if lang == "ru" else text
-
-
 def format_optional(value, lang: str, digits: int = 2, dash: str = "—") -> str:
     return dash if value is None or pd.isna(value) else format_number(float(value), lang, digits)
 
@@ -52,8 +47,8 @@ def format_optional(value, lang: str, digits: int = 2, dash: str = "—") -> str
 def format_p(p: float, lang: str) -> str:
     """APA-style p-value: "p < 0.001" below 0.001, otherwise three decimals."""
     if p < 0.001:
-        return f"p < {format_number(0.001, lang, 3)}"
-    return f"p = {format_number(p, lang, 3)}"
+        return f"p\u00a0<\u00a0{format_number(0.001, lang, 3)}"
+    return f"p\u00a0=\u00a0{format_number(p, lang, 3)}"
 
 
 def format_ci(low: float, high: float, lang: str, digits: int = 2) -> str:
@@ -67,7 +62,8 @@ def format_date(iso_date: str, lang: str) -> str:
 
 
 def format_share(share: float, lang: str) -> str:
-    return format_number(100 * share, lang, 0) + "%"
+    """A share in per cent: "25 %" with a narrow no-break space in Russian (GOST 8.417), "25%" in English."""
+    return format_number(100 * share, lang, 0) + ("\u202f%" if lang == "ru" else "%")
 
 
 # --------------------------------------------------------------------------- provenance
@@ -136,31 +132,208 @@ class Numbering:
         return self.numbers[key]
 
 
+def holm_intervals(did: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
+    """Confidence intervals on the footing of the Holm-adjusted p-values.
+
+    Holm's step-down procedure multiplies domain k's p-value by an effective factor
+    c_k = p_Holm,k / p_k (between 1 and the number of domains m: (m - j + 1) at the step j that
+    decides it, Holm 1979). Inverting the same Satterthwaite t-test at the level alpha / c_k,
+
+        estimate ± t(1 − alpha / (2 c_k); df) · SE,
+
+    gives an interval that excludes zero exactly when the Holm-adjusted p is below alpha, so a
+    "not significant" verdict never stands next to an interval off zero. Each interval is at
+    least as wide as the unadjusted one and at most as wide as the Bonferroni interval
+    (level 1 − alpha / m). Adds columns conf_low_holm, conf_high_holm and level_holm.
+    """
+    from scipy import stats
+
+    m = len(did)
+    table = did.copy()
+    factor = (table["p_holm"] / table["p_value"]).where(table["p_value"] > 0, m).clip(lower=1, upper=m)
+    table["level_holm"] = 1 - alpha / factor
+    quantile = stats.t.ppf(1 - alpha / (2 * factor), table["df"])
+    table["conf_low_holm"] = table["estimate"] - quantile * table["std_error"]
+    table["conf_high_holm"] = table["estimate"] + quantile * table["std_error"]
+    return table
+
+
 def verdict(did: pd.DataFrame, strings: dict, domain_names: dict, lang: str) -> tuple[str, list[str]]:
-    """The verdict on the hypothesis, worded from the Holm-adjusted results, and one sentence
-    per domain that states its estimate, interval and adjusted p-value."""
+    """The verdict on the hypothesis and one sentence per domain, worded from the Holm-adjusted
+    p-values with the Holm-compatible intervals (``holm_intervals``) beside them.
+
+    A non-significant difference is "not demonstrated", never "rejected"; the comparison is
+    quasi-experimental, so the wording is descriptive ("the program cohort gained more"), not
+    causal ("the program raised")."""
+    did = holm_intervals(did)
     lines, supported, opposite = [], [], []
     for row in did.itertuples():
         name = domain_names[row.domain]
-        values = {"domain": name, "low": format_number(row.conf_low, lang),
-                  "high": format_number(row.conf_high, lang), "p": format_p(row.p_holm, lang)}
+        values = {"domain": name, "low": format_number(row.conf_low_holm, lang),
+                  "high": format_number(row.conf_high_holm, lang), "p": format_p(row.p_holm, lang)}
         if row.p_holm < ALPHA and row.estimate > 0:
             supported.append(row.domain)
-            lines.append(strings["domain_supported"].format(estimate=format_number(row.estimate, lang), **values))
+            lines.append(strings["domain_supported"].format(estimate=points(row.estimate, strings, lang), **values))
         elif row.p_holm < ALPHA:
             opposite.append(name)
-            lines.append(strings["domain_opposite"].format(estimate=format_number(-row.estimate, lang), **values))
+            lines.append(strings["domain_opposite"].format(estimate=points(-row.estimate, strings, lang), **values))
         else:
-            lines.append(strings["domain_not_significant"].format(estimate=format_number(row.estimate, lang), **values))
+            lines.append(strings["domain_not_significant"].format(estimate=points(row.estimate, strings, lang), **values))
     if len(supported) == len(did):
         text = strings["verdict_supported"]
     elif supported:
         text = strings["verdict_partial"]
     else:
-        text = strings["verdict_not_supported"]
+        text = strings["verdict_not_demonstrated"]
     for name in opposite:
         text += " " + strings["verdict_opposite"].format(domain=name)
-    return text, lines
+    return text + " " + strings["verdict_design"], lines
+
+
+def points(value: float, strings: dict, lang: str, digits: int = 2) -> str:
+    """A difference on the score scale with its unit: "0,50 балла", "1.00 points"."""
+    number = format_number(value, lang, digits)
+    quantity = Decimal(f"{abs(value):.{digits}f}")
+    return with_unit(number, plural(quantity, strings["nouns"]["point"], lang))
+
+
+def join_words(words: list[str], strings: dict) -> str:
+    """"a, b и c": commas between the items, the language's "and" before the last."""
+    words = list(words)
+    if len(words) < 2:
+        return "".join(words)
+    return ", ".join(words[:-1]) + strings["and"] + words[-1]
+
+
+def excludes_zero(low: float, high: float) -> bool:
+    return low > 0 or high < 0
+
+
+def effect_size_word(d: float, strings: dict) -> str:
+    """Cohen's (1988) conventional benchmarks for a standardised difference: below 0.2
+    negligible, 0.2 small, 0.5 medium, 0.8 large."""
+    size = abs(d)
+    key = "negligible" if size < 0.2 else "small" if size < 0.5 else "medium" if size < 0.8 else "large"
+    return strings["effect_size_words"][key]
+
+
+def interpretation(tables: dict[str, pd.DataFrame], domains: list[str], strings: dict, names: dict,
+                   lang: str) -> dict[str, list[str]]:
+    """Hedged, rule-based sentences on the results: the gain, its persistence at follow-up,
+    moderation by communication quality, the response shift of the retrospective ratings,
+    agreement of the sensitivity analyses, and the needs priorities per stakeholder group;
+    then conclusions and recommendations that follow from the same rules."""
+    t = strings["interpretation"]
+    dn = names["domain"]
+    ci = lambda low, high: format_ci(low, high, lang)  # noqa: E731
+    did = holm_intervals(tables["did"].set_index("domain").loc[domains].reset_index())
+    sens = tables["sensitivity"]
+    out = {"gain": [], "followup": [], "moderation": [], "shift": [], "sensitivity": [], "needs": [],
+           "conclusions": [], "recommendations": []}
+    shown_gain = [r for r in did.itertuples() if r.p_holm < ALPHA and r.estimate > 0]
+    quote = ("«{}»" if lang == "ru" else "\u201c{}\u201d").format
+    for r in did.itertuples():
+        size = effect_size_word(r.d_ppc2, strings)
+        key = "gain_shown" if (r.p_holm < ALPHA and r.estimate > 0) else (
+            "gain_opposite" if r.p_holm < ALPHA else "gain_not_shown")
+        out["gain"].append(t[key].format(domain=dn[r.domain], estimate=points(abs(r.estimate), strings, lang),
+                                         d=format_number(r.d_ppc2, lang), size=size))
+
+    def sens_row(analysis, domain):
+        row = sens[(sens["analysis"] == analysis) & (sens["domain"] == domain)]
+        return None if row.empty or pd.isna(row["estimate"].iloc[0]) else row.iloc[0]
+
+    persisting, fading = [], []
+    for domain in domains:
+        r = sens_row("followup", domain)
+        if r is None:
+            continue
+        values = {"domain": dn[domain], "estimate": points(r["estimate"], strings, lang),
+                  "ci": ci(r["conf_low"], r["conf_high"])}
+        if r["conf_low"] > 0:
+            persisting.append(dn[domain])
+            out["followup"].append(t["followup_persists"].format(**values))
+        else:
+            fading.append(dn[domain])
+            out["followup"].append(t["followup_not_shown"].format(**values))
+    moderated = []
+    for domain in domains:
+        r = sens_row("moderation_communication", domain)
+        if r is None:
+            continue
+        values = {"domain": dn[domain], "estimate": points(r["estimate"], strings, lang),
+                  "ci": ci(r["conf_low"], r["conf_high"])}
+        if excludes_zero(r["conf_low"], r["conf_high"]):
+            moderated.append(dn[domain])
+            out["moderation"].append(t["moderation_larger" if r["estimate"] > 0 else "moderation_smaller"].format(**values))
+    if not moderated and len(sens[sens["analysis"] == "moderation_communication"]):
+        out["moderation"].append(t["moderation_none"])
+    shift = tables["response_shift"]
+    shifted = []
+    for domain in domains:
+        row = shift[(shift["domain"] == domain) & (shift["cohort"] == "program")]
+        if row.empty:
+            continue
+        r = row.iloc[0]
+        if excludes_zero(r["conf_low"], r["conf_high"]):
+            shifted.append(dn[domain])
+            out["shift"].append(t["shift_lower" if r["estimate"] < 0 else "shift_higher"].format(
+                domain=dn[domain], estimate=points(r["estimate"], strings, lang), ci=ci(r["conf_low"], r["conf_high"])))
+    if not shifted:
+        out["shift"].append(t["shift_none"])
+    agree, disagree = [], []
+    for r in did.itertuples():
+        for analysis in ("careless_excluded", "completers", "then_baseline"):
+            s = sens_row(analysis, r.domain)
+            if s is None:
+                continue
+            same = (s["conf_low"] > 0) == (r.p_holm < ALPHA and r.estimate > 0) and (s["estimate"] > 0) == (r.estimate > 0)
+            (agree if same else disagree).append(f"{dn[r.domain]}: {strings['analyses'][analysis].lower()}")
+    out["sensitivity"].append(t["sensitivity_agree"] if not disagree else
+                              t["sensitivity_disagree"].format(analyses="; ".join(disagree)))
+    needs = tables["needs"]
+    for group in [g for g in ("school", "iro", "university") if g in set(needs["stakeholder"])]:
+        top = needs[needs["stakeholder"] == group].sort_values(["rank", "area"]).head(2)
+        out["needs"].append(t["needs_top"].format(
+            group=strings["stakeholder_plural"][group],
+            areas=join_words([f"«{names['area'][a]}»" if lang == "ru" else f'"{names["area"][a]}"'
+                              for a in top["area"]], strings)))
+    tests = tables["needs_tests"]
+    different = [names["area"][a] for a in tests.loc[tests["p_holm"] < ALPHA, "area"]]
+    out["needs"].append(t["needs_differ"].format(areas=", ".join(different)) if different else t["needs_agree"])
+
+    if shown_gain:
+        out["conclusions"].append(t["conclusion_gain"].format(domains=join_words([quote(dn[r.domain]) for r in shown_gain],
+                                                                                  strings)))
+    else:
+        out["conclusions"].append(t["conclusion_no_gain"])
+    out["conclusions"].append(t["conclusion_design"])
+    if fading:
+        out["conclusions"].append(t["conclusion_followup"].format(domains=join_words([quote(d) for d in fading], strings)))
+    school_top = needs[needs["stakeholder"] == "school"].sort_values(["rank", "area"]).head(2)["area"]
+    if len(school_top):
+        out["recommendations"].append(t["recommend_needs"].format(
+            areas=join_words([names["area"][a] for a in school_top], strings)))
+    if fading:
+        out["recommendations"].append(t["recommend_followup"])
+    if moderated:
+        out["recommendations"].append(t["recommend_communication"])
+    if shifted:
+        out["recommendations"].append(t["recommend_retrospective"])
+    out["recommendations"].append(t["recommend_design"])
+    return out
+
+
+def overall_findings(did: pd.DataFrame, config: dict, strings: dict, names: dict, lang: str) -> list[str]:
+    """The evaluation's result in two plain sentences for a school's report."""
+    domains = config["analysis"]["domains"]
+    table = holm_intervals(did.set_index("domain").loc[domains].reset_index())
+    shown = [names["domain"][r.domain].lower() if lang == "ru" else names["domain"][r.domain].lower()
+             for r in table.itertuples() if r.p_holm < ALPHA and r.estimate > 0]
+    ti = strings["institution"]
+    first = (ti["finding_all"] if len(shown) == len(table) else
+             ti["finding_some"].format(domains=", ".join(shown)) if shown else ti["finding_none"])
+    return [first, ti["finding_design"]]
 
 
 # --------------------------------------------------------------------------- evaluation report
@@ -210,20 +383,32 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
                    **{k: int(r[k]) for k in ("participants", "insufficient_items", "excluded", "analysed")}}
                   for r in model_rows.to_dict(orient="records")]
 
-    sample = tables["sample"]
+    min_cell = config["reports"]["min_cell"]
+    mark = t["suppressed_mark"].format(min_cell=min_cell)
+    sample = tables["sample"].copy()
+    sample["level"] = sample["level"].fillna("")
+    # Categories of role and settlement add up to the published cohort totals: hide small
+    # cells and, where one alone would be hidden, its complement.
+    sample["hidden"] = False
+    for characteristic in ("role", "settlement"):
+        part = sample[sample["characteristic"] == characteristic]
+        sample.loc[part.index, "hidden"] = suppress(part, "n", min_cell, within=["cohort"])
+    sample_hidden = bool(sample["hidden"].any())
     sample_rows = []
     for characteristic in ("participants", "institutions", "municipalities", "role", "settlement"):
         part = sample[sample["characteristic"] == characteristic]
-        for level in dict.fromkeys(part["level"].fillna("")):
+        for level in dict.fromkeys(part["level"]):
             cells = {}
             for cohort in ("program", "comparison"):
-                row = part[(part["cohort"] == cohort) & (part["level"].fillna("") == level)]
+                row = part[(part["cohort"] == cohort) & (part["level"] == level)]
                 if row.empty:
                     cells[cohort] = "0"
+                elif row["hidden"].iloc[0]:
+                    cells[cohort] = mark
                 elif pd.notna(row["share"].iloc[0]):
-                    cells[cohort] = f"{int(row['n'].iloc[0])} ({format_share(row['share'].iloc[0], lang)})"
+                    cells[cohort] = f"{format_count(row['n'].iloc[0], lang)} ({format_share(row['share'].iloc[0], lang)})"
                 else:
-                    cells[cohort] = str(int(row["n"].iloc[0]))
+                    cells[cohort] = format_count(row["n"].iloc[0], lang)
             label = t["sample_labels"][characteristic]
             if characteristic == "role":
                 label += ": " + (names["role"].get(level) or t["unknown"])
@@ -234,7 +419,6 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
     sample_rows.append({"label": t["sample_labels"]["years_in_management"],
                         **{c: f"{fmt(years.loc[c, 'mean'], 1)} ({fmt(years.loc[c, 'sd'], 1)})" for c in ("program", "comparison")}})
 
-    mark = t["suppressed_mark"].format(min_cell=config["reports"]["min_cell"])
     long = tables["municipalities"].copy()
     long["hidden"] = suppress(long, "n", config["reports"]["min_cell"], within=["cohort"])
     muni_rows = []
@@ -287,7 +471,7 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
             cells.append(f"{int(row['count'].iloc[0])} ({format_share(row['share'].iloc[0], lang)})" if not row.empty else "—")
         format_rows.append({"format": label, "cells": cells})
     group_sizes = needs.groupby("stakeholder")["n"].max().to_dict()
-    group_headers = [f"{t['stakeholder_short'][g]} (n = {int(group_sizes[g])})" for g in groups]
+    group_headers = [f"{t['stakeholder_short'][g]} (n\u00a0=\u00a0{format_count(group_sizes[g], lang)})" for g in groups]
 
     descriptives = tables["descriptives"]
     desc_rows = []
@@ -299,11 +483,12 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
                                         if w in block.index else "—" for w in ("pre", "then", "post", "followup")]})
 
     did_rows = [{"domain": dn[r["domain"]], "estimate": fmt(r["estimate"]),
-                 "ci": format_ci(r["conf_low"], r["conf_high"], lang), "df": fmt(r["df"], 1),
+                 "ci": format_ci(r["conf_low"], r["conf_high"], lang),
+                 "ci_holm": format_ci(r["conf_low_holm"], r["conf_high_holm"], lang), "df": fmt(r["df"], 1),
                  "p_value": format_p(r["p_value"], lang), "p_holm": format_p(r["p_holm"], lang),
                  "d_ppc2": fmt(r["d_ppc2"]), "d_ci": format_ci(r["d_conf_low"], r["d_conf_high"], lang),
                  "n_participants": int(r["n_participants"]), "n_institutions": int(r["n_institutions"])}
-                for r in did.to_dict(orient="records")]
+                for r in holm_intervals(did).to_dict(orient="records")]
     effects = tables["effect_sizes"]
     effect_rows = []
     for domain in domains:
@@ -363,32 +548,47 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
                                "estimate": fmt(r["estimate"]), "ci": format_ci(r["conf_low"], r["conf_high"], lang),
                                "p": format_p(r["p_value"], lang), "n": int(r["n"])})
 
-    forest_rows = did.assign(label=did["domain"].map(dn))
+    forest_rows = holm_intervals(did).assign(label=did["domain"].map(dn))
+    forest_rows = forest_rows.assign(conf_low=forest_rows["conf_low_holm"], conf_high=forest_rows["conf_high_holm"])
     forest_rows = pd.concat([forest_rows, pd.DataFrame([{"label": t["analyses"]["combined"],
                                                          **combined[["estimate", "conf_low", "conf_high"]].to_dict()}])])
     sens_plot = sens[sens["analysis"].isin(analyses[:-1]) & sens["domain"].isin(domains)].dropna(subset=["estimate"])
     sens_plot = sens_plot.assign(label=[f"{dn[d]}: {t['analyses'][a]}" for d, a in zip(sens_plot["domain"], sens_plot["analysis"])])
     figs = {
-        "flow": figures.flow_diagram(wave_rows, waves, cohorts, t["flow_words"]),
-        "means": figures.means_plot(descriptives[descriptives["domain"].isin(domains)], dn, waves, cohorts, t["mean_score"]),
-        "forest": figures.forest_plot(forest_rows, "label", t["no_difference"], t["did_axis"]),
-        "sensitivity": figures.forest_plot(sens_plot, "label", t["no_difference"], t["did_axis"]),
+        "flow": figures.flow_diagram(wave_rows, waves, cohorts, t["flow_words"], lang),
+        "means": figures.means_plot(descriptives[descriptives["domain"].isin(domains)], dn, waves, cohorts,
+                                    t["mean_score"], lang),
+        "forest": figures.forest_plot(forest_rows, "label", t["no_difference"], t["did_axis"], lang),
+        "sensitivity": figures.forest_plot(sens_plot, "label", t["no_difference"], t["did_axis"], lang),
         "likert": figures.diverging_likert(tables["needs_distribution"], names["area"],
-                                           {g: names["stakeholder"][g] for g in groups}, names["importance"]),
-        "qq": figures.qq_plots(tables["qq"], dn, t["qq_kinds"]),
+                                           {g: names["stakeholder"][g] for g in groups}, names["importance"], lang),
+        "qq": figures.qq_plots(tables["qq"], dn, t["qq_kinds"], lang),
     }
     sections = ["summary", "design", "flow", "sample", "instrument", "needs", "gains", "checks",
-                "sensitivity", "limitations", "methods", "provenance"]
+                "sensitivity", "interpretation", "limitations", "conclusions", "authors", "methods", "provenance"]
+    section_titles = {**t["sections"], **t["sections_extra"]}
     n_participants = int(sample[sample["characteristic"] == "participants"]["n"].sum())
     n_institutions = int(sample[sample["characteristic"] == "institutions"]["n"].sum())
+    methods = [{**item, "formulas": [svg_image(figures.formula(tex)) for tex in item["formulas"]],
+                "symbols": [{"symbol": svg_image(figures.formula(symbol, size=9)), "meaning": meaning}
+                            for symbol, meaning in item["symbols"]]}
+               for item in t["methods"]]
+    authors = config["reports"].get("authors", [])
     return {
         "lang": lang, "t": t, "n": n,
         "title": config["study"]["title"][lang], "program": config["study"]["program"][lang],
         "report_date": config["study"]["report_date"],
         "report_date_text": format_date(config["study"]["report_date"], lang),
-        "sections": [{"id": s, "title": t["sections"][s]} for s in sections],
+        "sections": [{"id": s, "title": section_titles[s]} for s in sections], "section_titles": section_titles,
         "verdict": verdict_text, "domain_lines": domain_lines,
-        "sample_sentence": t["sample_sentence"].format(participants=n_participants, institutions=n_institutions),
+        "sample_sentence": t["sample_sentence"].format(
+            participants=counted(n_participants, t["nouns"]["participant"], lang),
+            institutions=counted(n_institutions, t["nouns"]["institution_genitive"], lang)),
+        "sample_hidden": sample_hidden,
+        "interpretation": interpretation(tables, domains, t, names, lang),
+        "methods": methods,
+        "authors": [{"name": a["name"][lang], "affiliation": a["affiliation"][lang]} for a in authors],
+        "contact": config["reports"].get("contact"),
         "flow": flow_table, "flow_model": flow_model, "sample_rows": sample_rows,
         "muni_rows": muni_rows, "muni_totals": muni_totals, "any_suppressed": any_suppressed,
         "min_cell": config["reports"]["min_cell"],
@@ -407,12 +607,24 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
 
 
 def institution_context(config: dict, tables: dict[str, pd.DataFrame], registry: pd.DataFrame,
-                        institution: str, strings: dict, lang: str) -> dict:
-    """Its team's participation, its scores against its cohort and the region, its needs
-    profile against the region; every aggregate of fewer than min_cell respondents hidden."""
+                        institution: str, strings: dict, lang: str, findings: list[str] | None = None) -> dict:
+    """What one school's report shows, with no aggregate of fewer than ``min_cell`` respondents
+    of anyone else:
+
+    - its team's participation per wave (the school knows who took part, so these counts are
+      not suppressed in its own report);
+    - its team's mean scores where every entry and exit cell holds at least ``min_cell``
+      members, otherwise the pooled schools of its municipality and cohort, of its
+      municipality, or of its cohort (``aggregates.team_scores``), named as such, with a figure;
+    - the region's means beside them, and the team's difference from the region where the team
+      itself is shown;
+    - the needs of schools of the same settlement type, and its own where it has enough ratings;
+    - two sentences of the evaluation's overall findings and how to read the report.
+    """
     codebook = load_codebook(config["codebook"])
     names = _names(codebook, registry, lang)
     t = strings
+    ti = t["institution"]
     min_cell = config["reports"]["min_cell"]
     mark = t["suppressed_mark"].format(min_cell=min_cell)
     fmt = lambda v, digits=2: format_optional(v, lang, digits)  # noqa: E731
@@ -420,52 +632,90 @@ def institution_context(config: dict, tables: dict[str, pd.DataFrame], registry:
     bench = tables["score_benchmarks"]
     own = bench[(bench["level"] == "institution") & (bench["institution"] == institution)]
     cohort = own["cohort"].iloc[0] if not own.empty else None
+    municipality = names["municipality"].get(entry["municipality"], entry["municipality"])
     participation = []
+    schools = bench[bench["level"] == "institution"]
     for wave in ("pre", "post", "followup"):
         counts = own[own["wave"] == wave]["n"]
-        count = int(counts.max()) if len(counts) else 0
-        participation.append({"wave": t["waves"][wave],
-                              "n": f"< {min_cell}" if 0 < count < min_cell else count})
-    score_rows, hidden_any = [], False
+        per_school = schools[schools["wave"] == wave].groupby("institution")["n"].max()
+        participation.append({"wave": t["waves"][wave], "n": int(counts.max()) if len(counts) else 0,
+                              "region_mean": float(per_school.sum() / len(registry[registry["type"] == "school"]))})
+    participation_figure = svg_image(figures.participation_bars(
+        [p["wave"] for p in participation], [p["n"] for p in participation],
+        [p["region_mean"] for p in participation], ti["your_team"], ti["region_team_mean"], ti["respondents_axis"], lang))
+
+    level, shown = aggregates.team_scores(bench, registry, institution, min_cell, config["analysis"]["domains"])
+    level_names = {"team": ti["level_team"],
+                   "municipality_cohort": ti["level_municipality_cohort"].format(
+                       municipality=municipality, cohort=t["cohorts_genitive"].get(cohort, "")),
+                   "municipality": ti["level_municipality"].format(municipality=municipality),
+                   "cohort": ti["level_cohort"].format(cohort=t["cohorts_genitive"].get(cohort, "")),
+                   "none": ""}
+    region = bench[bench["level"] == "region"]
+    score_rows = []
     for domain in codebook.domains:
         for wave in ("pre", "post", "followup"):
-            mine = own[(own["domain"] == domain) & (own["wave"] == wave)]
-            group = bench[(bench["level"] == "cohort") & (bench["cohort"] == cohort) & (bench["domain"] == domain) & (bench["wave"] == wave)]
-            region = bench[(bench["level"] == "region") & (bench["domain"] == domain) & (bench["wave"] == wave)]
-            if mine.empty and group.empty:
+            cell = shown[(shown["domain"] == domain) & (shown["wave"] == wave)]
+            reg = region[(region["domain"] == domain) & (region["wave"] == wave)]
+            if cell.empty and reg.empty:
                 continue
-            n_mine = int(mine["n"].iloc[0]) if not mine.empty else 0
-            hidden = n_mine < min_cell
-            hidden_any |= hidden and n_mine > 0
+            visible = not cell.empty and bool(cell["shown"].iloc[0])
+            mean = cell["mean"].iloc[0] if visible else None
+            region_mean = reg["mean"].iloc[0] if not reg.empty else None
             score_rows.append({
                 "domain": names["domain"][domain], "wave": t["waves"][wave],
-                "mine": (mark if hidden and n_mine > 0 else ("—" if n_mine == 0 else fmt(mine["mean"].iloc[0]))),
-                "n_mine": n_mine if n_mine >= min_cell or n_mine == 0 else f"< {min_cell}",
-                "cohort": fmt(group["mean"].iloc[0]) if not group.empty else "—",
-                "region": fmt(region["mean"].iloc[0]) if not region.empty else "—",
+                "mine": fmt(mean) if visible else (mark if not cell.empty else "—"),
+                "n": format_count(cell["n"].iloc[0], lang) if visible else "",
+                "region": fmt(region_mean),
+                "difference": (fmt(mean - region_mean) if visible and level == "team" and region_mean is not None
+                               else ""),
             })
-    needs = tables["needs_benchmarks"]
-    mine_needs = needs[(needs["level"] == "institution") & (needs["institution"] == institution)].set_index("area")
-    region_needs = needs[needs["level"] == "region"].set_index("area")
-    need_rows, needs_hidden = [], False
+    any_score_hidden = any(r["mine"] == mark for r in score_rows)
+    figure = None
+    if level != "none":
+        pre_post = shown[shown["shown"] & shown["wave"].isin(["pre", "post"])]
+        figure = svg_image(figures.institution_profile(
+            pre_post, region[region["wave"].isin(["pre", "post"])],
+            {d: names["domain"][d] for d in codebook.domains}, t["waves"],
+            ti["legend_level"][level], ti["region"], t["mean_score"], lang))
+
+    needs = aggregates.similar_schools_needs(tables["needs_benchmarks"], registry, institution, min_cell)
+    region_needs = tables["needs_benchmarks"]
+    region_needs = region_needs[region_needs["level"] == "region"].set_index("area")
+    need_rows = []
     for area, label in names["area"].items():
-        n_mine = int(mine_needs.loc[area, "n"]) if area in mine_needs.index else 0
-        hidden = 0 < n_mine < min_cell
-        needs_hidden |= hidden
+        row = needs[needs["area"] == area]
+        if row.empty:
+            continue
+        r = row.iloc[0]
         need_rows.append({"area": label,
-                          "mine": mark if hidden else ("—" if n_mine == 0 else fmt(mine_needs.loc[area, "mean"])),
-                          "region": fmt(region_needs.loc[area, "mean"]) if area in region_needs.index else "—"})
+                          "own": fmt(r["own"]) if r["own_shown"] else (mark if r["n_own"] else "—"),
+                          "similar": fmt(r["similar"]) if r["similar_shown"] else mark,
+                          "region": fmt(region_needs.loc[area, "mean"]) if area in region_needs.index else "—",
+                          "sort": -r["similar"] if r["similar_shown"] else 0})
+    quote = "«{}»" if lang == "ru" else "\u201c{}\u201d"
+    top_needs = [quote.format(row["area"]) for row in sorted(need_rows, key=lambda row: row["sort"])[:3] if row["sort"]]
+    any_need_hidden = any(mark in (r["own"], r["similar"]) for r in need_rows)
+    settlement = t["settlement_schools"][entry["settlement"]]
+    name = entry["name_en" if lang == "en" else "name"]
     return {
-        "lang": lang, "t": t, "n": Numbering(),
-        "title": t["institution_title"], "program": config["study"]["program"][lang],
-        "institution_name": entry["name_en" if lang == "en" else "name"],
-        "municipality": names["municipality"].get(entry["municipality"], entry["municipality"]),
+        "lang": lang, "t": t, "ti": ti, "n": Numbering(("fig-participation", "tab-participation", "fig-profile", "tab-scores", "tab-needs")),
+        "title": f"{ti['title']}: {name}", "running_title": name,
+        "program": config["study"]["program"][lang],
+        "institution_name": name, "municipality": municipality,
         "cohort": t["cohorts"].get(cohort, "—") if cohort else "—",
         "report_date": config["study"]["report_date"],
         "report_date_text": format_date(config["study"]["report_date"], lang),
-        "participation": participation, "score_rows": score_rows, "need_rows": need_rows,
-        "scores_hidden": hidden_any, "needs_hidden": needs_hidden, "min_cell": min_cell,
+        "participation": participation, "participation_figure": participation_figure,
         "no_participants": own.empty,
+        "level": level, "level_name": level_names[level],
+        "level_sentence": ti["level_sentences"][level].format(
+            min_cell=min_cell, level=level_names[level], team=ti["your_team"]),
+        "score_rows": score_rows, "any_score_hidden": any_score_hidden, "figure": figure,
+        "need_rows": need_rows, "settlement_schools": settlement, "top_needs": top_needs,
+        "any_need_hidden": any_need_hidden, "top_needs_text": join_words(top_needs, t), "mark": mark, "min_cell": min_cell,
+        "findings": findings if findings is not None else overall_findings(tables["did"], config, t, names, lang),
+        "authors": config.get("reports", {}).get("authors", {}),
     }
 
 
@@ -494,14 +744,16 @@ def source_date_epoch(iso_date: str):
             os.environ.update(SOURCE_DATE_EPOCH=previous)
 
 
-def render_pdf(html: str, base_url: str | Path, iso_date: str) -> bytes:
+def render_pdf(html: str, base_url: str | Path, iso_date: str, font_config=None) -> bytes:
     """HTML -> PDF bytes, byte-stable: a document identifier derived from the content and font
-    timestamps from the report date."""
+    timestamps from the report date. ``font_config`` (a WeasyPrint FontConfiguration) lets
+    successive documents of one process share the fonts they load."""
     from weasyprint import HTML
 
     identifier = hashlib.sha256(html.encode("utf-8")).hexdigest()[:32].encode()
     with source_date_epoch(iso_date):
-        return HTML(string=html, base_url=str(base_url)).write_pdf(pdf_identifier=identifier)
+        return HTML(string=html, base_url=str(base_url)).write_pdf(pdf_identifier=identifier,
+                                                                   font_config=font_config)
 
 
 EVALUATION_TABLES = ("did", "flow", "descriptives", "sample", "municipalities", "reliability", "needs",
@@ -521,6 +773,7 @@ def _tables(paths: list[str], names: tuple[str, ...]) -> dict[str, pd.DataFrame]
 
 
 def build_evaluation_report(config: dict, inputs: dict, lang: str, output: str | Path) -> None:
+    quiet_font_loggers()
     tables = _tables(inputs["tables"], EVALUATION_TABLES)
     registry = pd.read_csv(inputs["institutions"], dtype=str, keep_default_na=False)
     strings = load_strings(inputs["i18n"], lang)
@@ -532,18 +785,130 @@ def build_evaluation_report(config: dict, inputs: dict, lang: str, output: str |
     write_outputs({output: render_pdf(html, templates_dir, config["study"]["report_date"])})
 
 
-INSTITUTION_TABLES = ("score_benchmarks", "needs_benchmarks")
+INSTITUTION_TABLES = ("score_benchmarks", "needs_benchmarks", "did")
+# Loggers whose INFO/DEBUG chatter (one line per font table read) would bury the real warnings.
+QUIET_LOGGERS = ("fontTools", "weasyprint.progress")
+# The levels at which a school's report shows a figure of its own (its team or its municipality).
+OWN_FIGURE_LEVELS = ("team", "municipality_cohort", "municipality")
 
 
-def build_institution_report(config: dict, inputs: dict, institution: str, output: str | Path) -> None:
+def quiet_font_loggers() -> None:
+    """Keep fontTools' per-table DEBUG lines out of the step logs. WeasyPrint raises the
+    fontTools logger to DEBUG while it subsets a font and re-logs its warnings under its own
+    name, so the records are stopped from reaching the log's handler instead."""
+    for name in QUIET_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.WARNING)
+        logger.propagate = False
+
+
+def load_institution_inputs(inputs: dict) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
     registry = pd.read_csv(inputs["institutions"], dtype=str, keep_default_na=False)
-    lang = registry.set_index("id").loc[institution, "language"]
     tables = _tables(inputs["tables"], INSTITUTION_TABLES)
-    tables["score_benchmarks"]["institution"] = tables["score_benchmarks"]["institution"].fillna("")
-    tables["needs_benchmarks"]["institution"] = tables["needs_benchmarks"]["institution"].fillna("")
-    strings = load_strings(inputs["i18n"], lang)
-    templates_dir = Path(inputs["template"]).parent
-    context = {**institution_context(config, tables, registry, institution, strings, lang),
-               "demo_secret": demo_secret_used(inputs)}
-    html = template_environment(templates_dir).get_template(Path(inputs["template"]).name).render(context)
-    write_outputs({output: render_pdf(html, templates_dir, config["study"]["report_date"])})
+    for name in ("score_benchmarks", "needs_benchmarks"):
+        tables[name]["institution"] = tables[name]["institution"].fillna("")
+    return tables, registry
+
+
+# State of a rendering process: loaded once by ``_start_renderer`` (per pool worker), so that
+# every report after the first reuses the imported libraries, templates and fonts.
+_RENDERER: dict = {}
+
+
+def _start_renderer(config: dict, tables: dict, registry: pd.DataFrame, i18n_dir: str, template: str,
+                    demo_secret: bool = False) -> None:
+    from weasyprint.text.fonts import FontConfiguration
+
+    quiet_font_loggers()
+    templates_dir = Path(template).parent
+    strings = {lang: load_strings(i18n_dir, lang) for lang in ("ru", "en")}
+    codebook = load_codebook(config["codebook"])
+    findings = {lang: overall_findings(tables["did"], config, strings[lang], _names(codebook, registry, lang), lang)
+                for lang in strings}
+    _RENDERER.update(config=config, tables=tables, registry=registry, templates_dir=templates_dir,
+                     strings=strings, findings=findings, demo_secret=demo_secret,
+                     template=template_environment(templates_dir).get_template(Path(template).name),
+                     font_config=FontConfiguration())
+
+
+def _render_institution(institution: str) -> tuple[str, bytes, dict, list[str]]:
+    """One school's PDF, its row of the index, and the warnings raised while making it."""
+    r = _RENDERER
+    messages: list[str] = []
+    handler = _ListHandler(messages)
+    logging.getLogger().addHandler(handler)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            lang = r["registry"].set_index("id").loc[institution, "language"]
+            context = {**institution_context(r["config"], r["tables"], r["registry"], institution, r["strings"][lang],
+                                             lang, r["findings"][lang]),
+                       "demo_secret": r["demo_secret"]}
+            html = r["template"].render(context)
+            pdf = render_pdf(html, r["templates_dir"], r["config"]["study"]["report_date"], r["font_config"])
+        messages.extend(f"{w.category.__name__}: {w.message}" for w in caught)
+    finally:
+        logging.getLogger().removeHandler(handler)
+    row = {"institution": institution, "language": lang, "title": context["title"],
+           "scores_level": context["level"], "scores_figure": context["level"] in OWN_FIGURE_LEVELS,
+           "warnings": len(messages)}
+    return institution, pdf, row, [f"{institution}: {m}" for m in messages]
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self, sink: list[str]) -> None:
+        super().__init__(logging.WARNING)
+        self.sink = sink
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.sink.append(f"{record.name}: {record.getMessage()}")
+
+
+def build_institution_reports(config: dict, inputs: dict, output_dir: str | Path, threads: int = 1,
+                              institutions: list[str] | None = None) -> list[str]:
+    """Every school's report into ``output_dir`` ({id}.pdf), rendered by a pool of ``threads``
+    processes that each load the libraries, templates and fonts once, plus ``index.csv``: per
+    report its language, PDF title (for the e-mail subject), the level its scores are shown at
+    (``scores_level``) and ``scores_figure`` (False: the report carries no score figure of the
+    school's team or municipality, only its participation; the delivery plan can flag it).
+
+    All files are written to a temporary sibling folder first and moved into place together.
+    Returns the warnings raised while rendering, one line each, for the console summary.
+    """
+    tables, registry = load_institution_inputs(inputs)
+    schools = sorted(institutions if institutions is not None else registry.loc[registry["type"] == "school", "id"])
+    setup = (config, tables, registry, str(inputs["i18n"]), str(inputs["template"]), demo_secret_used(inputs))
+    workers = max(1, min(int(threads), len(schools)))
+    import scipy.stats  # noqa: F401  (imported once here, inherited by forked workers)
+    import weasyprint  # noqa: F401
+    if workers > 1:
+        # Each worker starts from a fresh interpreter state only when the platform has no fork;
+        # either way it is initialised once and renders a chunk of schools.
+        with ProcessPoolExecutor(max_workers=workers, initializer=_start_renderer, initargs=setup) as pool:
+            results = list(pool.map(_render_institution, schools, chunksize=max(1, len(schools) // (4 * workers))))
+    else:
+        _start_renderer(*setup)
+        results = [_render_institution(school) for school in schools]
+    output_dir = Path(output_dir)
+    staging = output_dir.with_name(f".{output_dir.name}.part")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    payloads = {staging / f"{school}.pdf": pdf for school, pdf, _, _ in results}
+    index = pd.DataFrame([row for _, _, row, _ in results])
+    payloads[staging / "index.csv"] = index
+    write_outputs(payloads)
+    for path in staging.iterdir():
+        os.chmod(path, 0o644)
+    shutil.rmtree(output_dir, ignore_errors=True)
+    os.replace(staging, output_dir)
+    problems = [message for _, _, _, messages in results for message in messages]
+    without = index.loc[~index["scores_figure"], "institution"].tolist()
+    log = logging.getLogger("dpo_eval")
+    log.info("institution reports: %d written with %d process(es)", len(results), workers)
+    if without:
+        log.warning("%d report(s) carry no score figure of their own team or municipality "
+                    "(too few respondents around them): %s", len(without), ", ".join(without))
+    for message in problems:
+        log.warning("%s", message)
+    return problems + ([f"{len(without)} report(s) without a score figure of their own team or municipality "
+                        f"(see index.csv): {', '.join(without)}"] if without else [])

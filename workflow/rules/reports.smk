@@ -30,9 +30,11 @@ rule evaluation_report:
 
 
 rule institution_reports:
-    """Every school's report, in the language of the registry, aggregates only. One directory
-    output: Snakemake empties it before the job, so a school withdrawn from the registry keeps
-    no report."""
+    """Every school's report, in the language of the registry, aggregates only, rendered in one
+    process pool (fonts and templates loaded once per worker), and index.csv listing each
+    report's title and whether it carries a score figure of the school's team or municipality.
+    One directory output: Snakemake empties it before the job, so a school withdrawn from the
+    registry keeps no report."""
     input:
         tables=expand("results/tables/{name}.csv", name=INSTITUTION_TABLES),
         institutions="results/clean/institutions.csv",
@@ -48,6 +50,7 @@ rule institution_reports:
         settings=InstitutionReportSettings.from_config(config).as_params(),
     output:
         directory("results/reports/institutions"),
+    threads: 4
     conda:
         "../../environment.yml"
     log:

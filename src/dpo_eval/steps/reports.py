@@ -10,7 +10,7 @@ import pandas as pd
 from dpo_eval.dictionary import build_dictionary
 from dpo_eval.io import write_outputs
 from dpo_eval.package import build_open_package, build_package
-from dpo_eval.report import build_evaluation_report, build_institution_report
+from dpo_eval.report import build_evaluation_report, build_institution_reports
 from dpo_eval.settings import InstitutionReportSettings, ReportSettings
 
 
@@ -23,14 +23,12 @@ def evaluation_report(settings: ReportSettings, computed_with: dict, inputs: dic
 
 
 def institution_reports(settings: InstitutionReportSettings, inputs: dict,
-                        output_dir: str | Path) -> None:
+                        output_dir: str | Path, threads: int = 1) -> list[str]:
     """Every school's report (registry type "school"), in the language of the registry,
-    aggregates only, as ``<id>.pdf`` in ``output_dir``."""
-    registry = pd.read_csv(inputs["institutions"], dtype=str, keep_default_na=False)
-    config = settings.report_config(inputs["codebook"])
-    Path(output_dir).mkdir(parents=True, exist_ok=True)
-    for school in registry.loc[registry["type"] == "school", "id"]:
-        build_institution_report(config, inputs, school, Path(output_dir) / f"{school}.pdf")
+    aggregates only, as ``<id>.pdf`` in ``output_dir`` with its ``index.csv``, rendered by a pool
+    of ``threads`` processes; returns the warnings for the console summary."""
+    return build_institution_reports(settings.report_config(inputs["codebook"]), inputs, output_dir,
+                                     threads)
 
 
 def data_dictionary(tables: list[str], output: str | Path) -> None:

@@ -1,0 +1,85 @@
+"""Wall time of building every school report of a large generated study (not a test).
+
+    python benchmarks/reports_speed.py --schools 500 --cores 2
+
+writes a study of ``--schools`` schools with the seeded generator into a copy of the project
+(with a recipients file addressed to its institutions), builds the tables the school reports
+read, then times ``snakemake --cores N results/reports/institutions``: the one
+``institution_reports`` job renders all PDFs in a pool of N processes. Prints the wall time, the
+reports per second and the slowest part of the log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PROJECT_ITEMS = ("Snakefile", "workflow", "config", "reports", "src", "requirements.lock", "requirements.in",
+                 "environment.yml", "pyproject.toml")
+PREREQUISITES = ("results/tables/score_benchmarks.csv", "results/tables/needs_benchmarks.csv",
+                 "results/tables/did.csv", "results/clean/institutions.csv")
+
+
+def snakemake(project: Path, *args: str) -> None:
+    command = [str(Path(sys.executable).with_name("snakemake")), *args]
+    result = subprocess.run(command, cwd=project, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{result.stderr[-4000:]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--schools", type=int, default=500)
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=20251127)
+    parser.add_argument("--keep", type=Path, help="build in this folder and keep it (default: a temporary one)")
+    args = parser.parse_args()
+    root = args.keep or Path(tempfile.mkdtemp(prefix="dpo_eval_reports_speed_"))
+    try:
+        project = root / "project"
+        project.mkdir(parents=True, exist_ok=True)
+        for item in PROJECT_ITEMS:
+            source = REPO / item
+            if source.is_dir():
+                shutil.copytree(source, project / item, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
+            else:
+                shutil.copy2(source, project / item)
+        subprocess.run([sys.executable, "-m", "dpo_eval.simulate", "--seed", str(args.seed), "--schools",
+                        str(args.schools), "--out", str(project / "data" / "raw"), "--truth",
+                        str(root / "truth.json"), "--codebook", str(REPO / "config" / "codebook.yaml")],
+                       check=True, capture_output=True, text=True)
+        sys.path.insert(0, str(REPO / "src"))
+        from dpo_eval.delivery import recipients_from_registry
+
+        recipients_from_registry(project / "data" / "raw" / "institutions.csv", project / "config" / "recipients.csv")
+        started = time.perf_counter()
+        snakemake(project, "--cores", str(args.cores), *PREREQUISITES)
+        prepared = time.perf_counter() - started
+        cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        snakemake(project, "--cores", str(args.cores), "results/reports/institutions")
+        elapsed = time.perf_counter() - started
+        cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+        reports = sorted((project / "results" / "reports" / "institutions").glob("*.pdf"))
+        print(f"study: {args.schools} schools (seed {args.seed}); tables prepared in {prepared:.0f} s")
+        print(f"institution_reports: {len(reports)} PDFs in {elapsed:.1f} s wall time with --cores {args.cores} "
+              f"({len(reports) / elapsed:.2f} reports/s, {elapsed / max(1, len(reports)):.2f} s per report)")
+        print(f"CPU time of the job (all processes): {cpu:.0f} s, i.e. {cpu / max(1, len(reports)):.2f} CPU s per "
+              f"report; load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        print((project / "logs" / "institution_reports.log").read_text(encoding="utf-8").strip()[-1500:])
+    finally:
+        if args.keep is None:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
