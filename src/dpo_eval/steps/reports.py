@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from dpo_eval.dictionary import build_dictionary
 from dpo_eval.io import write_outputs
 from dpo_eval.package import build_open_package, build_package
