@@ -221,23 +221,3 @@ def formula(tex: str, size: float = 11) -> str:
                    metadata={"Date": None, "Creator": "dpo_eval"})
     plt.close(figure)
     return buffer.getvalue()
-
-
-def participation_bars(waves: list[str], counts: list[int], region_means: list[float], team_label: str,
-                       region_label: str, x_label: str, lang: str) -> str:
-    """A team's respondents per wave (bars, the count written beside) against the mean
-    respondents per school of the region (diamonds)."""
-    figure, axis = plt.subplots(figsize=(5.2, 0.45 + 0.38 * len(waves)))
-    y = np.arange(len(waves))[::-1]
-    axis.barh(y, counts, height=0.55, color=OKABE_ITO["blue"], label=team_label)
-    axis.plot(region_means, y, "D", color=OKABE_ITO["orange"], markersize=5, label=region_label)
-    for yy, count in zip(y, counts):
-        axis.annotate(format_count(count, lang), (count, yy), xytext=(3, 0), textcoords="offset points",
-                      va="center", fontsize=8)
-    axis.set_yticks(y, waves, fontsize=8)
-    axis.set_xlim(0, max(max(counts), max(region_means), 1) * 1.25)
-    axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    axis.xaxis.set_major_formatter(tick_formatter(lang, 0))
-    axis.set_xlabel(x_label)
-    axis.legend(loc="lower left", bbox_to_anchor=(0.0, 1.02), ncol=2, frameon=False, borderaxespad=0)
-    return to_svg(figure)

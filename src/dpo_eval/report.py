@@ -607,7 +607,8 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
 
 
 def institution_context(config: dict, tables: dict[str, pd.DataFrame], registry: pd.DataFrame,
-                        institution: str, strings: dict, lang: str, findings: list[str] | None = None) -> dict:
+                        institution: str, strings: dict, lang: str, findings: list[str] | None = None,
+                        codebook=None) -> dict:
     """What one school's report shows, with no aggregate of fewer than ``min_cell`` respondents
     of anyone else:
 
@@ -621,7 +622,7 @@ def institution_context(config: dict, tables: dict[str, pd.DataFrame], registry:
     - the needs of schools of the same settlement type, and its own where it has enough ratings;
     - two sentences of the evaluation's overall findings and how to read the report.
     """
-    codebook = load_codebook(config["codebook"])
+    codebook = codebook or load_codebook(config["codebook"])
     names = _names(codebook, registry, lang)
     t = strings
     ti = t["institution"]
@@ -640,9 +641,11 @@ def institution_context(config: dict, tables: dict[str, pd.DataFrame], registry:
         per_school = schools[schools["wave"] == wave].groupby("institution")["n"].max()
         participation.append({"wave": t["waves"][wave], "n": int(counts.max()) if len(counts) else 0,
                               "region_mean": float(per_school.sum() / len(registry[registry["type"] == "school"]))})
-    participation_figure = svg_image(figures.participation_bars(
-        [p["wave"] for p in participation], [p["n"] for p in participation],
-        [p["region_mean"] for p in participation], ti["your_team"], ti["region_team_mean"], ti["respondents_axis"], lang))
+    # Drawn in HTML/CSS by the template (bars scaled to the largest value): text stays text.
+    scale = max([p["n"] for p in participation] + [p["region_mean"] for p in participation] + [1]) * 1.1
+    for p in participation:
+        p.update(bar=round(100 * p["n"] / scale, 2), marker=round(100 * p["region_mean"] / scale, 2),
+                 region_text=format_number(p["region_mean"], lang, 1))
 
     level, shown = aggregates.team_scores(bench, registry, institution, min_cell, config["analysis"]["domains"])
     level_names = {"team": ti["level_team"],
@@ -706,7 +709,7 @@ def institution_context(config: dict, tables: dict[str, pd.DataFrame], registry:
         "cohort": t["cohorts"].get(cohort, "—") if cohort else "—",
         "report_date": config["study"]["report_date"],
         "report_date_text": format_date(config["study"]["report_date"], lang),
-        "participation": participation, "participation_figure": participation_figure,
+        "participation": participation,
         "no_participants": own.empty,
         "level": level, "level_name": level_names[level],
         "level_sentence": ti["level_sentences"][level].format(
@@ -825,7 +828,7 @@ def _start_renderer(config: dict, tables: dict, registry: pd.DataFrame, i18n_dir
     codebook = load_codebook(config["codebook"])
     findings = {lang: overall_findings(tables["did"], config, strings[lang], _names(codebook, registry, lang), lang)
                 for lang in strings}
-    _RENDERER.update(config=config, tables=tables, registry=registry, templates_dir=templates_dir,
+    _RENDERER.update(config=config, tables=tables, registry=registry, templates_dir=templates_dir, codebook=codebook,
                      strings=strings, findings=findings, demo_secret=demo_secret,
                      template=template_environment(templates_dir).get_template(Path(template).name),
                      font_config=FontConfiguration())
@@ -842,7 +845,7 @@ def _render_institution(institution: str) -> tuple[str, bytes, dict, list[str]]:
             warnings.simplefilter("always")
             lang = r["registry"].set_index("id").loc[institution, "language"]
             context = {**institution_context(r["config"], r["tables"], r["registry"], institution, r["strings"][lang],
-                                             lang, r["findings"][lang]),
+                                             lang, r["findings"][lang], r["codebook"]),
                        "demo_secret": r["demo_secret"]}
             html = r["template"].render(context)
             pdf = render_pdf(html, r["templates_dir"], r["config"]["study"]["report_date"], r["font_config"])
