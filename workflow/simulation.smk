@@ -55,6 +55,15 @@ SCRIPTS_DIR = Path(workflow.basedir) / "scripts"
 include: "rules/code_inputs.smk"
 
 
+# The aggregations and reports take seconds: they run where Snakemake runs, not as cluster jobs.
+localrules:
+    simulation,
+    power,
+    coverage_table,
+    power_table,
+    power_report,
+
+
 wildcard_constraints:
     condition="|".join(CONDITIONS),
     batch=r"\d+",
@@ -91,6 +100,11 @@ rule coverage_batch:
                                             COVERAGE["batch_size"], int(wildcards.batch)),
         effect_scale=lambda wildcards: CONDITIONS[wildcards.condition],
         contamination=COVERAGE["contamination"],
+    threads: 1
+    resources:
+        mem_mb=1000,
+        # About 3 s per study on one core: 10 s each leaves room for a slow node.
+        runtime=max(10, COVERAGE["batch_size"] // 6),
     conda:
         "../environment.yml"
     log:
@@ -110,6 +124,10 @@ rule coverage_truth:
         effect_scale=lambda wildcards: CONDITIONS[wildcards.condition],
         first_seed=COVERAGE["first_seed"],
         draws=COVERAGE["truth_draws"],
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
     conda:
         "../environment.yml"
     log:
@@ -147,6 +165,11 @@ rule power_batch:
         seed=POWER["seed"],
         replicates=lambda wildcards: batch_seeds(0, POWER["replicates"], POWER["batch_size"],
                                                  int(wildcards.batch)),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        # Under 1 s per replicate of 50 schools per arm on one core: 3 s each leaves room.
+        runtime=max(10, POWER["batch_size"] // 20),
     conda:
         "../environment.yml"
     log:
