@@ -11,7 +11,6 @@ import io
 import textwrap
 
 import matplotlib
-import matplotlib.ticker
 
 matplotlib.use("svg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -168,46 +167,6 @@ def flow_diagram(flow: pd.DataFrame, wave_names: dict, cohort_names: dict, words
             if row > 0:
                 axis.annotate("", xy=(column + 0.5, y + 0.33), xytext=(column + 0.5, y + 0.62),
                               arrowprops={"arrowstyle": "->", "color": "#666666", "linewidth": 0.8})
-    return to_svg(figure)
-
-
-def institution_profile(scores: pd.DataFrame, region: pd.DataFrame, domain_names: dict, wave_names: dict,
-                        level_label: str, region_label: str, x_label: str, lang: str) -> str:
-    """A school's profile: per domain its mean score at entry and at exit (arrow), at the
-    level the report may show (the team or the pooled schools around it), above the region's.
-    ``scores`` and ``region`` have columns domain, wave, mean (waves pre and post used)."""
-    domains = [d for d in domain_names if d in set(scores["domain"])]
-    figure, axis = plt.subplots(figsize=(5.2, 0.6 + 0.6 * len(domains)))
-    rows = []
-    for index, domain in enumerate(domains):
-        base = len(domains) - 1 - index
-        for offset, frame, colour, label in ((0.17, scores, OKABE_ITO["blue"], level_label),
-                                             (-0.17, region, OKABE_ITO["grey"], region_label)):
-            means = frame[frame["domain"] == domain].set_index("wave")["mean"]
-            y = base + offset
-            if "pre" in means and "post" in means and not (pd.isna(means["pre"]) or pd.isna(means["post"])):
-                axis.annotate("", xy=(means["post"], y), xytext=(means["pre"], y),
-                              arrowprops={"arrowstyle": "->", "color": colour, "linewidth": 1.4})
-            for wave, marker in (("pre", "o"), ("post", "s")):
-                if wave in means and not pd.isna(means[wave]):
-                    axis.plot(means[wave], y, marker, color=colour, markersize=5.5,
-                              markerfacecolor="white" if wave == "pre" else colour,
-                              label=f"{label}: {wave_names[wave]}" if index == 0 else None)
-        rows.append(base)
-    axis.set_yticks(rows, [textwrap.fill(domain_names[d], 26) for d in domains], fontsize=8)
-    axis.set_ylim(-0.6, len(domains) - 0.4)
-    # A window of the 1-5 scale around the means (at least one point wide), so that the
-    # arrows of small changes stay visible; the axis label names the full scale.
-    values = pd.concat([scores["mean"], region["mean"]]).dropna()
-    low = max(1.0, np.floor((values.min() - 0.25) * 2) / 2)
-    high = min(5.0, max(low + 1.0, np.ceil((values.max() + 0.25) * 2) / 2))
-    axis.set_xlim(low, high)
-    axis.xaxis.set_major_locator(matplotlib.ticker.MultipleLocator(0.25 if high - low <= 1.5 else 0.5))
-    axis.xaxis.set_major_formatter(tick_formatter(lang, 2 if high - low <= 1.5 else 1))
-    axis.set_xlabel(x_label)
-    axis.grid(axis="x", color="#DDDDDD", linewidth=0.6)
-    axis.set_axisbelow(True)
-    axis.legend(loc="lower left", bbox_to_anchor=(0.0, 1.02), ncol=2, frameon=False, borderaxespad=0)
     return to_svg(figure)
 
 

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import os
 import platform
 import shutil
@@ -677,10 +678,8 @@ def institution_context(config: dict, tables: dict[str, pd.DataFrame], registry:
     figure = None
     if level != "none":
         pre_post = shown[shown["shown"] & shown["wave"].isin(["pre", "post"])]
-        figure = svg_image(figures.institution_profile(
-            pre_post, region[region["wave"].isin(["pre", "post"])],
-            {d: names["domain"][d] for d in codebook.domains}, t["waves"],
-            ti["legend_level"][level], ti["region"], t["mean_score"], lang))
+        figure = profile_chart(pre_post, region[region["wave"].isin(["pre", "post"])],
+                               {d: names["domain"][d] for d in codebook.domains}, lang)
 
     needs = aggregates.similar_schools_needs(tables["needs_benchmarks"], registry, institution, min_cell)
     region_needs = tables["needs_benchmarks"]
@@ -720,6 +719,33 @@ def institution_context(config: dict, tables: dict[str, pd.DataFrame], registry:
         "findings": findings if findings is not None else overall_findings(tables["did"], config, t, names, lang),
         "authors": config.get("reports", {}).get("authors", {}),
     }
+
+
+def profile_chart(scores: pd.DataFrame, region: pd.DataFrame, domain_names: dict, lang: str) -> dict:
+    """Positions (per cent of the axis) of a school's profile chart, drawn in HTML/CSS by the
+    template: per domain the shown level's and the region's mean at entry (hollow) and exit
+    (filled), joined by a line, on a window of the 1-5 scale around the means (at least one
+    point wide, so that small changes stay visible)."""
+    values = pd.concat([scores["mean"], region["mean"]]).dropna()
+    low = max(1.0, math.floor((values.min() - 0.25) * 2) / 2)
+    high = min(5.0, max(low + 1.0, math.ceil((values.max() + 0.25) * 2) / 2))
+    step = 0.25 if high - low <= 1.5 else 0.5
+    position = lambda v: round(100 * (v - low) / (high - low), 2)  # noqa: E731
+    ticks = [{"pos": position(low + i * step), "text": format_number(low + i * step, lang, 2 if step < 0.5 else 1)}
+             for i in range(int(round((high - low) / step)) + 1)]
+    rows = []
+    for domain, name in domain_names.items():
+        series = []
+        for kind, frame in (("level", scores), ("region", region)):
+            means = frame[frame["domain"] == domain].set_index("wave")["mean"]
+            pre, post = means.get("pre"), means.get("post")
+            if pre is None or post is None or pd.isna(pre) or pd.isna(post):
+                continue
+            series.append({"kind": kind, "pre": position(pre), "post": position(post),
+                           "left": min(position(pre), position(post)), "width": abs(position(post) - position(pre))})
+        if series:
+            rows.append({"domain": name, "series": series})
+    return {"rows": rows, "ticks": ticks}
 
 
 # --------------------------------------------------------------------------- rendering
