@@ -37,6 +37,10 @@ if not REPRODUCE:
     include: "workflow/rules/delivery.smk"
 
 
+localrules:
+    all,
+
+
 rule all:
     input:
         TARGETS,

@@ -186,6 +186,6 @@ def small_simulation_config(project: Path) -> Path:
 def simulation_run(tmp_path_factory) -> Path:
     """The simulation workflow (coverage study and power analysis) run locally, small."""
     project = copy_project(tmp_path_factory.mktemp("simulation_run"))
-    run_snakemake(project, "-s", "workflow/simulation.smk", "--configfile",
-                  str(small_simulation_config(project)), "--cores", "2", "simulation", "power")
+    run_snakemake(project, "simulation", "power", "-s", "workflow/simulation.smk", "--cores", "2",
+                  "--configfile", str(small_simulation_config(project)))
     return project

@@ -1,6 +1,7 @@
 """The analysis stage on the demo study and on degenerate data."""
 
 import json
+import subprocess
 
 import numpy as np
 import pandas as pd
@@ -109,3 +110,34 @@ def test_model_that_does_not_converge_is_flagged_not_hidden(scores, tmp_path, mo
     fit = json.loads(output["fit"].read_text())
     assert fit["checks"]["converged"] is False
     assert "did not reach a stationary point" in caplog.text
+
+
+def rscript(code: str, *args: str) -> list[float]:
+    result = subprocess.run(["Rscript", "-e", code, *args], capture_output=True, text=True, check=True)
+    return [float(v) for v in result.stdout.split()]
+
+
+@pytest.mark.pipeline
+@pytest.mark.requires_tool("R")
+def test_holm_and_kruskal_wallis_of_the_demo_tables_match_r(demo_run):
+    """did.csv's p_holm is R's p.adjust(p_value, "holm"); needs_tests.csv is R's kruskal.test
+    of the ratings by stakeholder group, per area, and p.adjust of its p-values."""
+    did = pd.read_csv(demo_run / "results" / "tables" / "did.csv")
+    holm = rscript('cat(sprintf("%.17g", p.adjust(as.numeric(commandArgs(TRUE)), "holm")))',
+                   *(repr(p) for p in did["p_value"]))
+    assert did["p_holm"].tolist() == pytest.approx(holm, rel=1e-8)
+
+    needs = demo_run / "results" / "clean" / "needs.csv"
+    code = ('d <- read.csv(commandArgs(TRUE)[1]); out <- NULL; '
+            'for (a in sort(unique(d$area))) { s <- d[d$area == a, ]; '
+            'k <- kruskal.test(s$value, factor(s$stakeholder)); '
+            'out <- rbind(out, c(k$statistic, k$parameter, k$p.value)) }; '
+            'cat(sprintf("%.17g", c(out, p.adjust(out[, 3], "holm"))))')
+    values = rscript(code, str(needs))
+    tests = pd.read_csv(demo_run / "results" / "tables" / "needs_tests.csv").sort_values("area")
+    n = len(tests)
+    assert len(values) == 4 * n
+    assert tests["statistic"].tolist() == pytest.approx(values[:n], rel=1e-8)
+    assert tests["df"].tolist() == values[n:2 * n]
+    assert tests["p_value"].tolist() == pytest.approx(values[2 * n:3 * n], rel=1e-8)
+    assert tests["p_holm"].tolist() == pytest.approx(values[3 * n:], rel=1e-8)

@@ -1,15 +1,24 @@
 """Delivery against a real SMTP server on 127.0.0.1 (aiosmtpd, STARTTLS with a certificate
 made here): one message per institution, never twice, never to the wrong institution."""
 
+import asyncio
 import datetime
 import ipaddress
+import json
+import os
 import re
+import shutil
 import socket
 import ssl
+import subprocess
+import sys
 from email import message_from_bytes, policy
+from email.utils import parsedate_to_datetime
+from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from cryptography import x509
@@ -17,8 +26,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from dpo_eval.delivery import (ChangedReportsError, DeliveryError, Ledger, SmtpSettings, SmtpTlsError,
-                               load_recipients, plan, send_outbox)
+from conftest import SNAKEMAKE, run_snakemake
+from dpo_eval.delivery import (ChangedReportsError, DeliveryError, Ledger, SenderBusyError, SmtpSettings,
+                               SmtpTlsError, StaleOutboxError, load_recipients, main, plan, send_outbox,
+                               transliterate, write_outbox)
 from dpo_eval.readers import read_export
 
 USER, PASSWORD = "dpo", "s3cret-for-tests"
@@ -246,21 +257,6 @@ def test_messages_hold_no_participant_key_or_personal_data(demo_run):
 
 # --------------------------------------------------------------------------- issue 12: hardening
 
-import asyncio  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import threading  # noqa: E402
-from email.utils import parsedate_to_datetime  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import yaml  # noqa: E402
-
-from conftest import REPO, SNAKEMAKE, run_snakemake  # noqa: E402
-from dpo_eval.delivery import (SenderBusyError, StaleOutboxError, main, transliterate,  # noqa: E402
-                               write_outbox)
 
 
 class Disconnecting(Recorder):

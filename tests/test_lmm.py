@@ -201,7 +201,7 @@ def test_no_fit_at_the_optimum_is_labelled_not_converged():
                 assert model.reml_criterion(trial) >= fit.reml_criterion - 1e-9 * abs(fit.reml_criterion), index
 
 
-def test_convergence_label_follows_the_scaled_gradient(monkeypatch):
+def test_convergence_label_follows_the_scaled_gradient():
     model = frame_model(pd.read_csv(ENGINE / "small.csv"))
     fit = model.fit()
     assert fit.converged and 0 < fit.scaled_gradient < lmm.GRADIENT_TOLERANCE

@@ -91,3 +91,22 @@ def test_demo_secret_is_refused_for_any_other_data(monkeypatch, tmp_path):
         load_secret({**SETTINGS, "allow_demo_secret": True})
     monkeypatch.setenv("DPO_EVAL_TEST_SECRET", "project-secret")
     assert load_secret({**SETTINGS, "allow_demo_secret": True}, inputs=inputs)[0] == b"project-secret"
+
+
+@pytest.mark.pipeline
+@pytest.mark.requires_tool("pdftotext")
+def test_every_report_built_with_the_demo_secret_says_so(demo_run):
+    """The demo run is keyed with the demo secret: ingest records it and the first page of every
+    report carries the notice."""
+    import json
+    import subprocess
+
+    record = json.loads((demo_run / "results" / "clean" / "pseudonymisation.json").read_text(encoding="utf-8"))
+    assert record["demo_secret"] is True
+    reports = sorted((demo_run / "results" / "reports").rglob("*.pdf"))
+    assert len(reports) > 10
+    for pdf in reports:
+        first_page = subprocess.run(["pdftotext", "-l", "1", str(pdf), "-"], capture_output=True, text=True,
+                                    check=True).stdout
+        assert ("DEMO: built from the bundled demo study" in first_page
+                or "ДЕМО: отчёт построен по демонстрационным данным" in first_page), pdf.name

@@ -67,3 +67,11 @@ def test_simulation_workflow_is_lint_clean():
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
 
+
+
+def test_settings_from_the_command_line_are_merged_key_by_key():
+    base = {"coverage": {"studies": 500, "batch_size": 25, "conditions": {"effects": 1.0, "null": 0.0}},
+            "power": {"replicates": 400}}
+    merged = simulation_study.merge_settings(base, {"coverage": {"studies": 40}})
+    assert merged["coverage"] == {"studies": 40, "batch_size": 25, "conditions": {"effects": 1.0, "null": 0.0}}
+    assert merged["power"] == {"replicates": 400} and base["coverage"]["studies"] == 500

@@ -104,8 +104,9 @@ def test_demo_pipeline_on_slurm_is_byte_identical_to_the_local_run(slurm, demo_r
 
 def test_simulation_workflow_on_slurm_matches_the_local_run(slurm, simulation_run, tmp_path):
     project = copy_project(tmp_path / "project")
-    output = run_on_slurm(slurm, project, "-s", "workflow/simulation.smk", "--configfile",
-                          str(small_simulation_config(project)), "simulation", "power")
+    # The targets first: --configfile takes every argument after it.
+    output = run_on_slurm(slurm, project, "simulation", "power", "-s", "workflow/simulation.smk",
+                          "--configfile", str(small_simulation_config(project)))
     submitted = submitted_rules(output)
     assert submitted.get("coverage_batch") == 4 and submitted.get("power_batch") == 4, submitted
     local = digests(simulation_run, "results")

@@ -49,14 +49,19 @@ POWER_BATCHES = range(n_batches(POWER["replicates"], POWER["batch_size"]))
 LANGUAGES = ["ru", "en"]
 
 
-def package_modules(*names):
-    """Package modules that a step imports, declared as inputs so that an edit reruns it."""
-    return [str(PACKAGE / f"{name}.py") for name in names]
+SCRIPTS_DIR = Path(workflow.basedir) / "scripts"
 
 
-ANALYSIS_MODULES = ("models", "lmm")
-STUDY_MODULES = ("simulation_study", "simulate", "ingest", "readers", "codes", "careless",
-                 "pseudonymise", "scoring", "codebook", "text", "errors", "io", *ANALYSIS_MODULES)
+include: "rules/code_inputs.smk"
+
+
+# The aggregations and reports take seconds: they run where Snakemake runs, not as cluster jobs.
+localrules:
+    simulation,
+    power,
+    coverage_table,
+    power_table,
+    power_report,
 
 
 wildcard_constraints:
@@ -87,7 +92,7 @@ rule coverage_batch:
     input:
         config=PIPELINE_CONFIG,
         codebook=CODEBOOK,
-        code=package_modules(*STUDY_MODULES),
+        code=script_code("coverage_batch"),
     output:
         "results/simulation/coverage/{condition}/batch_{batch}.csv",
     params:
@@ -95,6 +100,11 @@ rule coverage_batch:
                                             COVERAGE["batch_size"], int(wildcards.batch)),
         effect_scale=lambda wildcards: CONDITIONS[wildcards.condition],
         contamination=COVERAGE["contamination"],
+    threads: 1
+    resources:
+        mem_mb=1000,
+        # About 3 s per study on one core: 10 s each leaves room for a slow node.
+        runtime=max(10, COVERAGE["batch_size"] // 6),
     conda:
         "../environment.yml"
     log:
@@ -107,13 +117,17 @@ rule coverage_truth:
     """The true effects of a condition on the scale-score metric (the generator's Monte Carlo)."""
     input:
         codebook=CODEBOOK,
-        code=package_modules("simulation_study", "simulate", "codebook"),
+        code=script_code("coverage_truth"),
     output:
         "results/simulation/coverage/{condition}/truth.json",
     params:
         effect_scale=lambda wildcards: CONDITIONS[wildcards.condition],
         first_seed=COVERAGE["first_seed"],
         draws=COVERAGE["truth_draws"],
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
     conda:
         "../environment.yml"
     log:
@@ -128,7 +142,7 @@ rule coverage_table:
         batches=expand("results/simulation/coverage/{condition}/batch_{batch}.csv",
                        condition=CONDITIONS, batch=COVERAGE_BATCHES),
         truths=expand("results/simulation/coverage/{condition}/truth.json", condition=CONDITIONS),
-        code=package_modules("simulation_study"),
+        code=script_code("coverage_table"),
     output:
         table="results/simulation/coverage.csv",
         markdown="results/simulation/coverage.md",
@@ -143,7 +157,7 @@ rule coverage_table:
 rule power_batch:
     """Simulate and fit one batch of replicates of the planned design at one number of schools."""
     input:
-        code=package_modules("power", "simulate", *ANALYSIS_MODULES),
+        code=script_code("power_batch"),
     output:
         "results/power/replicates/{schools}_per_arm/batch_{batch}.csv",
     params:
@@ -151,6 +165,11 @@ rule power_batch:
         seed=POWER["seed"],
         replicates=lambda wildcards: batch_seeds(0, POWER["replicates"], POWER["batch_size"],
                                                  int(wildcards.batch)),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        # Under 1 s per replicate of 50 schools per arm on one core: 3 s each leaves room.
+        runtime=max(10, POWER["batch_size"] // 20),
     conda:
         "../environment.yml"
     log:
@@ -165,7 +184,7 @@ rule power_table:
     input:
         batches=expand("results/power/replicates/{schools}_per_arm/batch_{batch}.csv",
                        schools=POWER_GRID, batch=POWER_BATCHES),
-        code=package_modules("power"),
+        code=script_code("power_table"),
     output:
         "results/power/power.csv",
     params:
@@ -187,7 +206,7 @@ rule power_report:
         base="reports/templates/base.html",
         strings="reports/templates/power.yaml",
         fonts=sorted(str(path) for path in Path("reports/fonts").glob("*.ttf")),
-        code=package_modules("power", "power_report", "figures", "report"),
+        code=script_code("power_report"),
     output:
         pdf="results/power/power.{lang}.pdf",
         svg="results/power/power_curve.{lang}.svg",

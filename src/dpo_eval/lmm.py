@@ -730,7 +730,7 @@ class NestedLmm:
         covariances = {term.name: sigma2 * (f @ f.T) for term, f in zip(self.terms, factors)}
         diagonal = theta[self.lower_bounds == 0.0]
         scaled, note = self._scaled_gradient(theta, out)
-        identifiable, identifiability = self.identifiability(out)
+        identifiable, identifiability = self.identifiability()
         return LmmFit(
             beta=out["beta"], vcov=sigma2 * out["Ginv"], sigma=float(np.sqrt(sigma2)), theta=theta,
             reml_criterion=float(out["criterion"]), covariances=covariances,
@@ -766,7 +766,7 @@ class NestedLmm:
             scaled, note = np.abs(g), "; Hessian not positive definite"
         return float(np.max(np.minimum(scaled, np.abs(g)))), note
 
-    def identifiability(self, out: dict | None = None) -> tuple[bool, str]:
+    def identifiability(self) -> tuple[bool, str]:
         """Whether the variance components are identifiable from the design: a nested level
         whose every group holds exactly one group of the next level (e.g. one participant per
         institution), or a deepest level of single observations, confounds two components."""

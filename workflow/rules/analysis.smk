@@ -1,3 +1,9 @@
+# Small steps run where Snakemake runs, not as cluster jobs (see README.md,
+# "Running on a cluster").
+localrules:
+    collect_models,
+
+
 rule score:
     """Scale scores per participant, wave and domain, their descriptives, and the
     participant flow down to each domain's model."""
@@ -15,6 +21,10 @@ rule score:
         sample="results/tables/sample.csv",
         municipalities="results/tables/municipalities.csv",
         score_benchmarks="results/tables/score_benchmarks.csv",
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=10,
     conda:
         "../../environment.yml"
     log:
@@ -31,6 +41,10 @@ rule reliability:
         code=script_code("reliability"),
     output:
         "results/tables/reliability.csv",
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=10,
     conda:
         "../../environment.yml"
     log:
@@ -51,6 +65,10 @@ rule needs_analysis:
         tests="results/tables/needs_tests.csv",
         formats="results/tables/needs_formats.csv",
         needs_benchmarks="results/tables/needs_benchmarks.csv",
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=10,
     conda:
         "../../environment.yml"
     log:
@@ -70,6 +88,10 @@ rule fit_domain:
     output:
         fit="results/models/{domain}.json",
         frame="results/models/{domain}.frame.csv",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=15,
     conda:
         "../../environment.yml"
     log:
@@ -89,6 +111,10 @@ rule fit_combined:
         settings=CombinedModelSettings.from_config(config).as_params(),
     output:
         "results/models/combined.json",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=20,
     conda:
         "../../environment.yml"
     log:

@@ -1,3 +1,10 @@
+# Small steps run where Snakemake runs, not as cluster jobs (see README.md,
+# "Running on a cluster").
+localrules:
+    outbox,
+    send,
+
+
 rule outbox:
     """One e-mail per recipient with its report attached, the manifest of who gets what, and
     the digests of the inputs and configuration it was built from (`send` refuses a stale

@@ -1,3 +1,9 @@
+# Small steps run where Snakemake runs, not as cluster jobs (see README.md,
+# "Running on a cluster").
+localrules:
+    input_manifest,
+
+
 rule ingest:
     """Read the competency questionnaires of every wave, validate and normalise them, match
     waves, flag careless responding and pseudonymise. Personal data never leave this rule."""
@@ -17,6 +23,10 @@ rule ingest:
         invalid_values="results/audit/invalid_values.csv",
         institutions="results/clean/institutions.csv",
         pseudonymisation="results/clean/pseudonymisation.json",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=15,
     conda:
         "../../environment.yml"
     log:
@@ -37,6 +47,10 @@ rule ingest_needs:
     output:
         needs="results/clean/needs.csv",
         needs_formats="results/clean/needs_formats.csv",
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=10,
     conda:
         "../../environment.yml"
     log:

@@ -1,3 +1,11 @@
+# Small steps run where Snakemake runs, not as cluster jobs (see README.md,
+# "Running on a cluster").
+localrules:
+    data_dictionary,
+    reproduction_package,
+    open_data_package,
+
+
 rule evaluation_report:
     """The full evaluation report in one language."""
     input:
@@ -19,6 +27,10 @@ rule evaluation_report:
     output:
         report("results/reports/evaluation.{lang}.pdf", caption="../report/evaluation.rst",
                category="Reports"),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=20,
     conda:
         "../../environment.yml"
     log:
@@ -51,6 +63,9 @@ rule institution_reports:
     output:
         directory("results/reports/institutions"),
     threads: 4
+    resources:
+        mem_mb=3000,
+        runtime=60,
     conda:
         "../../environment.yml"
     log:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-
 from dpo_eval.dictionary import build_dictionary
 from dpo_eval.io import write_outputs
 from dpo_eval.package import build_open_package, build_package
@@ -22,12 +20,13 @@ def evaluation_report(settings: ReportSettings, computed_with: dict, inputs: dic
     build_evaluation_report(config, inputs, lang, output)
 
 
-def institution_reports(settings: InstitutionReportSettings, inputs: dict, output_dir: str | Path,
-                        threads: int = 1) -> list[str]:
+def institution_reports(settings: InstitutionReportSettings, inputs: dict,
+                        output_dir: str | Path, threads: int = 1) -> list[str]:
     """Every school's report (registry type "school"), in the language of the registry,
     aggregates only, as ``<id>.pdf`` in ``output_dir`` with its ``index.csv``, rendered by a pool
     of ``threads`` processes; returns the warnings for the console summary."""
-    return build_institution_reports(settings.report_config(inputs["codebook"]), inputs, output_dir, threads)
+    return build_institution_reports(settings.report_config(inputs["codebook"]), inputs, output_dir,
+                                     threads)
 
 
 def data_dictionary(tables: list[str], output: str | Path) -> None:
