@@ -205,7 +205,8 @@ def test_small_study_report_never_puts_an_interval_off_zero_next_to_not_signific
     project = copy_project(tmp_path / "project", raw_dir=tmp_path / "study" / "raw")
     run_snakemake(project, "--cores", "2", "results/reports/evaluation.ru.pdf")
     flat = re.sub(r"\s+", " ", pdf_text(project / "results" / "reports" / "evaluation.ru.pdf", layout=False))
-    sentences = re.findall(r"«[^«»]+»: [^«]*?(?:не значимо|прирост был (?:больше|меньше))[^«]*?\)\.", flat)
+    summary = flat.split("В анализе —")[0].rsplit("Резюме", 1)[1]
+    sentences = [s.strip() for s in summary.split("•")[1:]]
     assert len(sentences) == 3, sentences
     for sentence in sentences:
         low, high = (float(v.replace("−", "-").replace(",", "."))
