@@ -10,7 +10,6 @@ DPO_EVAL_REQUIRE_TOOLS=1 (CI), so that CI never passes without having run them.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SNAKEMAKE, copy_project, small_simulation_config
+from conftest import REQUIRE_TOOLS, SNAKEMAKE, copy_project, small_simulation_config
 
 sys.path.insert(0, str(Path(__file__).parent / "slurm"))
 import cluster  # noqa: E402
@@ -32,8 +31,9 @@ PROFILE = ["--profile", "workflow/profiles/slurm",
 
 def tool_missing(reason: str) -> None:
     message = f"test Slurm cluster unavailable: {reason}"
-    if os.environ.get("DPO_EVAL_REQUIRE_TOOLS") == "1":
-        pytest.fail(message + " (DPO_EVAL_REQUIRE_TOOLS=1 requires it)")
+    if REQUIRE_TOOLS:
+        pytest.fail(f"{message}; DPO_EVAL_REQUIRE_TOOLS is set, so this is a failure, not a skip",
+                    pytrace=False)
     pytest.skip(message)
 
 
