@@ -114,7 +114,8 @@ def power_context(settings: dict, table: pd.DataFrame, domain_names: dict[str, s
          .format(k=len(design.did))),
         (t["p_replicates"], format_number(int(table["replicates"].iloc[0]), lang, 0)),
     ]
-    return {"lang": lang, "t": t, "title": t["title"], "report_date": REPORT_DATE,
+    # demo_secret: base.html's notice on pseudonymised study data; a power analysis has none.
+    return {"lang": lang, "t": t, "title": t["title"], "report_date": REPORT_DATE, "demo_secret": False,
             "verdict": verdict, "per_domain": per_domain, "parameters": parameters,
             "headers": [names[d] for d in columns], "rows": rows,
             "figure": svg_image(figure_svg), "target": _percent(target, lang)}
