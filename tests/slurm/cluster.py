@@ -39,6 +39,10 @@ from pathlib import Path
 DAEMONS = ("slurmd", "slurmctld", "munged")  # stop order: the reverse of the start order
 PROGRAMS = ("munged", "slurmctld", "slurmd", "sinfo", "sbatch", "squeue", "scancel")
 PARTITION = "main"
+# CPUs the node offers at least, whatever the machine has: rules ask for up to 4 threads (the
+# school reports' pool), which a real cluster node has; on a 2-core CI machine the node
+# oversubscribes its cores instead of leaving such a job pending for ever.
+MIN_NODE_CPUS = 8
 # Where Slurm's clients look for slurm.conf after SLURM_CONF and /etc/slurm/slurm.conf.
 NODE_CONF_LINK = Path("/run/slurm/conf")
 
@@ -91,12 +95,14 @@ def _free_ports(count: int) -> list[int]:
 
 
 def node_line() -> tuple[str, str]:
-    """This machine's node name and hardware line as slurmd detects it (``slurmd -C``)."""
+    """This machine's node name and its CPUs and memory for slurm.conf: slurmd's detection
+    (``slurmd -C``), with at least MIN_NODE_CPUS CPUs."""
     detected = subprocess.run([_program("slurmd"), "-C"], capture_output=True, text=True, check=True)
     line = detected.stdout.splitlines()[0]
     name = re.search(r"NodeName=(\S+)", line).group(1)
-    hardware = " ".join(f for f in line.split() if not f.startswith(("NodeName=", "UpTime=")))
-    return name, hardware
+    cpus = max(int(re.search(r"CPUs=(\d+)", line).group(1)), MIN_NODE_CPUS)
+    memory = re.search(r"RealMemory=(\d+)", line).group(1)
+    return name, f"CPUs={cpus} RealMemory={memory}"
 
 
 def slurm_conf(folder: Path, node: str, hardware: str, ports: tuple[int, int]) -> str:
@@ -126,6 +132,8 @@ def slurm_conf(folder: Path, node: str, hardware: str, ports: tuple[int, int]) -
         "JobCompType=jobcomp/none",
         "MpiDefault=none",
         "ReturnToService=2",
+        # Take the node's CPUs from this file (more than the machine may have, see node_line).
+        "SlurmdParameters=config_overrides",
         # Finished jobs stay visible to squeue (the job-state source without accounting).
         "MinJobAge=86400",
         "SchedulerParameters=sched_interval=2",
