@@ -13,10 +13,16 @@ tight <- lmerControl(check.conv.singular = "ignore", optimizer = "nloptwrap",
 # lmerTest's formula and its numDeriv derivatives, but independent of the fitted object's state.
 # On the tiny-residual design lmerTest's stored Jacobian of vcov(beta) differs from this (and
 # from the engine's exact one) by about 1e-4, so both are stored.
-satterthwaite_fresh <- function(fit, formula, frame) {
+# `hessian_d` is numDeriv's relative step for the Hessian of the deviance (its default, 0.1, is
+# what lmerTest uses, with Richardson extrapolation over d, d/2, d/4, d/8). The df at smaller
+# steps show whether the numerical derivatives are stable on a design: on the tiny-residual
+# design they move by far more than 1e-4 relative, so lmerTest cannot be the 1e-4 reference there
+# (tests/reference/satterthwaite_40_digits.py computes the exact df instead).
+satterthwaite_fresh <- function(fit, formula, frame, hessian_d = 0.1) {
   devfun <- lmer(formula, frame, REML = TRUE, control = tight, devFunOnly = TRUE)
   varpar <- c(getME(fit, "theta"), sigma(fit))
-  h <- numDeriv::hessian(function(v) lmerTest:::devfun_vp(v, devfun, reml = TRUE), varpar)
+  h <- numDeriv::hessian(function(v) lmerTest:::devfun_vp(v, devfun, reml = TRUE), varpar,
+                         method.args = list(d = hessian_d))
   A <- 2 * solve(h)
   J <- numDeriv::jacobian(function(v) lmerTest:::get_covbeta(v, devfun), varpar)
   C <- as.matrix(vcov(fit))
@@ -29,7 +35,7 @@ satterthwaite_fresh <- function(fit, formula, frame) {
 rows <- list()
 for (path in sort(Sys.glob("engine/*.csv"))) {
   case <- sub("\\.csv$", "", basename(path))
-  if (case == "lme4") next
+  if (case %in% c("lme4", "satterthwaite_40_digits")) next  # results, not frames
   frame <- read.csv(path, stringsAsFactors = FALSE)
   design <- grep("^x_", names(frame), value = TRUE)
   random <- "(1 | institution) + (1 | institution:participant)"
@@ -45,6 +51,10 @@ for (path in sort(Sys.glob("engine/*.csv"))) {
     data.frame(case = case, quantity = "df", term = rownames(coefs), value = coefs[, "df"]),
     data.frame(case = case, quantity = "df_fresh_devfun", term = rownames(coefs),
                value = satterthwaite_fresh(fit, formula, frame)),
+    data.frame(case = case, quantity = "df_fresh_devfun_hessian_d_1e-2", term = rownames(coefs),
+               value = satterthwaite_fresh(fit, formula, frame, hessian_d = 1e-2)),
+    data.frame(case = case, quantity = "df_fresh_devfun_hessian_d_1e-3", term = rownames(coefs),
+               value = satterthwaite_fresh(fit, formula, frame, hessian_d = 1e-3)),
     data.frame(case = case, quantity = "variance", term = vc$grp, value = vc$vcov),
     data.frame(case = case, quantity = "theta", term = sub("\\.\\(Intercept\\)$", "", names(theta)),
                value = unname(theta)),
