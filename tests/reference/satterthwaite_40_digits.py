@@ -51,7 +51,7 @@ Data enter as the exact binary values of the doubles in the csv files (``Decimal
 same numbers the engine reads. Both designs are evaluated at two points: the optimum found here,
 and lme4's theta (where lmerTest evaluated its numerical df), each with the profiled sigma;
 tests/test_lmm.py compares the engine at the same points. Run from the repository root (writes
-tests/reference/engine/satterthwaite_40_digits.csv and prints its run time, about 15 s)::
+tests/reference/engine/satterthwaite_40_digits.csv and prints its run time, 15-25 s on one core)::
 
     .venv/bin/python tests/reference/satterthwaite_40_digits.py
 """
