@@ -75,6 +75,34 @@ def test_local_suppression_reaches_k_and_only_suppresses():
     columns = list(QUASI_IDENTIFIERS)
     kept = suppressed[columns] == people[columns]
     assert ((suppressed[columns] == "*") | kept).all().all()
-    assert sum(counts.values()) == int((~kept).sum().sum())
+    assert counts["records_removed"] == 0
+    assert sum(counts[c] for c in columns) == int((~kept).sum().sum())
     with pytest.raises(ValueError, match="only 12 participants"):
         local_suppression(people, 13)
+
+
+def _people(groups: list[tuple[int, tuple[str, str, str, str]]]) -> pd.DataFrame:
+    rows = [values for size, values in groups for _ in range(size)]
+    frame = pd.DataFrame(rows, columns=list(QUASI_IDENTIFIERS))
+    return frame.assign(participant_key=[f"P{i:03d}" for i in range(len(frame))])
+
+
+def test_completely_suppressed_participants_too_few_for_k_are_joined_by_a_large_group():
+    """Two participants unique on every quasi-identifier end with everything suppressed, a group
+    of 2: three members of the group of 15 are suppressed completely to bring it to 5 (a
+    500-school study stopped here with StopIteration before)."""
+    people = _people([(15, ("A", "deputy", "0-2", "program")), (1, ("B", "director", "21+", "comparison")),
+                      (1, ("C", "head", "6-10", "other"))])
+    suppressed, counts = local_suppression(people, 5)
+    assert smallest_group(suppressed) == 5
+    assert len(suppressed) == len(people) and counts["records_removed"] == 0
+    complete = (suppressed[list(QUASI_IDENTIFIERS)] == "*").all(axis=1)
+    assert sorted(suppressed.loc[complete, "participant_key"]) == ["P012", "P013", "P014", "P015", "P016"]
+
+
+def test_records_are_removed_only_when_no_group_can_spare_members():
+    people = _people([(5, ("A", "deputy", "0-2", "program")), (1, ("B", "director", "21+", "comparison")),
+                      (1, ("C", "head", "6-10", "other"))])
+    suppressed, counts = local_suppression(people, 5)
+    assert counts["records_removed"] == 2 and len(suppressed) == 5
+    assert smallest_group(suppressed) == 5

@@ -210,3 +210,43 @@ def test_russian_strings_follow_the_glossary():
     for term in glossary():
         for pattern in term["avoid"]:
             assert not re.search(pattern, prose), (term["ru"], pattern, re.findall(".{30}" + pattern, prose))
+
+
+PORTABLE_HTML = """<html><head><style>
+@font-face { font-family: "Report Sans"; src: url("../fonts/DejaVuSans.ttf"); }
+body { font-family: "Report Sans"; }</style></head>
+<body><p>Оценка программы: прирост 0,50 балла (95% ДИ 0,07; 0,93)</p></body></html>"""
+
+HIDE_HARFBUZZ_SUBSET = """
+import sys, cffi
+original = cffi.FFI.dlopen
+def dlopen(self, name, *args, **kwargs):
+    if "subset" in str(name):
+        raise OSError("hidden by the test")
+    return original(self, name, *args, **kwargs)
+cffi.FFI.dlopen = dlopen
+from weasyprint.text import ffi
+assert ffi.harfbuzz_subset is None
+from dpo_eval.report import render_pdf
+sys.stdout.buffer.write(render_pdf(sys.stdin.read(), sys.argv[1], "2026-04-01", portable=True))
+"""
+
+
+def test_portable_pdfs_do_not_depend_on_harfbuzz_subsetting():
+    """The evaluation reports are rebuilt byte for byte by reviewers: their fonts are subset by
+    fontTools whether or not the system has libharfbuzz-subset (which changes the font bytes;
+    the school reports use it for speed where it is installed)."""
+    import subprocess
+    import sys
+
+    from weasyprint.text import ffi
+
+    from dpo_eval.report import render_pdf
+
+    templates = str(REPO / "reports" / "templates")
+    portable = render_pdf(PORTABLE_HTML, templates, "2026-04-01", portable=True)
+    hidden = subprocess.run([sys.executable, "-c", HIDE_HARFBUZZ_SUBSET, templates], input=PORTABLE_HTML.encode(),
+                            capture_output=True, check=True).stdout
+    assert portable == hidden
+    if ffi.harfbuzz_subset is not None:  # installed (CI installs it): the fast path is really another one
+        assert render_pdf(PORTABLE_HTML, templates, "2026-04-01") != portable

@@ -145,21 +145,53 @@ def local_suppression(people: pd.DataFrame, k: int,
     """Suppress quasi-identifier values until every group has at least ``k`` participants.
 
     Repeatedly, every participant in a group smaller than ``k`` loses the first value of
-    ``order`` it still has; groups only merge, so this ends. Returns the suppressed table and
-    the number of values suppressed per column. Raises ValueError when even a table with every
-    value suppressed has fewer than ``k`` participants."""
+    ``order`` it still has; groups only merge, so this ends. Participants left with every value
+    suppressed form one group; when that group is still smaller than ``k``, participants of the
+    largest groups that can spare them (staying at ``k`` or more) are suppressed completely to
+    fill it, and only when no group can spare anyone are its records removed (record
+    suppression, as sdcMicro's last resort), counted under ``records_removed``. Returns the
+    suppressed table and the number of values suppressed per column. Raises ValueError when
+    even a table with every value suppressed has fewer than ``k`` participants."""
     if len(people) < k:
         raise ValueError(f"only {len(people)} participants: no table of them is {k}-anonymous")
     people = people.copy()
-    counts = dict.fromkeys(order, 0)
+    columns = list(order)
+    counts = {**dict.fromkeys(order, 0), "records_removed": 0}
     while True:
         small = group_sizes(people) < k
         if not small.any():
             return people, counts
-        for index in people.index[small]:
+        exhausted = small & (people[columns] == SUPPRESSED).all(axis=1)
+        for index in people.index[small & ~exhausted]:
             column = next(c for c in order if people.at[index, c] != SUPPRESSED)
             people.at[index, column] = SUPPRESSED
             counts[column] += 1
+        if exhausted.any() and not (small & ~exhausted).any():
+            people = _fill_suppressed_group(people, k - int(exhausted.sum()), k, columns, counts)
+
+
+def _fill_suppressed_group(people: pd.DataFrame, need: int, k: int, columns: list[str],
+                           counts: dict[str, int]) -> pd.DataFrame:
+    """Suppress ``need`` more participants completely, taken from the largest groups beyond
+    their first ``k`` members (by participant key, deterministic); remove the completely
+    suppressed records when the other groups cannot spare enough."""
+    complete = (people[columns] == SUPPRESSED).all(axis=1)
+    donors = people[~complete].assign(_size=group_sizes(people)[~complete])
+    donors = donors[donors["_size"] > k].sort_values(["_size", *columns, "participant_key"],
+                                                     ascending=[False, *[True] * len(columns), True])
+    taken: list = []
+    for _, group in donors.groupby(columns, sort=False):
+        spare = len(group) - k
+        taken.extend(group.index[-min(spare, need - len(taken)):] if spare > 0 else [])
+        if len(taken) >= need:
+            break
+    if len(taken) < need:
+        counts["records_removed"] += int(complete.sum())
+        return people[~complete]
+    for column in columns:
+        counts[column] += int((people.loc[taken, column] != SUPPRESSED).sum())
+        people.loc[taken, column] = SUPPRESSED
+    return people
 
 
 def k_anonymity_table(people: pd.DataFrame, min_cell: int) -> str:
@@ -230,7 +262,8 @@ def open_responses(responses: pd.DataFrame, k: int) -> tuple[pd.DataFrame, dict[
     people, counts = local_suppression(participants(responses), k)
     numbers = {key: f"{i:04d}" for i, key in enumerate(people["participant_key"], start=1)}
     context = people.set_index("participant_key")
-    table = responses[["participant_key", "wave", "domain", "item", "value", "careless"]].copy()
+    table = responses.loc[responses["participant_key"].isin(people["participant_key"]),
+                          ["participant_key", "wave", "domain", "item", "value", "careless"]].copy()
     for column in QUASI_IDENTIFIERS:
         table[column] = table["participant_key"].map(context[column])
     table["participant"] = table["participant_key"].map(numbers)
@@ -246,7 +279,7 @@ def build_open_package(responses_path: str | Path, k: int, output: str | Path) -
     readme = OPEN_README.format(
         bands=", ".join(label for _, label in YEAR_BANDS), suppressed=SUPPRESSED, k_target=k,
         order=" then ".join(SUPPRESSION_ORDER),
-        suppression_counts=", ".join(f"{column} {n}" for column, n in counts.items()),
+        suppression_counts=", ".join(f"{column.replace('_', ' ')} {n}" for column, n in counts.items()),
         k=achieved, groups=people.groupby(list(QUASI_IDENTIFIERS)).ngroups)
     entries = {"responses.csv": csv_bytes(table), "OPEN_DATA.md": readme.encode("utf-8")}
     write_outputs({output: _zip(entries, "dpo_eval_open_data")})

@@ -136,4 +136,4 @@ def build_power_report(settings: dict, inputs, lang: str, outputs) -> None:
     context = power_context(settings, table, domain_names, strings, lang, svg.decode("utf-8"))
     html = template_environment(templates).get_template(Path(inputs["template"]).name).render(context)
     write_outputs({outputs["svg"]: svg, outputs["png"]: png,
-                   outputs["pdf"]: render_pdf(html, templates, REPORT_DATE)})
+                   outputs["pdf"]: render_pdf(html, templates, REPORT_DATE, portable=True)})

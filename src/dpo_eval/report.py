@@ -607,6 +607,10 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
 # --------------------------------------------------------------------------- institution report
 
 
+# Half the width of the participation chart's diamond, in per cent of the bar track (1.6 mm of 95 mm).
+DIAMOND_HALF_WIDTH = 1.7
+
+
 def institution_context(config: dict, tables: dict[str, pd.DataFrame], registry: pd.DataFrame,
                         institution: str, strings: dict, lang: str, findings: list[str] | None = None,
                         codebook=None) -> dict:
@@ -645,7 +649,10 @@ def institution_context(config: dict, tables: dict[str, pd.DataFrame], registry:
     # Drawn in HTML/CSS by the template (bars scaled to the largest value): text stays text.
     scale = max([p["n"] for p in participation] + [p["region_mean"] for p in participation] + [1]) * 1.1
     for p in participation:
-        p.update(bar=round(100 * p["n"] / scale, 2), marker=round(100 * p["region_mean"] / scale, 2),
+        bar, marker = round(100 * p["n"] / scale, 2), round(100 * p["region_mean"] / scale, 2)
+        # The count goes after the bar, or after the region's diamond where that would cover it.
+        value_at = max(bar, marker + DIAMOND_HALF_WIDTH) if marker > bar - 2 * DIAMOND_HALF_WIDTH else bar
+        p.update(bar=bar, marker=marker, value_at=round(value_at, 2),
                  region_text=format_number(p["region_mean"], lang, 1))
 
     level, shown = aggregates.team_scores(bench, registry, institution, min_cell, config["analysis"]["domains"])
@@ -773,14 +780,36 @@ def source_date_epoch(iso_date: str):
             os.environ.update(SOURCE_DATE_EPOCH=previous)
 
 
-def render_pdf(html: str, base_url: str | Path, iso_date: str, font_config=None) -> bytes:
+@contextlib.contextmanager
+def fonttools_subsetting():
+    """Subset embedded fonts with fontTools (pure Python, pinned in the lock file) even where
+    the system has HarfBuzz's subsetting library (Debian: libharfbuzz-subset0), which WeasyPrint
+    prefers when it finds it. The two subsetters write different font bytes, so a PDF that
+    reviewers rebuild byte for byte (the evaluation reports) must not depend on whether that
+    library is installed; the school reports use HarfBuzz where it is, three times faster."""
+    from weasyprint.pdf import fonts
+
+    if not hasattr(fonts, "harfbuzz_subset"):
+        raise RuntimeError("weasyprint.pdf.fonts.harfbuzz_subset is gone (WeasyPrint upgraded?): "
+                           "fonttools_subsetting() must be adapted to keep the PDFs reproducible")
+    saved = fonts.harfbuzz_subset
+    fonts.harfbuzz_subset = None
+    try:
+        yield
+    finally:
+        fonts.harfbuzz_subset = saved
+
+
+def render_pdf(html: str, base_url: str | Path, iso_date: str, font_config=None, portable: bool = False) -> bytes:
     """HTML -> PDF bytes, byte-stable: a document identifier derived from the content and font
     timestamps from the report date. ``font_config`` (a WeasyPrint FontConfiguration) lets
-    successive documents of one process share the fonts they load."""
+    successive documents of one process share the fonts they load. ``portable``: fonts subset
+    by fontTools whatever the system libraries (``fonttools_subsetting``), for PDFs that are
+    rebuilt byte for byte on other machines."""
     from weasyprint import HTML
 
     identifier = hashlib.sha256(html.encode("utf-8")).hexdigest()[:32].encode()
-    with source_date_epoch(iso_date):
+    with source_date_epoch(iso_date), (fonttools_subsetting() if portable else contextlib.nullcontext()):
         return HTML(string=html, base_url=str(base_url)).write_pdf(pdf_identifier=identifier,
                                                                    font_config=font_config)
 
@@ -811,7 +840,7 @@ def build_evaluation_report(config: dict, inputs: dict, lang: str, output: str |
     context = {**evaluation_context(config, tables, registry, lang, strings, prov),
                "demo_secret": demo_secret_used(inputs)}
     html = template_environment(templates_dir).get_template(Path(inputs["template"]).name).render(context)
-    write_outputs({output: render_pdf(html, templates_dir, config["study"]["report_date"])})
+    write_outputs({output: render_pdf(html, templates_dir, config["study"]["report_date"], portable=True)})
 
 
 INSTITUTION_TABLES = ("score_benchmarks", "needs_benchmarks", "did")
