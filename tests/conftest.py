@@ -3,6 +3,7 @@ made by the seeded generator."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -160,12 +161,32 @@ def demo_config() -> dict:
     return config
 
 
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """``build(folder)`` run once per test session, also when pytest-xdist runs the tests in
+    several worker processes: the first worker that needs it builds it under a file lock in the
+    folder the workers share, the others wait for it and reuse it (read-only: tests that change
+    a project work on a copy). A build that failed is tried again by the next worker."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    folder, done = root / name, root / f"{name}.done"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            build(folder)
+            done.touch()
+    return folder
+
+
+def _demo_run(folder: Path) -> None:
+    run_snakemake(copy_project(folder), "--cores", "2")
+
+
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory) -> Path:
     """The whole pipeline run once on a copy of the project with the demo study."""
-    project = copy_project(tmp_path_factory.mktemp("demo_run"))
-    run_snakemake(project, "--cores", "2")
-    return project
+    return built_once(tmp_path_factory, "demo_run", _demo_run)
 
 
 # A simulation workflow small enough for the tests: 2 studies per condition in 2 jobs each, and
@@ -182,10 +203,13 @@ def small_simulation_config(project: Path) -> Path:
     return path
 
 
+def _simulation_run(folder: Path) -> None:
+    project = copy_project(folder)
+    run_snakemake(project, "simulation", "power", "-s", "workflow/simulation.smk", "--cores", "2",
+                  "--configfile", str(small_simulation_config(project)))
+
+
 @pytest.fixture(scope="session")
 def simulation_run(tmp_path_factory) -> Path:
     """The simulation workflow (coverage study and power analysis) run locally, small."""
-    project = copy_project(tmp_path_factory.mktemp("simulation_run"))
-    run_snakemake(project, "simulation", "power", "-s", "workflow/simulation.smk", "--cores", "2",
-                  "--configfile", str(small_simulation_config(project)))
-    return project
+    return built_once(tmp_path_factory, "simulation_run", _simulation_run)

@@ -93,6 +93,16 @@ def test_second_run_has_nothing_to_do(demo_run):
     assert planned_jobs(demo_run) == {}
 
 
+@pytest.fixture(scope="module")
+def edit_copy(demo_run, tmp_path_factory) -> Path:
+    """A copy of the demo run (times preserved) to edit: the demo run itself is shared with
+    tests in other pytest-xdist workers, which must never see an edit in progress."""
+    target = tmp_path_factory.mktemp("edit_copy") / "project"
+    shutil.copytree(demo_run, target, symlinks=True)
+    assert planned_jobs(target) == {}
+    return target
+
+
 def edited(project: Path, relative: str) -> dict[str, int]:
     """Jobs a dry run plans after ``relative`` was edited (a blank line appended: harmless to
     every reader); the file's bytes and times are restored afterwards.
@@ -111,28 +121,28 @@ def edited(project: Path, relative: str) -> dict[str, int]:
         os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
 
 
-def test_editing_the_needs_survey_reruns_only_its_consumers(demo_run):
-    jobs = edited(demo_run, "data/raw/needs_assessment_google.csv")
+def test_editing_the_needs_survey_reruns_only_its_consumers(edit_copy):
+    jobs = edited(edit_copy, "data/raw/needs_assessment_google.csv")
     assert "ingest_needs" in jobs
     assert not {"ingest", "score", "fit_domain", "collect_models"} & set(jobs)
 
 
-def test_editing_a_wave_file_reruns_ingest_and_everything_downstream(demo_run):
-    jobs = edited(demo_run, "data/raw/followup_excel_ru.csv")
+def test_editing_a_wave_file_reruns_ingest_and_everything_downstream(edit_copy):
+    jobs = edited(edit_copy, "data/raw/followup_excel_ru.csv")
     assert {"ingest", "score", "collect_models", "evaluation_report"} <= set(jobs)
     assert jobs["fit_domain"] == 3 and "ingest_needs" not in jobs
 
 
-def test_editing_a_package_module_reruns_the_rules_that_use_it(demo_run):
-    jobs = edited(demo_run, "src/dpo_eval/models.py")
+def test_editing_a_package_module_reruns_the_rules_that_use_it(edit_copy):
+    jobs = edited(edit_copy, "src/dpo_eval/models.py")
     assert jobs["fit_domain"] == 3 and "collect_models" in jobs
     # score reruns too: its step module (dpo_eval.steps.analysis) imports models. The ingest
     # steps do not (tests/test_reruns.py checks every module this way).
     assert not {"ingest", "ingest_needs", "input_manifest"} & set(jobs)
 
 
-def test_editing_a_template_reruns_the_reports_only(demo_run):
-    jobs = edited(demo_run, "reports/templates/base.html")
+def test_editing_a_template_reruns_the_reports_only(edit_copy):
+    jobs = edited(edit_copy, "reports/templates/base.html")
     assert jobs["evaluation_report"] == 2
     assert not {"ingest", "score", "fit_domain", "collect_models"} & set(jobs)
 
