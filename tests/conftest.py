@@ -55,6 +55,17 @@ def pytest_configure(config):
                             "skipped without it, failed without it under DPO_EVAL_REQUIRE_TOOLS=1")
 
 
+# The longest test files first: pytest-xdist hands whole files (--dist loadfile) to idle workers
+# in collection order, so the cluster and rerun tests, minutes long and much of it waiting for
+# Slurm, overlap the many short files instead of running alone at the end.
+SLOWEST_FILES = ("test_slurm.py", "test_reruns.py", "test_pipeline.py", "test_reports.py", "test_delivery.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: index for index, name in enumerate(SLOWEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
     for mark in item.iter_markers("requires_tool"):

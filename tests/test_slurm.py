@@ -90,9 +90,11 @@ def test_cluster_runs_a_job_and_reports_it(slurm, tmp_path):
     assert state == "COMPLETED"
 
 
-def test_demo_pipeline_on_slurm_is_byte_identical_to_the_local_run(slurm, demo_run, tmp_path):
+def test_demo_pipeline_on_slurm_is_byte_identical_to_the_local_run(slurm, request, tmp_path):
     project = copy_project(tmp_path / "project")
     output = run_on_slurm(slurm, project)
+    # Asked for only now: another test worker may be building it meanwhile.
+    demo_run = request.getfixturevalue("demo_run")
     submitted = submitted_rules(output)
     # The work ran on the cluster: the ingest, the models and the reports went through sbatch.
     for rule in ("ingest", "score", "fit_domain", "evaluation_report"):
@@ -102,12 +104,12 @@ def test_demo_pipeline_on_slurm_is_byte_identical_to_the_local_run(slurm, demo_r
     assert digests(project, "results") == digests(demo_run, "results")
 
 
-def test_simulation_workflow_on_slurm_matches_the_local_run(slurm, simulation_run, tmp_path):
+def test_simulation_workflow_on_slurm_matches_the_local_run(slurm, request, tmp_path):
     project = copy_project(tmp_path / "project")
     # The targets first: --configfile takes every argument after it.
     output = run_on_slurm(slurm, project, "simulation", "power", "-s", "workflow/simulation.smk",
                           "--configfile", str(small_simulation_config(project)))
     submitted = submitted_rules(output)
     assert submitted.get("coverage_batch") == 4 and submitted.get("power_batch") == 4, submitted
-    local = digests(simulation_run, "results")
+    local = digests(request.getfixturevalue("simulation_run"), "results")
     assert local and digests(project, "results") == local
