@@ -31,6 +31,7 @@ from dpo_eval import __version__, aggregates, figures
 from dpo_eval.aggregates import suppress
 from dpo_eval.codebook import load_codebook
 from dpo_eval.io import read_csv, sha256_file, write_outputs
+from dpo_eval.study import EVALUATION_TABLES, INSTITUTION_TABLES
 from dpo_eval.typography import counted, format_count, format_number, plural, with_unit
 
 ALPHA = 0.05
@@ -814,11 +815,6 @@ def render_pdf(html: str, base_url: str | Path, iso_date: str, font_config=None,
                                                                    font_config=font_config)
 
 
-EVALUATION_TABLES = ("did", "flow", "descriptives", "sample", "municipalities", "reliability", "needs",
-                     "needs_tests", "needs_formats", "needs_distribution", "effect_sizes", "model_checks",
-                     "variance_components", "sensitivity", "response_shift", "qq")
-
-
 def demo_secret_used(inputs: dict) -> bool:
     """Whether the participant keys were made with the public demo secret (written by ingest):
     every report then says so on its first page."""
@@ -843,7 +839,6 @@ def build_evaluation_report(config: dict, inputs: dict, lang: str, output: str |
     write_outputs({output: render_pdf(html, templates_dir, config["study"]["report_date"], portable=True)})
 
 
-INSTITUTION_TABLES = ("score_benchmarks", "needs_benchmarks", "did")
 # Loggers whose INFO/DEBUG chatter (one line per font table read) would bury the real warnings.
 QUIET_LOGGERS = ("fontTools", "weasyprint.progress")
 # The levels at which a school's report shows a figure of its own (its team or its municipality).

@@ -44,7 +44,7 @@ SCRIPTS_DIR = Path(workflow.basedir) / "workflow" / "scripts"
 include: "code_inputs.smk"
 
 
-from dpo_eval.report import EVALUATION_TABLES, INSTITUTION_TABLES
+from dpo_eval.study import EVALUATION_TABLES, INSTITUTION_TABLES
 
 FONTS = sorted(str(path) for path in Path("reports/fonts").glob("*.ttf"))
 
