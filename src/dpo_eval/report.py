@@ -245,13 +245,16 @@ def interpretation(tables: dict[str, pd.DataFrame], domains: list[str], strings:
         row = sens[(sens["analysis"] == analysis) & (sens["domain"] == domain)]
         return None if row.empty or pd.isna(row["estimate"].iloc[0]) else row.iloc[0]
 
+    def sentence_values(row, domain):
+        return {"domain": dn[domain], "estimate": points(row["estimate"], strings, lang),
+                "ci": ci(row["conf_low"], row["conf_high"])}
+
     persisting, fading = [], []
     for domain in domains:
         r = sens_row("followup", domain)
         if r is None:
             continue
-        values = {"domain": dn[domain], "estimate": points(r["estimate"], strings, lang),
-                  "ci": ci(r["conf_low"], r["conf_high"])}
+        values = sentence_values(r, domain)
         if r["conf_low"] > 0:
             persisting.append(dn[domain])
             out["followup"].append(t["followup_persists"].format(**values))
@@ -263,8 +266,7 @@ def interpretation(tables: dict[str, pd.DataFrame], domains: list[str], strings:
         r = sens_row("moderation_communication", domain)
         if r is None:
             continue
-        values = {"domain": dn[domain], "estimate": points(r["estimate"], strings, lang),
-                  "ci": ci(r["conf_low"], r["conf_high"])}
+        values = sentence_values(r, domain)
         if excludes_zero(r["conf_low"], r["conf_high"]):
             moderated.append(dn[domain])
             out["moderation"].append(t["moderation_larger" if r["estimate"] > 0 else "moderation_smaller"].format(**values))
@@ -280,7 +282,7 @@ def interpretation(tables: dict[str, pd.DataFrame], domains: list[str], strings:
         if excludes_zero(r["conf_low"], r["conf_high"]):
             shifted.append(dn[domain])
             out["shift"].append(t["shift_lower" if r["estimate"] < 0 else "shift_higher"].format(
-                domain=dn[domain], estimate=points(r["estimate"], strings, lang), ci=ci(r["conf_low"], r["conf_high"])))
+                **sentence_values(r, domain)))
     if not shifted:
         out["shift"].append(t["shift_none"])
     agree, disagree = [], []
