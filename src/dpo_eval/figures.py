@@ -52,13 +52,14 @@ def forest_plot(rows: pd.DataFrame, label_column: str, zero_label: str, x_label:
     # width, so one wide label would shrink every label of the figure.
     labels = [textwrap.fill(str(label), FOREST_LABEL_WIDTH) for label in rows[label_column]]
     lines = max((label.count("\n") + 1 for label in labels), default=1)
-    height = (0.45 + 0.12 * (lines - 1)) * len(rows) + 0.9
+    # A few rows get room to breathe; many rows (the sensitivity analyses) stay within a page.
+    height = (0.45 if len(rows) <= 6 else 0.3 + 0.04 * (lines - 1)) * len(rows) + 0.9
     figure, axis = plt.subplots(figsize=(6.3, height))
     y = np.arange(len(rows))[::-1]
     axis.axvline(0, color=OKABE_ITO["grey"], linewidth=0.8)
     axis.hlines(y, rows["conf_low"], rows["conf_high"], color=OKABE_ITO["blue"], linewidth=1.6)
     axis.plot(rows["estimate"], y, "o", color=OKABE_ITO["blue"], markersize=5)
-    axis.set_yticks(y, labels)
+    axis.set_yticks(y, labels, fontsize=8)
     axis.set_xlabel(x_label)
     axis.xaxis.set_major_formatter(tick_formatter(lang))
     axis.set_ylim(-0.6, y.max() + 0.9)
