@@ -393,6 +393,19 @@ def test_plan_is_the_same_from_any_directory(project, tmp_path):
     assert outside.returncode == 2 and "is not inside a dpo_eval project" in outside.stderr
 
 
+def test_plan_flags_school_reports_without_a_score_figure_of_their_own(project):
+    """The school reports' index says which reports show scores of neither the team nor its
+    municipality (too few respondents around it); the plan marks exactly their messages."""
+    index = pd.read_csv(project / "results" / "reports" / "institutions" / "index.csv")
+    without = set(index.loc[~index["scores_figure"].astype(bool), "institution"])
+    assert without, "the demo study has schools whose reports show only the cohort's scores"
+    result = cli(project, "plan")
+    assert result.returncode == 0, result.stderr
+    flagged = {line.split()[1] for line in result.stdout.splitlines()
+               if line.endswith("[no score figure of its own team or municipality]")}
+    assert flagged == without
+
+
 def test_421_with_disconnect_is_deferred_and_delivered_on_the_next_run(outbox, certificate, tmp_path):
     recorder = Disconnecting(fail_once_at=3, reply="421 4.3.2 Service shutting down, closing connection")
     controller = start(recorder, certificate)

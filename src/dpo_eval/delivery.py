@@ -306,6 +306,16 @@ def attachment_for(recipient: Recipient, reports_dir: str | Path) -> Path:
     return reports_dir / "institutions" / f"{recipient.institution}.pdf"
 
 
+def school_reports_with_own_figure(reports_dir: str | Path) -> dict[str, bool]:
+    """Per school, whether its report carries a score figure of its own team or municipality
+    (``scores_figure`` of the school reports' index.csv; {} without an index)."""
+    index = Path(reports_dir) / "institutions" / "index.csv"
+    if not index.exists():
+        return {}
+    table = pd.read_csv(index, dtype={"institution": str})
+    return dict(zip(table["institution"], table["scores_figure"].astype(bool)))
+
+
 def display_name(recipient: Recipient, registry: pd.DataFrame) -> str:
     """The institution's name in the recipient's language (the registry's name_en for English)."""
     if recipient.language == "en" and "name_en" in registry:
@@ -385,6 +395,7 @@ def write_outbox(config: dict, recipients_path: str | Path, registry_path: str |
     template = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(template_path).parent)),
                                   undefined=jinja2.StrictUndefined, autoescape=False,
                                   keep_trailing_newline=True).get_template(Path(template_path).name)
+    own_figure = school_reports_with_own_figure(reports_dir)
     outputs, rows = {}, []
     for recipient in recipients:
         strings = yaml.safe_load((Path(i18n_dir) / f"{recipient.language}.yaml").read_text(encoding="utf-8"))
@@ -398,7 +409,9 @@ def write_outbox(config: dict, recipients_path: str | Path, registry_path: str |
         rows.append({"institution": recipient.institution, "emails": ";".join(recipient.addresses),
                      "language": recipient.language, "report": recipient.report,
                      "attachment": str(attachment), "attachment_sha256": sha256_file(attachment),
-                     "message": path.name, "message_sha256": hashlib.sha256(data).hexdigest()})
+                     "message": path.name, "message_sha256": hashlib.sha256(data).hexdigest(),
+                     "own_figure": ("" if recipient.report == "evaluation"
+                                    else "yes" if own_figure.get(recipient.institution) else "no")})
     outputs[manifest_path] = pd.DataFrame(rows)
     outputs[manifest_path.parent / INPUTS_FILE] = input_digests(
         [recipients_path, registry_path, template_path, *(provenance or [])], project,
@@ -894,8 +907,11 @@ def main(argv: list[str] | None = None) -> int:
             manifest = check_outbox_current(manifest_path, project, config)
             actions = plan(manifest, Ledger(ledger_path), args.resend_changed, args.skip_changed)
             for action in actions:
+                # A school report with only the team's participation: worth a word in the e-mail.
+                flag = ("  [no score figure of its own team or municipality]"
+                        if action.get("own_figure") == "no" else "")
                 print(f"{action['action']:<12} {action['institution']:<12} {action['address']:<40} "
-                      f"{Path(action['attachment']).name} ({action['report']}, {action['language']})")
+                      f"{Path(action['attachment']).name} ({action['report']}, {action['language']}){flag}")
             return ChangedReportsError.exit_code if any(a["action"] == "changed" for a in actions) else 0
         settings = smtp_settings(config, project)
         summary = send_outbox(manifest_path, ledger_path, settings, args.resend_changed,
