@@ -56,8 +56,9 @@ def pytest_configure(config):
 
 
 # The longest test files first: pytest-xdist hands whole files (--dist loadfile) to idle workers
-# in collection order (--no-loadscope-reorder, pyproject.toml), so the cluster and rerun tests, minutes long and much of it waiting for
-# Slurm, overlap the many short files instead of running alone at the end.
+# in collection order (--no-loadscope-reorder, pyproject.toml), so the cluster and rerun tests,
+# minutes long and much of it waiting for Slurm, overlap the many short files instead of
+# running alone at the end.
 SLOWEST_FILES = ("test_slurm.py", "test_reruns.py", "test_pipeline.py", "test_reports.py", "test_delivery.py")
 
 
