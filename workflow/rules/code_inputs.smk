@@ -58,7 +58,7 @@ def _parsed_package_imports(path):
             module_file = _module_file(".".join(parts[:end]))
             if module_file is not None:
                 files.add(module_file)
-    return files
+    return frozenset(files)  # cached and shared by every caller
 
 
 def script_code(script):
