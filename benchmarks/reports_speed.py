@@ -4,9 +4,10 @@
 
 writes a study of ``--schools`` schools with the seeded generator into a copy of the project
 (with a recipients file addressed to its institutions), builds the tables the school reports
-read, then times ``snakemake --cores N results/reports/institutions``: the one
-``institution_report_batch`` jobs render the PDFs, each in a pool of N processes. Prints the wall time, the
-reports per second and the slowest part of the log.
+read, then times ``snakemake --cores N results/reports/institutions``: the
+``institution_report_batch`` jobs render the PDFs, each in a pool of N processes, and
+``institution_reports`` gathers them. Prints the wall time, the reports per second and the end
+of each batch's log.
 """
 
 from __future__ import annotations
