@@ -347,3 +347,41 @@ def test_significance_predicate():
     assert multiplicity.significant(0.049) and not multiplicity.significant(0.05)
     assert not multiplicity.significant(np.nan) and not multiplicity.significant(None)
     assert multiplicity.significant(np.array([0.01, 0.2, np.nan])).tolist() == [True, False, False]
+
+
+# --------------------------------------------------------------------------- secondary fits
+
+
+def synthetic_scores(communication_constant: bool, seed: int = 3) -> pd.DataFrame:
+    """Scores of 12 schools (6 per cohort), 5 participants each, pre and post of one domain and
+    the communication scale at pre."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for school in range(12):
+        cohort = "program" if school < 6 else "comparison"
+        comm = 3.0 if communication_constant else rng.uniform(2, 4.5)
+        for person in range(5):
+            key = f"S{school}P{person}"
+            base = rng.normal(3, 0.5)
+            for wave, gain in (("pre", 0.0), ("post", 0.3 + 0.3 * (cohort == "program"))):
+                rows.append({"participant_key": key, "institution": f"S{school}", "cohort": cohort, "wave": wave,
+                             "domain": "universal", "score": base + gain + rng.normal(0, 0.3), "careless": False,
+                             "role": "deputy", "years_in_management": 5.0})
+            rows.append({"participant_key": key, "institution": f"S{school}", "cohort": cohort, "wave": "pre",
+                         "domain": "communication", "score": comm, "careless": False, "role": "deputy",
+                         "years_in_management": 5.0})
+    return pd.DataFrame(rows)
+
+
+def test_every_secondary_fit_records_its_status_and_an_aliased_moderation_is_not_estimable():
+    from dpo_eval.sensitivity import sensitivity_analyses
+
+    rows = {r["analysis"]: r for r in sensitivity_analyses(synthetic_scores(False), "universal", [])}
+    for analysis in ("careless_excluded", "completers", "moderation_communication"):
+        assert rows[analysis]["estimable"] and rows[analysis]["converged"] in (True, False)
+        assert rows[analysis]["singular"] in (True, False)
+    assert not rows["followup"]["estimable"] and rows["followup"]["converged"] is None  # no follow-up wave
+    # Every school rated communication alike: the moderation term is aliased, not a result.
+    rows = {r["analysis"]: r for r in sensitivity_analyses(synthetic_scores(True), "universal", [])}
+    moderation = rows["moderation_communication"]
+    assert not moderation["estimable"] and "aliased" in moderation["note"]

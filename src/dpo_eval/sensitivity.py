@@ -82,7 +82,10 @@ def fit_status(fit) -> dict:
 
 def _row(analysis: str, domain: str, frame: pd.DataFrame, term: str, covariates: list[str],
          extra: str = "", note: str = "") -> dict:
-    fit, *_ = fit_model(frame, primary_formula(covariates, extra))
+    fit, _, dropped, _ = fit_model(frame, primary_formula(covariates, extra))
+    if term not in fit.fixed_names:
+        raise ModelDataError(f"the term {term} is aliased with other terms of the model (dropped: "
+                             f"{', '.join(dropped)}); the data cannot separate it")
     return {"analysis": analysis, "domain": domain, "term": term, **contrast(fit, term),
             "n_participants": int(frame["participant_key"].nunique()),
             "n_institutions": int(frame["institution"].nunique()), **fit_status(fit), "note": note}
