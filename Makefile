@@ -1,13 +1,13 @@
 # Two commands for a fresh machine with Python 3.11 (see README.md):
 #   make run   - set up .venv from the lock file and run the pipeline on the bundled demo study
-#   make test  - the same set-up, then the whole test suite
+#   make test  - the same set-up, then the test suite (make test-slow: the slow tier)
 PYTHON ?= python3.11
 VENV ?= .venv
 CORES ?= 4
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-16)
 
-.PHONY: run test setup lock demo-data clean
+.PHONY: run test test-slow setup lock demo-data clean
 
 setup: $(STAMP)
 
@@ -25,9 +25,14 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# The tests too slow for the default tier (e.g. the README's "Start your own study" walk-through
+# with a pipeline run of its own); CI runs them after `make test`.
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow
+
 # Regenerate the bundled demo study (byte-identical for the same seed; a test checks this).
 demo-data: $(STAMP)
-	$(BIN)/python -m dpo_eval.simulate --seed 20251127 --out data/raw --truth data/truth.json
+	$(BIN)/dpo-eval simulate --seed 20251127 --out data/raw --truth data/truth.json
 
 # Refresh requirements.lock from requirements.in (needs network access to PyPI).
 lock: $(STAMP)
