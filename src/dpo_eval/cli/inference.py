@@ -215,7 +215,7 @@ def parallel_analysis(corr: np.ndarray, n: int, replicates: int = 40, seed: int 
     return max(keep, 1)
 
 
-def varimax(loadings: np.ndarray, iterations: int = 100, tolerance: float = 1e-8) -> np.ndarray:
+def varimax(loadings: np.ndarray, iterations: int = 1000, tolerance: float = 1e-12) -> np.ndarray:
     """Kaiser's varimax rotation of a loading matrix (the algorithm of R's stats::varimax,
     without Kaiser normalisation)."""
     p, k = loadings.shape
