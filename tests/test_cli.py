@@ -201,3 +201,12 @@ def test_check_summarises_the_demo_study(tmp_path):
     assert "recipients: 62 (60 institution, 2 evaluation)" in lines
     assert len(lines) <= 20
     assert not (project / "results").exists()
+
+
+def test_bash_completion_completes_commands_and_options():
+    script = dpo_eval("completion", "bash")
+    assert script.returncode == 0
+    probe = (f'{script.stdout}\nCOMP_WORDS=(dpo-eval dr); COMP_CWORD=1; _dpo_eval; echo "${{COMPREPLY[@]}}"\n'
+             'COMP_WORDS=(dpo-eval check --no); COMP_CWORD=2; _dpo_eval; echo "${COMPREPLY[@]}"\n')
+    result = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines() == ["draft-codebook", "--no-dry-run"]

@@ -94,7 +94,7 @@ def run_delegated(name: str, argv: list[str]) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from dpo_eval.cli import check, draft, new
+    from dpo_eval.cli import check, completion, draft, new
 
     parser = argparse.ArgumentParser(
         prog=PROG, description="Start, check, run and deliver a DPO program evaluation study.",
@@ -108,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     for name, (_, _, text) in DELEGATED.items():
         # Parsed by the module itself (run_delegated): listed here for the overview only.
         commands.add_parser(name, help=text, add_help=False)
+    completion.add_parser(commands)
     return parser
 
 
