@@ -96,7 +96,7 @@ def test_new_writes_a_study_folder_and_refuses_to_overwrite(tmp_path):
 
 
 def test_template_fields_are_the_demo_codebooks():
-    from dpo_eval.cli.draft import template_fields
+    from dpo_eval.cli.drafting import template_fields
 
     template = template_fields()
     assert template["fields"] == SHIPPED["fields"]

@@ -23,8 +23,6 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
-
 from dpo_eval.errors import InputErrors, UserError
 
 CONFIG = Path("config/config.yaml")
@@ -146,6 +144,8 @@ def _dry_run(report: Report) -> int | None:
 
 
 def _summarise(report: Report, config: dict, tables: dict, registry, recipients, jobs) -> None:
+    import pandas as pd
+
     flow = pd.read_csv(tables["flow_waves"])
     respondents = pd.read_csv(tables["respondents"])
     for wave, rows in flow.groupby("wave", sort=False):
