@@ -210,3 +210,16 @@ def test_bash_completion_completes_commands_and_options():
              'COMP_WORDS=(dpo-eval check --no); COMP_CWORD=2; _dpo_eval; echo "${COMPREPLY[@]}"\n')
     result = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.splitlines() == ["draft-codebook", "--no-dry-run"]
+
+
+def test_draft_names_the_field_values_its_labels_do_not_know(tmp_path):
+    project = copy_project(tmp_path / "project")
+    pre = project / "data" / "raw" / "pre_entry_google.csv"
+    pre.write_text(pre.read_text(encoding="utf-8").replace(
+        "Совместная программа АмГПГУ и ХК ИРО", "Программа Б"), encoding="utf-8")
+    result = dpo_eval("draft-codebook", *map(str, sorted((project / "data" / "raw").iterdir())),
+                      "--project", str(project), "--output", "-", "--no-config")
+    assert result.returncode == 0, result.stderr
+    notes = [line for line in result.stdout.splitlines() if "not among its labels" in line]
+    assert notes == ["# fields.cohort: 1 value(s) found that are not among its labels: "
+                     "'Программа Б'; TODO: add them as labels (or variants of a label)"]

@@ -99,6 +99,7 @@ def render_codebook(draft, template: dict, template_text: str, sources: list[str
         header += ["# Columns that look like questions but hold no ratings (not drafted; add them as",
                    "# fields, or delete them from the exports):"]
         header += [f"#   {entry}" for entry in draft.ignored]
+    header += [f"# {note}" for note in draft.unknown_labels]
     parts = [header, [missing_text], _scales(draft), _domains(draft), _items(draft),
              [fields_text], _waves(draft), _marker_and_needs(draft)]
     return "\n\n".join("\n".join(part) for part in parts) + "\n"

@@ -226,6 +226,7 @@ class Draft:
     registry: Export | None
     needs_files: list[Export]
     ignored: list[str]
+    unknown_labels: list[str] = field(default_factory=list)
 
 
 def draft_domains(items: list[DraftItem], waves: list[Export], missing: frozenset[str]):
@@ -307,6 +308,32 @@ def draft_needs(needs: list[Export], missing: frozenset[str]) -> tuple[list[dict
     return [{"id": f"need{n:02d}", "ru": s} for n, s in enumerate(statements, start=1)], note
 
 
+def unknown_labels(exports: list[Export], fields: dict, missing: frozenset[str]) -> list[str]:
+    """Per categorical field (role, cohort, stakeholder, formats), the values of the exports
+    that are none of its labels: the labels of the template are the demo study's, a new study
+    names its own cohorts."""
+    notes = []
+    for name, spec in fields.items():
+        if "labels" not in spec:
+            continue
+        known = {fold(label) for code, label_spec in spec["labels"].items()
+                 for label in [label_spec["ru"], label_spec["en"], code, *label_spec.get("variants", [])]}
+        found: dict[str, str] = {}
+        for export in exports:
+            column = export.fields.get(name)
+            for cell in export.frame[column] if column else []:
+                for part in str(cell).split(",") if spec.get("multiple") else [cell]:
+                    folded = fold(part)
+                    if folded and folded not in missing and folded not in known:
+                        found.setdefault(folded, " ".join(str(part).split()))
+        if found:
+            shown = ", ".join(repr(v) for v in list(found.values())[:8])
+            notes.append(f"fields.{name}: {len(found)} value(s) found that are not among its labels: "
+                         f"{shown}{' ...' if len(found) > 8 else ''}; TODO: add them as labels "
+                         "(or variants of a label)")
+    return notes
+
+
 def build_draft(paths: list[Path], configured: dict[str, str]) -> tuple[Draft, dict]:
     template = template_fields()
     missing = frozenset(fold(code) for code in template["missing_codes"])
@@ -330,5 +357,6 @@ def build_draft(paths: list[Path], configured: dict[str, str]) -> tuple[Draft, d
     draft = Draft(scales, domains, items, item_scale,
                   wave_contents(waves, items, domains, asked, retro, list(template["fields"])),
                   sorted(markers)[0] if markers else None, need_areas, needs_note,
-                  next((e for e in exports if e.kind == "registry"), None), needs, ignored)
+                  next((e for e in exports if e.kind == "registry"), None), needs, ignored,
+                  unknown_labels([*waves, *needs], template["fields"], missing))
     return draft, template
