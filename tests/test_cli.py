@@ -199,6 +199,7 @@ def test_check_summarises_the_demo_study(tmp_path):
     assert "schools: 60 in the registry, 60 with participants; municipalities: 14" in lines
     assert "needs assessment: 300 respondents" in lines
     assert "recipients: 62 (60 institution, 2 evaluation)" in lines
+    assert "pipeline: not dry-run (--no-dry-run)" in lines
     assert len(lines) <= 20
     assert not (project / "results").exists()
 

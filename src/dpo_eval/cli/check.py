@@ -164,7 +164,8 @@ def _summarise(report: Report, config: dict, tables: dict, registry, recipients,
     kinds = pd.Series([r.report for r in recipients]).value_counts()
     report.summary.append(f"recipients: {len(recipients)} ("
                           + ", ".join(f"{count} {kind}" for kind, count in kinds.items()) + ")")
-    report.summary.append(f"pipeline: {jobs} jobs to run (snakemake -n)")
+    report.summary.append(f"pipeline: {jobs} jobs to run (snakemake -n)" if jobs is not None
+                          else "pipeline: not dry-run (--no-dry-run)")
 
 
 def check_project(project: Path, dry_run: bool = True) -> Report:
