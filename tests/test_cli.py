@@ -157,10 +157,15 @@ def test_draft_of_a_generated_seven_point_study_finds_its_scale_and_items(tmp_pa
     assert drafted_groups == true_groups
 
 
-def plant_three_problems(project: Path) -> list[str]:
+def plant_problems(project: Path) -> list[str]:
     """A wrong address in the recipients, a reworded item in the pre wave, an unknown label in
     the needs assessment: three stages of the pipeline (DAG build, two ingest steps), each of
-    which would stop a run on its own."""
+    which would stop a run on its own; and a domain the schema does not know in
+    analysis.domains (which stops the DAG build before anything else)."""
+    config_path = project / "config" / "config.yaml"
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    config["analysis"]["domains"][2] = "domain3"
+    config_path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     recipients = project / "config" / "recipients.csv"
     text = recipients.read_text(encoding="utf-8")
     recipients.write_text(text.replace("dpo@amgpgu.example.org", "dpo.amgpgu.example.org", 1), encoding="utf-8")
@@ -171,17 +176,18 @@ def plant_three_problems(project: Path) -> list[str]:
     lines = needs.read_text(encoding="utf-8").split("\n")
     lines[5] = lines[5].replace("Скорее важно", "Весьма важно", 1)
     needs.write_text("\n".join(lines), encoding="utf-8")
-    return ["'dpo.amgpgu.example.org' is not a valid e-mail address",
+    return ["key 'analysis.domains.2': 'domain3' is not one of",
+            "'dpo.amgpgu.example.org' is not a valid e-mail address",
             "no column for item pm2 'Я могу оценить методическое качество урока' of wave pre",
             "row 6, column 'Оцените важность", "'Весьма важно' is not a label of scale 'importance5'"]
 
 
 def test_check_lists_every_planted_problem_in_one_pass(tmp_path):
     project = use_test_secret(copy_project(tmp_path / "project"))
-    expected = plant_three_problems(project)
+    expected = plant_problems(project)
     result = dpo_eval("check", "--no-dry-run", cwd=project / "data")
     assert result.returncode == 1
-    assert result.stderr.startswith("3 problem(s) in "), result.stderr
+    assert result.stderr.startswith("4 problem(s) in "), result.stderr
     for words in expected:
         assert words in result.stderr, (words, result.stderr)
     assert "Traceback" not in result.stderr
