@@ -88,3 +88,20 @@ def test_headers_are_split_into_matrix_question_and_statement():
     assert inference.split_header("Я умею  планировать") == (None, "Я умею планировать")
     assert inference.retrospective_marker("Как бы вы оценили себя ДО НАЧАЛА ОБУЧЕНИЯ? / Я") == "до начала обучения"
     assert inference.retrospective_marker("Оцените себя сейчас / Я умею планировать") is None
+
+
+def test_exports_are_recognised_and_the_rating_sheet_chosen():
+    from dpo_eval.cli.drafting import read_exports, template_fields
+    from dpo_eval.text import fold
+
+    template = template_fields()
+    missing = frozenset(fold(code) for code in template["missing_codes"])
+    raw = REPO / "data" / "raw"
+    exports = read_exports(sorted(raw.iterdir()), template["fields"], missing)
+    kinds = {e.path.name: (e.kind, e.sheet) for e in exports}
+    assert kinds == {"followup_excel_ru.csv": ("wave", None), "institutions.csv": ("registry", None),
+                     "needs_assessment_google.csv": ("needs", None),
+                     "post_exit_yandex.xlsx": ("wave", "Ответы"), "pre_entry_google.csv": ("wave", None)}
+    post = next(e for e in exports if e.kind == "wave" and e.sheet)
+    assert sum(r.retrospective == "до начала обучения" for r in post.ratings) == 18
+    assert post.ignored == ["ID"]

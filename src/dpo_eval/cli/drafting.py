@@ -114,10 +114,14 @@ def read_exports(paths: list[Path], fields: dict, missing: frozenset[str]) -> li
     columns. Problems of all files are raised together."""
     exports, problems = [], []
     for path in paths:
-        try:
-            candidates = [_analyse(path, sheet, fields, missing) for sheet in _sheet_names(path)]
-        except InputError as error:
-            problems.append(error)
+        candidates, errors = [], []
+        for sheet in _sheet_names(path):   # an empty or odd extra sheet is passed over
+            try:
+                candidates.append(_analyse(path, sheet, fields, missing))
+            except InputError as error:
+                errors.append(error)
+        if not candidates:
+            problems.append(errors[0])
             continue
         best = max(candidates, key=lambda e: (len(e.ratings), len(e.fields)))
         if len(candidates) == 1:
