@@ -27,9 +27,15 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from conftest import SNAKEMAKE, run_snakemake
-from dpo_eval.delivery import (ChangedReportsError, DeliveryError, Ledger, SenderBusyError, SmtpSettings,
-                               SmtpTlsError, StaleOutboxError, load_recipients, main, plan, send_outbox,
-                               transliterate, write_outbox)
+from dpo_eval.delivery.cli import main
+from dpo_eval.delivery.errors import (ChangedReportsError, DeliveryError, SenderBusyError, SmtpTlsError,
+                                      StaleOutboxError)
+from dpo_eval.delivery.ledger import Ledger
+from dpo_eval.delivery.message import transliterate
+from dpo_eval.delivery.outbox import write_outbox
+from dpo_eval.delivery.recipients import load_recipients
+from dpo_eval.delivery.sending import plan, send_outbox
+from dpo_eval.delivery.smtp import SmtpSettings
 from dpo_eval.readers import read_export
 
 USER, PASSWORD = "dpo", "s3cret-for-tests"
@@ -523,7 +529,7 @@ def test_sent_message_has_send_date_fresh_message_id_and_school_names(project, c
 
 
 def test_display_names_round_trip_through_standard_parsers(demo_run, tmp_path):
-    from dpo_eval.delivery import encode_display_name
+    from dpo_eval.delivery.message import encode_display_name
 
     names = ["DPO evaluation / Оценка программы ДПО", "МБОУ СОШ № 3 (г. Хабаровск)", "Plain Name",
              "Амурский гуманитарно-педагогический государственный университет", 'Кавычки "и" запятая, тоже']
@@ -588,7 +594,7 @@ def test_recipient_with_several_addresses_gets_one_copy_at_each(certificate, tmp
     """A school with two addresses: one message, addressed to both, delivered once to each
     address; a 451 for the second address is retried later for that address only."""
     from dpo_eval.settings import OutboxSettings
-    from dpo_eval.steps.delivery import outbox as write_outbox_step
+    from dpo_eval.steps.outbox import outbox as write_outbox_step
 
     from conftest import REPO
 

@@ -140,7 +140,7 @@ def test_every_rule_lists_the_package_modules_its_script_runs(fresh_project, fre
     step_modules = {f for script in pipeline.values() for f in imports[script]
                     if f.startswith("src/dpo_eval/steps/")}
     assert step_modules == {f"src/dpo_eval/steps/{m}.py" for m in
-                            ("__init__", "ingest", "analysis", "reports", "delivery")}
+                            ("__init__", "ingest", "analysis", "reports", "outbox")}
 
 
 def test_the_evaluation_report_depends_on_every_package_file(fresh_project, fresh_inputs):

@@ -30,13 +30,13 @@ import yaml
 from dpo_eval import __version__, aggregates, figures
 from dpo_eval.aggregates import suppress
 from dpo_eval.codebook import load_codebook
+from dpo_eval.config import config_digest
 from dpo_eval.io import read_csv, sha256_file, write_outputs
 from dpo_eval.study import EVALUATION_TABLES, INSTITUTION_TABLES
 from dpo_eval.typography import counted, format_count, format_number, plural, with_unit
 
 ALPHA = 0.05
 PACKAGE_DIR = Path(__file__).resolve().parent
-CONFIG_KEYS_NOT_DIGESTED = ("reproduce",)  # how a run is started, not what it computes
 
 
 # --------------------------------------------------------------------------- formatting
@@ -79,11 +79,6 @@ def code_digest() -> str:
             digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()
-
-
-def config_digest(config: dict) -> str:
-    digested = {k: v for k, v in config.items() if k not in CONFIG_KEYS_NOT_DIGESTED}
-    return hashlib.sha256(json.dumps(digested, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
 def provenance(config: dict, manifest: pd.DataFrame, lock_file: str | Path) -> dict:

@@ -207,7 +207,7 @@ class OutboxSettings(StepSettings):
                                       "report_date": "study.report_date"}
 
     def delivery_config(self) -> dict:
-        """The configuration as dpo_eval.delivery.write_outbox reads it."""
+        """The configuration as dpo_eval.delivery.outbox.write_outbox reads it."""
         return {"delivery": {"sender": self.sender, "sender_name": self.sender_name},
                 "study": {"report_date": self.report_date}}
 

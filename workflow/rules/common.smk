@@ -12,7 +12,7 @@ os.environ.update(
 
 from dpo_eval.codebook import load_codebook
 from dpo_eval.config import validate_config
-from dpo_eval.delivery import outbox_config_digest
+from dpo_eval.delivery.outbox import outbox_config_digest
 from dpo_eval.settings import (
     CombinedModelSettings,
     DomainModelSettings,
@@ -61,7 +61,7 @@ def registry_ids():
 
 def validate_recipients():
     """Recipients, validated when the DAG is built (addresses, languages, report kinds, ids)."""
-    from dpo_eval.delivery import load_recipients
+    from dpo_eval.delivery.recipients import load_recipients
 
     with exit_on_user_error():
         load_recipients(config["delivery"]["recipients"], set(registry_ids()))

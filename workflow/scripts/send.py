@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from dpo_eval.delivery import main
+from dpo_eval.delivery.cli import main
 
 # The configuration of this Snakemake run (with any --config/--configfile), checked by the
 # sender against the schema and against the configuration the outbox was built with.
