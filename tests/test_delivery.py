@@ -293,7 +293,9 @@ def project(demo_run, tmp_path):
     """A copy of the demo run (results, Snakemake metadata and all) for tests that change it;
     sending without pauses between messages."""
     copy = tmp_path / "project"
-    shutil.copytree(demo_run, copy, symlinks=True, ignore=shutil.ignore_patterns("delivery"))
+    # Without the project's ledger folder (not the package of the same name under src/).
+    shutil.copytree(demo_run, copy, symlinks=True,
+                    ignore=lambda folder, names: ["delivery"] if Path(folder) == demo_run else [])
     path = copy / "config" / "config.yaml"
     config = yaml.safe_load(path.read_text(encoding="utf-8"))
     config["delivery"]["smtp"].update(rate_per_minute=0, retries=0, backoff_seconds=0)
