@@ -18,9 +18,9 @@ from dpo_eval import readers
 from dpo_eval.codebook import load_codebook
 from dpo_eval.codes import normalise_code
 from dpo_eval.config import ConfigError
-from dpo_eval.delivery.recipients import load_recipients
+from dpo_eval.registry import load_recipients
 from dpo_eval.errors import UserError
-from dpo_eval.ingest import load_registry
+from dpo_eval.registry import load_registry
 from dpo_eval.settings import IngestSettings, NeedsIngestSettings
 from dpo_eval.steps import ingest as ingest_step
 

@@ -33,7 +33,7 @@ from dpo_eval.delivery.errors import (ChangedReportsError, DeliveryError, Sender
 from dpo_eval.delivery.ledger import Ledger
 from dpo_eval.delivery.message import transliterate
 from dpo_eval.delivery.outbox import write_outbox
-from dpo_eval.delivery.recipients import load_recipients
+from dpo_eval.registry import load_recipients
 from dpo_eval.delivery.sending import plan, send_outbox
 from dpo_eval.delivery.smtp import SmtpSettings
 from dpo_eval.readers import read_export

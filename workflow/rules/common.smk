@@ -24,7 +24,6 @@ from dpo_eval.settings import (
     ScoreSettings,
     computed_with,
 )
-from dpo_eval.study import STAKEHOLDER_GROUPS
 from dpo_eval.errors import exit_on_user_error
 
 # A user error while the DAG is built prints its message once and exits (no traceback). The
@@ -49,26 +48,23 @@ from dpo_eval.study import EVALUATION_TABLES, INSTITUTION_TABLES
 FONTS = sorted(str(path) for path in Path("reports/fonts").glob("*.ttf"))
 
 
-def registry_ids():
-    """Ids of the registry's institutions (schools, the university and the IRO), read by the
-    same reader as the survey exports (any encoding and separator they accept)."""
-    from dpo_eval.ingest import load_registry
+def validate_registry_and_recipients():
+    """The institutions registry and the recipients file, checked when the DAG is built by the
+    one reader every step uses (dpo_eval.registry): ids and names once each, required cells,
+    known values, addresses, no control characters, and a recipient for every school that is
+    not listed in delivery.no_recipient."""
+    from dpo_eval.registry import check_recipient_coverage, load_recipients, load_registry
 
+    recipients_path = config["delivery"]["recipients"]
     with exit_on_user_error():
         registry = load_registry(config["registry"])
-    return [iid for iid, type_ in zip(registry["id"], registry["type"]) if type_ in STAKEHOLDER_GROUPS]
-
-
-def validate_recipients():
-    """Recipients, validated when the DAG is built (addresses, languages, report kinds, ids)."""
-    from dpo_eval.delivery.recipients import load_recipients
-
-    with exit_on_user_error():
-        load_recipients(config["delivery"]["recipients"], set(registry_ids()))
+        recipients = load_recipients(recipients_path, set(registry["id"]))
+        check_recipient_coverage(registry, recipients,
+                                 OutboxSettings.from_config(config).no_recipient, recipients_path)
 
 
 if not REPRODUCE:
-    validate_recipients()
+    validate_registry_and_recipients()
 
 
 def all_package_files():

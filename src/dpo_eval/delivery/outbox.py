@@ -16,8 +16,9 @@ from dpo_eval.config import config_digest
 from dpo_eval.delivery.errors import DeliveryError, StaleOutboxError
 from dpo_eval.delivery.message import build_message
 from dpo_eval.delivery.project import in_project
-from dpo_eval.delivery.recipients import attachment_for, display_name, load_recipients
+from dpo_eval.delivery.recipients import attachment_for, display_name
 from dpo_eval.io import sha256_file, write_outputs
+from dpo_eval.registry import check_recipient_coverage, load_recipients, load_registry
 
 INPUTS_FILE = "inputs.csv"
 # Configuration that only says how to send, not what: changing it does not make an outbox stale.
@@ -66,9 +67,10 @@ def write_outbox(config: dict, recipients_path: str | Path, registry_path: str |
     project = Path(project or Path.cwd())
     outbox_dir = Path(outbox_dir)
     manifest_path = Path(manifest_path or outbox_dir / "manifest.csv")
-    registry = pd.read_csv(registry_path, dtype=str, keep_default_na=False)
-    recipients = load_recipients(recipients_path, set(registry["id"]))
     settings = config["delivery"]
+    registry = load_registry(registry_path)
+    recipients = load_recipients(recipients_path, set(registry["id"]))
+    check_recipient_coverage(registry, recipients, settings.get("no_recipient", ()), recipients_path)
     template = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(template_path).parent)),
                                   undefined=jinja2.StrictUndefined, autoescape=False,
                                   keep_trailing_newline=True).get_template(Path(template_path).name)
