@@ -241,6 +241,22 @@ def test_a_stale_outbox_is_refused_naming_what_changed(small_outbox, change, nam
     assert stale.value.exit_code == 3
 
 
+def test_a_report_removed_by_a_failed_rebuild_leaves_the_outbox_sendable(small_outbox):
+    """The message carries the report; what the outbox was built from is unchanged."""
+    (small_outbox / "reports" / "institutions" / "SCH900.pdf").unlink()
+    check_outbox_current(small_outbox / "outbox" / "manifest.csv", small_outbox, CONFIG)
+
+
+def test_the_outbox_directory_holds_the_current_recipients_only(small_outbox):
+    withdrawn = small_outbox / "outbox" / "SCH899.eml"
+    withdrawn.write_bytes(b"a message of a recipient no longer listed")
+    write_outbox(CONFIG, small_outbox / "recipients.csv", small_outbox / "registry.csv", small_outbox / "reports",
+                 REPO / "reports" / "templates" / "email.txt", REPO / "reports" / "i18n",
+                 small_outbox / "outbox", provenance=[small_outbox / "registry.csv"], project=small_outbox)
+    assert sorted(p.name for p in (small_outbox / "outbox").iterdir()) == ["SCH900.eml", "inputs.csv",
+                                                                           "manifest.csv"]
+
+
 def test_a_configuration_change_makes_the_outbox_stale_except_how_to_send(small_outbox):
     manifest_path = small_outbox / "outbox" / "manifest.csv"
     how = json.loads(json.dumps(CONFIG))

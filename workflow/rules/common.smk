@@ -67,6 +67,22 @@ if not REPRODUCE:
     validate_registry_and_recipients()
 
 
+# The exit status of the last `send` job (a log: Snakemake deletes it before the job runs).
+SEND_STATUS = "logs/send.status"
+
+
+def exit_with_send_status():
+    """After a failed run: exit with the status the `send` job recorded (3 stale outbox, 4
+    changed reports, ...), if it ran and failed; otherwise leave Snakemake's own status."""
+    path = Path(SEND_STATUS)
+    if not path.is_file():
+        return
+    status = path.read_text(encoding="utf-8").strip()
+    path.unlink()
+    if status.isdigit() and int(status):
+        raise SystemExit(int(status))
+
+
 def all_package_files():
     """Every module and data file of the package: the reports print their joint digest."""
     return sorted(project_path(p) for p in PACKAGE.rglob("*")

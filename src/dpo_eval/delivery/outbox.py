@@ -63,7 +63,8 @@ def write_outbox(config: dict, recipients_path: str | Path, registry_path: str |
     """One .eml per recipient, the manifest of who gets what (with the SHA-256 of each message
     and attachment), and ``inputs.csv``, the digests of the inputs the outbox was built from
     (``configuration``: ``outbox_config_digest`` of the whole configuration, computed by the
-    caller, since a step sees only its own settings)."""
+    caller, since a step sees only its own settings). Any other file in ``outbox_dir`` (the
+    message of a withdrawn recipient) is removed: the directory holds this outbox only."""
     project = Path(project or Path.cwd())
     outbox_dir = Path(outbox_dir)
     manifest_path = Path(manifest_path or outbox_dir / "manifest.csv")
@@ -96,12 +97,18 @@ def write_outbox(config: dict, recipients_path: str | Path, registry_path: str |
         [recipients_path, registry_path, template_path, *(provenance or [])], project,
         configuration if configuration is not None else outbox_config_digest(config))
     write_outputs(outputs)
+    for stale in set(outbox_dir.iterdir()) - set(map(Path, outputs)):
+        if stale.is_file():
+            stale.unlink()
 
 
 def check_outbox_current(manifest_path: str | Path, project: Path, config: dict) -> pd.DataFrame:
     """The manifest, after checking that the outbox is the product of the current inputs: every
-    recorded input still has its digest, the configuration is the same, and every message and
-    attachment is the one the manifest names. Raises StaleOutboxError naming what differs."""
+    recorded input still has its digest, the configuration is the same, every message is the one
+    the manifest names, and no report differs from the one attached. A report that is missing
+    (removed by a rebuild that failed) does not make the outbox stale: its message carries it,
+    and the digests above show that nothing it was built from has changed. Raises
+    StaleOutboxError naming what differs."""
     manifest_path = Path(manifest_path)
     rerun = ("rerun the pipeline (snakemake --cores 4) and send when it has finished without "
              "errors; nothing was sent")
@@ -130,7 +137,7 @@ def check_outbox_current(manifest_path: str | Path, project: Path, config: dict)
         attachment = in_project(project, row.attachment)
         if not message.is_file() or sha256_file(message) != row.message_sha256:
             changed.append(f"{message.name} (message)")
-        if not attachment.is_file() or sha256_file(attachment) != row.attachment_sha256:
+        if attachment.is_file() and sha256_file(attachment) != row.attachment_sha256:
             changed.append(f"{row.attachment} (report)")
     if changed:
         shown = ", ".join(changed[:8]) + (f" and {len(changed) - 8} more" if len(changed) > 8 else "")
