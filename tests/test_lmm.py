@@ -1,4 +1,4 @@
-"""The REML engine (dpo_eval.lmm): agreement with lme4/lmerTest, exact derivatives, convergence
+"""The REML engine (dpo_eval.analysis.lmm): agreement with lme4/lmerTest, exact derivatives, convergence
 labels, identifiability and the command line.
 
 Stored lme4 results: tests/reference/engine/lme4.csv, written by tests/reference/engine_reference.R
@@ -18,8 +18,9 @@ import pandas as pd
 import pytest
 
 from conftest import REPO
-from dpo_eval import lmm, models
-from dpo_eval.lmm import NestedLmm, RandomTerm
+from dpo_eval import models
+from dpo_eval.analysis import lmm
+from dpo_eval.analysis.lmm import NestedLmm, RandomTerm
 
 ENGINE = REPO / "tests" / "reference" / "engine"
 LME4 = pd.read_csv(ENGINE / "lme4.csv", keep_default_na=False)
