@@ -20,6 +20,7 @@ import pytest
 from conftest import REPO
 from dpo_eval import models
 from dpo_eval.analysis import lmm
+from dpo_eval.analysis.lmm import criterion
 from dpo_eval.analysis.lmm import NestedLmm, RandomTerm
 
 ENGINE = REPO / "tests" / "reference" / "engine"
@@ -276,6 +277,74 @@ def test_one_participant_per_institution_is_reported_as_not_identifiable():
     total = fit.covariances["institution"][0, 0] + fit.covariances["institution:participant"][0, 0]
     assert total == pytest.approx(single.covariances["institution"][0, 0], rel=1e-4)
     assert fit.reml_criterion == pytest.approx(single.reml_criterion, rel=1e-9)
+
+
+def test_unidentifiable_design_df_equal_the_identified_models():
+    """One participant per institution: only the sum of the two variances is identified, the
+    deviance Hessian in (theta, sigma) has an exact zero eigenvalue, and lmerTest's cutoff drops
+    it (a plain pseudo-inverse inverts its rounded value, -2.6e-9 here, and moves the df by 6e-7).
+    The df and SEs then equal those of the one-level model, which the exact (projected)
+    computation gives, to 1e-8 relative (measured 1e-10)."""
+    rng = np.random.default_rng(3)
+    n = 80
+    frame = pd.DataFrame({"score": np.r_[rng.normal(3, 0.6, n), rng.normal(3.2, 0.6, n)],
+                          "post": np.r_[np.zeros(n), np.ones(n)], "program": np.tile(np.arange(n) % 2, 2),
+                          "institution": np.tile([f"S{i}" for i in range(n)], 2),
+                          "participant_key": np.tile([f"P{i}" for i in range(n)], 2)})
+    fit, design, _, _ = models.fit_model(frame, "score ~ post * program")
+    assert not fit.identifiable
+    hessian, _ = fit.model.varpar_derivatives(fit)
+    assert abs(np.linalg.eigvalsh(hessian)).min() <= lmm.EIGENVALUE_TOLERANCE
+    df, se = fit.model.satterthwaite(fit, np.eye(len(fit.beta)))
+    one_level = NestedLmm(frame["score"].to_numpy(), design.to_numpy(),
+                          [RandomTerm("institution", frame["institution"].to_numpy(), np.ones((2 * n, 1)))])
+    single = one_level.fit()
+    df_single, se_single = one_level.satterthwaite(single, np.eye(len(single.beta)))
+    np.testing.assert_allclose(df, df_single, rtol=1e-8, atol=0)
+    np.testing.assert_allclose(se, se_single, rtol=1e-8, atol=0)
+
+
+def count_evaluations(monkeypatch) -> list[tuple[bytes, int]]:
+    """Record every uncached criterion evaluation as (phi's bytes, order)."""
+    calls = []
+    evaluate = criterion.ProfiledCriterion._evaluate_uncached
+
+    def counted(self, phi, order):
+        calls.append((np.asarray(phi, dtype=float).tobytes(), order))
+        return evaluate(self, phi, order)
+
+    monkeypatch.setattr(criterion.ProfiledCriterion, "_evaluate_uncached", counted)
+    return calls
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_fit_and_satterthwaite_evaluate_the_hessian_at_the_optimum_once(case, monkeypatch):
+    """The Newton polish, the summary and the Satterthwaite df share one exact Hessian at the
+    optimum (the fit keeps phi bit for bit, the criterion caches it)."""
+    model = frame_model(pd.read_csv(ENGINE / f"{case}.csv"))
+    calls = count_evaluations(monkeypatch)
+    fit = model.fit()
+    model.satterthwaite(fit, np.eye(model.p))
+    models.contrast(fit, model.fixed_names[-1])
+    assert calls.count((fit.phi.tobytes(), 2)) == 1
+    assert sum(order == 2 for _, order in calls) <= 3
+
+
+def test_newton_polish_stops_at_the_criterions_rounding_noise(monkeypatch):
+    """With the outcome scaled by 1e30 the criterion is about 1.5e5 and its rounding noise
+    (eps |d|, 3e-11) is far above the old absolute stopping test (|g'step| < 1e-13): that test
+    took 10 exact Hessians, each step accepted or not by rounding alone. The Newton decrement
+    is within the noise from the start, so the polish takes none, and the optimum is the
+    unscaled one to 1e-5 (theta, measured 3e-7) with a scaled gradient far below lme4's 2e-3."""
+    frame = pd.read_csv(ENGINE / "large-groups.csv")
+    reference = frame_model(frame).fit()
+    frame["y"] *= 1e30
+    model = frame_model(frame)
+    calls = count_evaluations(monkeypatch)
+    fit = model.fit()
+    assert sum(order == 2 for _, order in calls) == 1
+    assert fit.converged and fit.scaled_gradient < 1e-4
+    np.testing.assert_allclose(fit.theta, reference.theta, rtol=1e-5)
 
 
 def test_command_line_fits_a_model_frame(tmp_path):
