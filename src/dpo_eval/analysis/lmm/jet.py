@@ -40,10 +40,10 @@ class Jet:
     __radd__ = __add__
 
     def __sub__(self, other):
-        return _jadd(self, _jneg(_jet(other)))
+        return _jsub(self, _jet(other))
 
     def __rsub__(self, other):
-        return _jadd(_jet(other), _jneg(self))
+        return _jsub(_jet(other), self)
 
     def __mul__(self, other):
         return bilinear(np.multiply, self, _jet(other))
@@ -63,14 +63,43 @@ def _sum(*parts):
     return reduce(np.add, parts) if parts else None
 
 
+def _accumulate(total, part):
+    """total + part, in place when total (a fresh array) already has the broadcast shape."""
+    if total is None:
+        return part
+    if part is None:
+        return total
+    if np.broadcast_shapes(total.shape, part.shape) == total.shape:
+        total += part
+        return total
+    return total + part
+
+
+def _sum_fresh(*parts):
+    """The sum of freshly computed arrays, accumulated in place into the largest: the
+    derivative arrays are the size of the data times k^2, so each temporary saved counts."""
+    total = None
+    for part in sorted((p for p in parts if p is not None), key=lambda p: p.size, reverse=True):
+        total = _accumulate(total, part)
+    return total
+
+
+def _difference(a, b):
+    if b is None:
+        return a
+    return -b if a is None else a - b
+
+
+def _jsub(u: Jet, v: Jet) -> Jet:
+    nd = max(u.v.ndim, v.v.ndim)
+    u, v = u.expand(nd), v.expand(nd)
+    return Jet(u.v - v.v, _difference(u.d, v.d), _difference(u.h, v.h), max(u.order, v.order))
+
+
 def _jadd(u: Jet, v: Jet) -> Jet:
     nd = max(u.v.ndim, v.v.ndim)
     u, v = u.expand(nd), v.expand(nd)
     return Jet(u.v + v.v, _sum(u.d, v.d), _sum(u.h, v.h), max(u.order, v.order))
-
-
-def _jneg(u: Jet) -> Jet:
-    return Jet(-u.v, None if u.d is None else -u.d, None if u.h is None else -u.h, u.order)
 
 
 def linear(fn, u: Jet) -> Jet:
@@ -84,14 +113,16 @@ def bilinear(fn, u: Jet, v: Jet) -> Jet:
     u, v = u.expand(nd), v.expand(nd)
     order = max(u.order, v.order)
     value = fn(u.v, v.v)
-    d = _sum(None if u.d is None else fn(u.d, v.v), None if v.d is None else fn(u.v, v.d)) if order >= 1 else None
+    d = None
+    if order >= 1:
+        d = _sum_fresh(None if u.d is None else fn(u.d, v.v), None if v.d is None else fn(u.v, v.d))
     h = None
     if order >= 2:
-        cross = None
+        h = _sum_fresh(None if u.h is None else fn(u.h, v.v), None if v.h is None else fn(u.v, v.h))
         if u.d is not None and v.d is not None:
-            c = fn(u.d[:, None], v.d[None])
-            cross = c + np.swapaxes(c, 0, 1)
-        h = _sum(None if u.h is None else fn(u.h, v.v), None if v.h is None else fn(u.v, v.h), cross)
+            cross = fn(u.d[:, None], v.d[None])
+            transposed = np.swapaxes(cross, 0, 1)  # a view: never the accumulator
+            h = cross + transposed if h is None else _accumulate(_accumulate(h, cross), transposed)
     return Jet(value, d, h, order)
 
 
