@@ -369,6 +369,21 @@ def test_command_line_fits_a_model_frame(tmp_path):
     assert not (tmp_path / "x.csv").exists()
 
 
+def test_command_line_imports_only_what_fitting_needs(tmp_path):
+    """`python -m dpo_eval.models fit` loads neither statsmodels, patsy nor scipy.stats (the
+    pipeline's model step uses them; a fit does not): its start-up is part of every timing."""
+    code = ("import runpy, sys; sys.argv = ['models', 'fit', sys.argv[1], sys.argv[2]]\n"
+            "try:\n    runpy.run_module('dpo_eval.models', run_name='__main__')\n"
+            "except SystemExit as exit:\n    assert not exit.code, exit.code\n"
+            "print(' '.join(sorted(sys.modules)))")
+    run = subprocess.run([sys.executable, "-c", code, str(ENGINE / "small.csv"), str(tmp_path / "fit.csv")],
+                         capture_output=True, text=True, check=True)
+    loaded = set(run.stdout.split())
+    assert "dpo_eval.analysis.lmm" in loaded and (tmp_path / "fit.csv").exists()
+    assert not {m for m in loaded if m.split(".")[0] in {"statsmodels", "patsy", "matplotlib"}}
+    assert "scipy.stats" not in loaded
+
+
 @pytest.mark.skipif(shutil.which("Rscript") is None, reason="Rscript (lme4, lmerTest) not installed")
 @pytest.mark.parametrize("case", ["tiny-residual", "thousands"])
 def test_lme4_deviance_at_the_projects_theta_is_its_optimum(fits, case, tmp_path):
