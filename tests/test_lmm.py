@@ -132,11 +132,12 @@ def exact_rows(case: str, point: str) -> pd.DataFrame:
 def test_satterthwaite_matches_40_digits(fits, case):
     """The engine's exact Satterthwaite df and SEs equal an independent 40-digit computation
     (tests/reference/satterthwaite_40_digits.py; its error is ~2e-16) to 1e-8 relative at the
-    same variance parameters (the 40-digit optimum and lme4's theta; measured: at most 1.9e-10
-    on tiny-residual, 1e-14 on thousands). At the engine's own optimum its theta is the exact
-    optimum to 1e-7 (measured 5e-12 and 1.3e-9), its criterion equals the exact optimum to
-    1e-12, its df equal the exact ones to 1e-7 (measured 3e-10 and 2.1e-9) and its SEs to 1e-8
-    (measured 2.5e-12 and 7.3e-10). lmerTest's df are within 1e-4 of these only on thousands."""
+    same variance parameters (the 40-digit optimum and lme4's theta; measured: at most 2.5e-14;
+    1.9e-10 on tiny-residual when the deviance Hessian was inverted by SVD, which loses digits on
+    this graded matrix). At the engine's own optimum its theta is the exact optimum to 1e-7
+    (measured 5e-12 and 1.3e-9), its criterion equals the exact optimum to 1e-12, its df equal
+    the exact ones to 1e-7 (measured 6e-12 and 2.1e-9) and its SEs to 1e-8 (measured 2.5e-12
+    and 7.3e-10). lmerTest's df are within 1e-4 of these only on thousands."""
     model, fit, df, se = fits[case]
     for point in ("optimum", "lme4_theta"):
         rows = exact_rows(case, point)
