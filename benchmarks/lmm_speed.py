@@ -112,17 +112,25 @@ TEST_FRAMES = {
 }
 
 
+GNU_TIME = shutil.which("time") or "/usr/bin/time"
+
+
 def run_process(command: list[str]) -> tuple[float, float, str]:
-    """Whole-process wall seconds, peak resident memory in MB and stderr of a command."""
+    """Whole-process wall seconds, peak resident memory in MB and stderr of a command. The peak
+    is measured by GNU time when present: a child's ru_maxrss as seen by this process would
+    start from this (large) process's own peak, which Linux carries across fork and exec."""
+    wrapped = Path(GNU_TIME).exists()
     started = time.perf_counter()
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+    process = subprocess.Popen([GNU_TIME, "-f", "peak-kb %M", *command] if wrapped else command,
+                               stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
                                env={**os.environ, "PYTHONPATH": str(REPO / "src")})
     stderr = process.stderr.read()
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{command[0]} failed: {stderr}")
-    return seconds, usage.ru_maxrss / 1024.0, stderr
+    peak_kb = float(re.findall(r"peak-kb (\d+)", stderr)[-1]) if wrapped else usage.ru_maxrss
+    return seconds, peak_kb / 1024.0, stderr
 
 
 def run_project(frame_csv: Path, out_csv: Path) -> dict:
