@@ -377,7 +377,7 @@ def test_editing_each_package_module_reruns_exactly_the_rules_that_run_it(demo_r
              for module in package if set(planned[module]) != expected[module]}
     assert not wrong, json.dumps(wrong, indent=1)
     # Spot checks of the derivation itself.
-    assert "fit_domain" in expected["src/dpo_eval/lmm.py"] and "ingest" not in expected["src/dpo_eval/lmm.py"]
+    assert "fit_domain" in expected["src/dpo_eval/analysis/lmm/optimisation.py"] and "ingest" not in expected["src/dpo_eval/analysis/lmm/optimisation.py"]
     assert "score" in expected["src/dpo_eval/codebook.py"] and "reliability" in expected["src/dpo_eval/codebook.py"]
     assert expected["src/dpo_eval/simulate.py"] == expected_rules(dag, {"evaluation_report"})
     assert planned["src/dpo_eval/models.py"]["fit_domain"] == 3
