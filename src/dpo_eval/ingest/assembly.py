@@ -1,0 +1,199 @@
+"""Assembly: every wave's submissions -> the pseudonymised ingest tables with their audit."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dpo_eval import careless
+from dpo_eval.codebook import Codebook
+from dpo_eval.errors import InputError, raise_all
+from dpo_eval.ingest.identities import (apply_near_misses, resolve_code_collisions, resolve_cohorts,
+                                        resolve_duplicates)
+from dpo_eval.ingest.waves import read_wave
+from dpo_eval.pseudonymise import participant_key
+from dpo_eval.study import WAVE_ORDER, WAVES
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestResult:
+    responses: pd.DataFrame      # long, tidy, pseudonymised
+    respondents: pd.DataFrame    # one row per participant and wave, with careless flags
+    flow: pd.DataFrame
+    match_audit: pd.DataFrame
+    duplicates: pd.DataFrame
+    invalid_values: pd.DataFrame  # answers set to missing by the cleaning policies
+    needs: pd.DataFrame
+    needs_formats: pd.DataFrame
+
+
+def _careless_flags(kept: pd.DataFrame, items_by_wave: dict[str, list[str]],
+                    settings: dict, codebook: Codebook) -> pd.DataFrame:
+    """Careless-responding indices per kept submission, and the flags their thresholds give."""
+    items = {item.id: item for item in codebook.items}
+    parts = []
+    for wave, columns in items_by_wave.items():
+        subset = kept[kept["wave"] == wave]
+        answers = subset[columns].to_numpy(dtype=float)
+        item_of = [items[c.removeprefix("then:")] for c in columns]
+        keyed = answers.copy()
+        for index, item in enumerate(item_of):
+            if item.reverse:
+                low, high = codebook.scale_points(item.scale)
+                keyed[:, index] = low + high - keyed[:, index]
+        # The retrospective ("then") items of a domain form a scale of their own.
+        scale_of = [("then:" if c.startswith("then:") else "") + item.domain
+                    for c, item in zip(columns, item_of)]
+        flags = pd.DataFrame(index=subset.index)
+        flags["longstring_share"] = careless.longstring_share(answers)
+        flags["irv"] = careless.irv(answers)
+        flags["even_odd"] = careless.even_odd_consistency(keyed, scale_of)
+        seconds = (subset["timestamp"] - subset["started"]).dt.total_seconds()
+        flags["seconds_per_item"] = seconds / len(columns)
+        parts.append(flags)
+    flags = pd.concat(parts).reindex(kept.index)
+    flags["flag_longstring"] = flags["longstring_share"] > settings["max_longstring_share"]
+    flags["flag_irv"] = flags["irv"] < settings["min_irv"]
+    flags["flag_speeding"] = flags["seconds_per_item"] < settings["min_seconds_per_item"]
+    min_even_odd = settings.get("min_even_odd")
+    flags["flag_even_odd"] = (flags["even_odd"] < min_even_odd) if min_even_odd is not None else False
+    flag_columns = ["flag_longstring", "flag_irv", "flag_speeding", "flag_even_odd"]
+    flags["careless"] = flags[flag_columns].any(axis=1)
+    return flags
+
+
+def _participant_context(kept: pd.DataFrame, cohorts: pd.Series) -> pd.DataFrame:
+    """Cohort (resolved by ``resolve_cohorts``), role and experience per participant: role and
+    experience from the earliest wave that reports them (experience grows between waves)."""
+    ordered = kept.assign(order=kept["wave"].map(WAVE_ORDER)).sort_values(["participant_key", "order"])
+    context = ordered.groupby("participant_key")[["role", "years_in_management"]].first()
+    context.insert(0, "cohort", cohorts.reindex(context.index))
+    return context
+
+
+def _flow(submissions: pd.DataFrame, respondents: pd.DataFrame, policy: str) -> pd.DataFrame:
+    waves_per_participant = respondents.groupby("participant_key")["wave"].nunique()
+    rows = []
+    for (wave, cohort), group in respondents.groupby(["wave", "cohort"], sort=False):
+        received = submissions[(submissions["wave"] == wave) & (submissions["cohort_final"] == cohort)]
+        unmatched = int((waves_per_participant.reindex(group["participant_key"]) == 1).sum())
+        n_careless = int(group["careless"].sum())
+        excluded = n_careless if policy == "exclude" else 0
+        rows.append({
+            "wave": wave, "cohort": cohort, "received": len(received),
+            "duplicates": int((~received["kept"]).sum()), "participants": len(group),
+            "unmatched": unmatched, "careless": n_careless, "excluded": excluded,
+            "analysed": len(group) - excluded,
+            "reasons": (f"duplicates: latest complete submission kept; unmatched: seen in this "
+                        f"wave only; careless: {policy}"),
+        })
+    flow = pd.DataFrame(rows)
+    flow["wave_order"] = flow["wave"].map(WAVE_ORDER)
+    return flow.sort_values(["wave_order", "cohort"]).drop(columns="wave_order").reset_index(drop=True)
+
+
+def ingest_competencies(config: dict, codebook: Codebook, registry: pd.DataFrame,
+                        secret: bytes) -> tuple[IngestResult, list[InputError]]:
+    """Every wave's competency exports -> the ingest tables; every problem in the input is
+    collected and raised at once (InputErrors), cells the cleaning policies set to missing or
+    overrule are returned and listed in ``invalid_values``."""
+    cleaning = config["cleaning"]
+    problems: list[InputError] = []
+    value_problems: dict[str, list[InputError]] = {"out_of_range": [], "unknown_labels": [],
+                                                   "invalid_covariates": []}
+    frames, items_by_wave, tables = [], {}, {}
+    for wave in WAVES:
+        if wave not in config["waves"]:
+            continue
+        tables.update({Path(f).name: Path(f) for f in config["waves"][wave]["files"]})
+        frame, items, retro = read_wave(wave, config["waves"][wave], codebook, registry,
+                                        problems, value_problems,
+                                        cleaning.get("unknown_columns", "error"))
+        frames.append(frame)
+        items_by_wave[wave] = items + [f"then:{i}" for i in retro]
+    set_missing = []
+    for kind, found in value_problems.items():
+        if cleaning.get(kind, "error") == "error":
+            problems += found
+        else:
+            set_missing += found
+    raise_all(problems)
+    submissions = pd.concat(frames, ignore_index=True)
+    item_columns = [c for c in submissions.columns if c in {i.id for i in codebook.items}
+                    or c.startswith("then:")]
+    audit = apply_near_misses(submissions, cleaning["near_miss_matching"])
+    kept_apart = resolve_code_collisions(submissions, cleaning.get("code_collisions", "error"),
+                                          tables, problems)
+    raise_all(problems)
+    audit = pd.concat([audit, pd.DataFrame(kept_apart, columns=audit.columns)], ignore_index=True)
+    submissions["participant_key"] = [participant_key(secret, inst, code) for inst, code
+                                      in zip(submissions["institution"], submissions["code"])]
+    submissions = resolve_duplicates(submissions, item_columns)
+    kept = submissions[submissions["kept"]].copy()
+    cohorts, decisions = resolve_cohorts(kept, cleaning.get("cohort_conflicts", "error"),
+                                          tables, problems)
+    raise_all(problems)
+    context = _participant_context(kept, cohorts)
+    for column in context.columns:
+        kept[column] = kept["participant_key"].map(context[column])
+    submissions["cohort_final"] = submissions["participant_key"].map(context["cohort"])
+    flags = _careless_flags(kept, items_by_wave, config["cleaning"]["careless"], codebook)
+    kept = pd.concat([kept, flags], axis=1)
+    place = registry.set_index("id")
+    kept["municipality"] = kept["institution"].map(place["municipality"])
+    kept["settlement"] = kept["institution"].map(place["settlement"])
+
+    context_columns = ["participant_key", "institution", "municipality", "settlement", "cohort",
+                       "role", "years_in_management", "wave"]
+    flag_columns = ["longstring_share", "irv", "even_odd", "seconds_per_item", "flag_longstring",
+                    "flag_irv", "flag_speeding", "flag_even_odd", "careless"]
+    respondents = kept[context_columns + ["timestamp"] + flag_columns].copy()
+    respondents["n_items_answered"] = kept[item_columns].notna().sum(axis=1)
+
+    long = kept[context_columns + ["careless"] + item_columns].melt(
+        id_vars=context_columns + ["careless"], var_name="item_column", value_name="raw_value")
+    long = long.dropna(subset=["raw_value"])
+    is_then = long["item_column"].str.startswith("then:")
+    long["item"] = long["item_column"].str.removeprefix("then:")
+    long.loc[is_then, "wave"] = "then"
+    item_info = pd.DataFrame([{"item": i.id, "domain": i.domain, "reverse": i.reverse,
+                               "low": codebook.scale_points(i.scale)[0],
+                               "high": codebook.scale_points(i.scale)[1]} for i in codebook.items])
+    long = long.merge(item_info, on="item", how="left")
+    long["value"] = np.where(long["reverse"], long["low"] + long["high"] - long["raw_value"],
+                             long["raw_value"]).astype(int)
+    long["raw_value"] = long["raw_value"].astype(int)
+    responses = long[["participant_key", "institution", "municipality", "settlement", "cohort",
+                      "role", "years_in_management", "wave", "domain", "item", "raw_value",
+                      "value", "careless"]]
+    responses = (responses.assign(_w=responses["wave"].map(WAVE_ORDER))
+                 .sort_values(["participant_key", "_w", "item"]).drop(columns="_w")
+                 .reset_index(drop=True))
+
+    duplicates = submissions.loc[~submissions["kept"], ["source", "row", "wave", "participant_key",
+                                                        "timestamp", "complete"]]
+    duplicates = duplicates.assign(rule="a later or more complete submission of the same "
+                                   "participant in this wave was kept").reset_index(drop=True)
+    invalid = pd.DataFrame([{"file": Path(p.path).name, "row": p.row, "column": p.column,
+                             "problem": p.problem} for p in set_missing] + decisions,
+                           columns=["file", "row", "column", "problem"])
+    flow = _flow(submissions, respondents, config["cleaning"]["careless"]["policy"])
+    audit = audit.copy()
+    for column in ("typed_code", "matched_code"):
+        # Codes identify people at their institution: the audit keeps their keys, not the codes.
+        audit[column] = [("|".join(participant_key(secret, inst, c) for c in code.split("|")))
+                         for inst, code in zip(audit["institution"], audit[column])]
+    for decision in decisions:
+        log.warning("cleaning decision: %(file)s, row %(row)s, column '%(column)s': %(problem)s",
+                    decision)
+    audit = audit.rename(columns={"typed_code": "typed_key", "matched_code": "matched_key"})
+    result = IngestResult(responses, respondents.sort_values(["participant_key", "wave"])
+                          .reset_index(drop=True), flow, audit, duplicates, invalid,
+                          pd.DataFrame(), pd.DataFrame())
+    return result, set_missing
