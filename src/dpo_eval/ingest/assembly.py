@@ -13,7 +13,7 @@ from dpo_eval import careless
 from dpo_eval.codebook import Codebook
 from dpo_eval.errors import InputError, raise_all
 from dpo_eval.ingest.identities import (apply_near_misses, resolve_code_collisions, resolve_cohorts,
-                                        resolve_duplicates)
+                                        resolve_duplicates, restore_codes)
 from dpo_eval.ingest.waves import read_wave
 from dpo_eval.pseudonymise import participant_key
 from dpo_eval.study import WAVE_ORDER, WAVES
@@ -77,8 +77,17 @@ def _participant_context(kept: pd.DataFrame, cohorts: pd.Series) -> pd.DataFrame
     return context
 
 
-def _flow(submissions: pd.DataFrame, respondents: pd.DataFrame, policy: str) -> pd.DataFrame:
+UNKNOWN_COHORT = "unknown"
+
+
+def _flow(submissions: pd.DataFrame, respondents: pd.DataFrame, policy: str,
+          set_missing: pd.DataFrame) -> pd.DataFrame:
+    """Per wave and cohort: questionnaires received, duplicates, participants, those seen in
+    this wave only, careless, excluded and analysed, and the answers set to missing by the
+    cleaning policies. Submissions of participants excluded for want of a cohort form a row of
+    their own (cohort "unknown": all excluded)."""
     waves_per_participant = respondents.groupby("participant_key")["wave"].nunique()
+    missing = set_missing.groupby(["wave", "cohort"]).size()
     rows = []
     for (wave, cohort), group in respondents.groupby(["wave", "cohort"], sort=False):
         received = submissions[(submissions["wave"] == wave) & (submissions["cohort_final"] == cohort)]
@@ -89,24 +98,35 @@ def _flow(submissions: pd.DataFrame, respondents: pd.DataFrame, policy: str) -> 
             "wave": wave, "cohort": cohort, "received": len(received),
             "duplicates": int((~received["kept"]).sum()), "participants": len(group),
             "unmatched": unmatched, "careless": n_careless, "excluded": excluded,
-            "analysed": len(group) - excluded,
+            "analysed": len(group) - excluded, "set_missing": int(missing.get((wave, cohort), 0)),
             "reasons": (f"duplicates: latest complete submission kept; unmatched: seen in this "
                         f"wave only; careless: {policy}"),
         })
+    without = submissions[submissions["cohort_final"].isna()]
+    for wave, received in without.groupby("wave", sort=False):
+        people = received.loc[received["kept"], "participant_key"].nunique()
+        rows.append({
+            "wave": wave, "cohort": UNKNOWN_COHORT, "received": len(received),
+            "duplicates": int((~received["kept"]).sum()), "participants": people,
+            "unmatched": people, "careless": 0, "excluded": people, "analysed": 0,
+            "set_missing": int(missing.get((wave, UNKNOWN_COHORT), 0)),
+            "reasons": "no wave gives a cohort for these participants (their code matches no "
+                       "participant of a wave that asks the cohort): excluded "
+                       "(cleaning.without_cohort: exclude)"})
     flow = pd.DataFrame(rows)
     flow["wave_order"] = flow["wave"].map(WAVE_ORDER)
     return flow.sort_values(["wave_order", "cohort"]).drop(columns="wave_order").reset_index(drop=True)
 
 
-def ingest_competencies(config: dict, codebook: Codebook, registry: pd.DataFrame,
-                        secret: bytes) -> tuple[IngestResult, list[InputError]]:
-    """Every wave's competency exports -> the ingest tables; every problem in the input is
-    collected and raised at once (InputErrors), cells the cleaning policies set to missing or
-    overrule are returned and listed in ``invalid_values``."""
+def _read_waves(config: dict, codebook: Codebook, registry: pd.DataFrame
+                ) -> tuple[pd.DataFrame, dict, dict, list[InputError]]:
+    """Every wave's exports as submissions; raises every problem the cleaning policies do
+    not turn to missing, and returns the cells they do."""
     cleaning = config["cleaning"]
     problems: list[InputError] = []
-    value_problems: dict[str, list[InputError]] = {"out_of_range": [], "unknown_labels": [],
-                                                   "invalid_covariates": []}
+    # A wave on another scale first: it explains the out-of-range cells of that file.
+    value_problems: dict[str, list[InputError]] = {"scale_misfit": [], "out_of_range": [],
+                                                   "unknown_labels": [], "invalid_covariates": []}
     frames, items_by_wave, tables = [], {}, {}
     for wave in WAVES:
         if wave not in config["waves"]:
@@ -119,43 +139,42 @@ def ingest_competencies(config: dict, codebook: Codebook, registry: pd.DataFrame
         items_by_wave[wave] = items + [f"then:{i}" for i in retro]
     set_missing = []
     for kind, found in value_problems.items():
-        if cleaning.get(kind, "error") == "error":
+        if kind == "scale_misfit" or cleaning.get(kind, "error") == "error":
             problems += found
         else:
             set_missing += found
     raise_all(problems)
-    submissions = pd.concat(frames, ignore_index=True)
-    item_columns = [c for c in submissions.columns if c in {i.id for i in codebook.items}
-                    or c.startswith("then:")]
+    return pd.concat(frames, ignore_index=True), items_by_wave, tables, set_missing
+
+
+def _keys(secret: bytes, institutions: pd.Series, codes: pd.Series) -> pd.Series:
+    """The participant key of every (institution, code), computed once per distinct pair."""
+    pairs = pd.MultiIndex.from_arrays([institutions, codes])
+    positions, distinct = pd.factorize(pairs)
+    keys = np.array([participant_key(secret, inst, code) for inst, code in distinct], dtype=object)
+    return pd.Series(keys[positions], index=institutions.index)
+
+
+def _identify(submissions: pd.DataFrame, cleaning: dict, codebook: Codebook,
+              tables: dict[str, Path], secret: bytes) -> tuple[pd.DataFrame, list[dict]]:
+    """Codes restored, near misses matched, collisions resolved, keys computed and one
+    submission kept per participant and wave (in place); returns the match audit and the
+    cleaning decisions on codes."""
+    problems: list[InputError] = []
+    decisions = restore_codes(submissions, codebook.code_format, tables, problems)
+    raise_all(problems)
     audit = apply_near_misses(submissions, cleaning["near_miss_matching"])
     kept_apart = resolve_code_collisions(submissions, cleaning.get("code_collisions", "error"),
-                                          tables, problems)
+                                         tables, problems)
     raise_all(problems)
     audit = pd.concat([audit, pd.DataFrame(kept_apart, columns=audit.columns)], ignore_index=True)
-    submissions["participant_key"] = [participant_key(secret, inst, code) for inst, code
-                                      in zip(submissions["institution"], submissions["code"])]
-    submissions = resolve_duplicates(submissions, item_columns)
-    kept = submissions[submissions["kept"]].copy()
-    cohorts, decisions = resolve_cohorts(kept, cleaning.get("cohort_conflicts", "error"),
-                                          tables, problems)
-    raise_all(problems)
-    context = _participant_context(kept, cohorts)
-    for column in context.columns:
-        kept[column] = kept["participant_key"].map(context[column])
-    submissions["cohort_final"] = submissions["participant_key"].map(context["cohort"])
-    flags = _careless_flags(kept, items_by_wave, config["cleaning"]["careless"], codebook)
-    kept = pd.concat([kept, flags], axis=1)
-    place = registry.set_index("id")
-    kept["municipality"] = kept["institution"].map(place["municipality"])
-    kept["settlement"] = kept["institution"].map(place["settlement"])
+    submissions["participant_key"] = _keys(secret, submissions["institution"], submissions["code"])
+    return audit, decisions
 
-    context_columns = ["participant_key", "institution", "municipality", "settlement", "cohort",
-                       "role", "years_in_management", "wave"]
-    flag_columns = ["longstring_share", "irv", "even_odd", "seconds_per_item", "flag_longstring",
-                    "flag_irv", "flag_speeding", "flag_even_odd", "careless"]
-    respondents = kept[context_columns + ["timestamp"] + flag_columns].copy()
-    respondents["n_items_answered"] = kept[item_columns].notna().sum(axis=1)
 
+def _long_responses(kept: pd.DataFrame, context_columns: list[str], item_columns: list[str],
+                    codebook: Codebook) -> pd.DataFrame:
+    """One row per answer: raw and reverse-keyed value with the participant's context."""
     long = kept[context_columns + ["careless"] + item_columns].melt(
         id_vars=context_columns + ["careless"], var_name="item_column", value_name="raw_value")
     long = long.dropna(subset=["raw_value"])
@@ -172,28 +191,83 @@ def ingest_competencies(config: dict, codebook: Codebook, registry: pd.DataFrame
     responses = long[["participant_key", "institution", "municipality", "settlement", "cohort",
                       "role", "years_in_management", "wave", "domain", "item", "raw_value",
                       "value", "careless"]]
-    responses = (responses.assign(_w=responses["wave"].map(WAVE_ORDER))
-                 .sort_values(["participant_key", "_w", "item"]).drop(columns="_w")
-                 .reset_index(drop=True))
+    return (responses.assign(_w=responses["wave"].map(WAVE_ORDER))
+            .sort_values(["participant_key", "_w", "item"]).drop(columns="_w")
+            .reset_index(drop=True))
+
+
+def _set_missing_table(set_missing: list[InputError], submissions: pd.DataFrame) -> pd.DataFrame:
+    """The cells set to missing with the wave and final cohort of their submission."""
+    cells = pd.DataFrame([{"source": Path(p.path).name, "row": p.row, "column": p.column,
+                           "problem": p.problem} for p in set_missing],
+                         columns=["source", "row", "column", "problem"])
+    place = submissions[["source", "row", "wave", "cohort_final"]]
+    cells = cells.merge(place, on=["source", "row"], how="left")
+    return cells.assign(cohort=cells["cohort_final"].fillna(UNKNOWN_COHORT))
+
+
+def _hashed_audit(audit: pd.DataFrame, secret: bytes) -> pd.DataFrame:
+    """Codes identify people at their institution: the audit keeps their keys, not the codes."""
+    audit = audit.copy()
+    for column in ("typed_code", "matched_code"):
+        audit[column] = [("|".join(participant_key(secret, inst, c) for c in code.split("|")))
+                         for inst, code in zip(audit["institution"], audit[column])]
+    return audit.rename(columns={"typed_code": "typed_key", "matched_code": "matched_key"})
+
+
+def ingest_competencies(config: dict, codebook: Codebook, registry: pd.DataFrame,
+                        secret: bytes) -> tuple[IngestResult, list[InputError]]:
+    """Every wave's competency exports -> the ingest tables; every problem in the input is
+    collected and raised at once (InputErrors), cells the cleaning policies set to missing or
+    overrule are returned and listed in ``invalid_values``."""
+    cleaning = config["cleaning"]
+    submissions, items_by_wave, tables, set_missing = _read_waves(config, codebook, registry)
+    item_columns = [c for c in submissions.columns if c in {i.id for i in codebook.items}
+                    or c.startswith("then:")]
+    audit, code_decisions = _identify(submissions, cleaning, codebook, tables, secret)
+    submissions = resolve_duplicates(submissions, item_columns)
+    kept = submissions[submissions["kept"]].copy()
+    problems: list[InputError] = []
+    cohorts, decisions, excluded = resolve_cohorts(
+        kept, cleaning.get("cohort_conflicts", "error"), tables, problems,
+        cleaning.get("without_cohort", "exclude"))
+    raise_all(problems)
+    kept = kept[~kept["participant_key"].isin(excluded)]
+    context = _participant_context(kept, cohorts)
+    for column in context.columns:
+        kept[column] = kept["participant_key"].map(context[column])
+    submissions["cohort_final"] = submissions["participant_key"].map(context["cohort"])
+    flags = _careless_flags(kept, items_by_wave, cleaning["careless"], codebook)
+    kept = pd.concat([kept, flags], axis=1)
+    place = registry.set_index("id")
+    kept["municipality"] = kept["institution"].map(place["municipality"])
+    kept["settlement"] = kept["institution"].map(place["settlement"])
+
+    context_columns = ["participant_key", "institution", "municipality", "settlement", "cohort",
+                       "role", "years_in_management", "wave"]
+    flag_columns = ["longstring_share", "irv", "even_odd", "seconds_per_item", "flag_longstring",
+                    "flag_irv", "flag_speeding", "flag_even_odd", "careless"]
+    respondents = kept[context_columns + ["timestamp"] + flag_columns].copy()
+    respondents["n_items_answered"] = kept[item_columns].notna().sum(axis=1)
+    responses = _long_responses(kept, context_columns, item_columns, codebook)
 
     duplicates = submissions.loc[~submissions["kept"], ["source", "row", "wave", "participant_key",
                                                         "timestamp", "complete"]]
     duplicates = duplicates.assign(rule="a later or more complete submission of the same "
                                    "participant in this wave was kept").reset_index(drop=True)
-    invalid = pd.DataFrame([{"file": Path(p.path).name, "row": p.row, "column": p.column,
-                             "problem": p.problem} for p in set_missing] + decisions,
-                           columns=["file", "row", "column", "problem"])
-    flow = _flow(submissions, respondents, config["cleaning"]["careless"]["policy"])
-    audit = audit.copy()
-    for column in ("typed_code", "matched_code"):
-        # Codes identify people at their institution: the audit keeps their keys, not the codes.
-        audit[column] = [("|".join(participant_key(secret, inst, c) for c in code.split("|")))
-                         for inst, code in zip(audit["institution"], audit[column])]
+    missing_cells = _set_missing_table(set_missing, submissions)
+    invalid = pd.concat([missing_cells.rename(columns={"source": "file"})[
+        ["file", "row", "column", "problem"]], pd.DataFrame(code_decisions + decisions,
+                                                            columns=["file", "row", "column", "problem"])],
+        ignore_index=True)
+    flow = _flow(submissions, respondents, cleaning["careless"]["policy"], missing_cells)
     for decision in decisions:
         log.warning("cleaning decision: %(file)s, row %(row)s, column '%(column)s': %(problem)s",
                     decision)
-    audit = audit.rename(columns={"typed_code": "typed_key", "matched_code": "matched_key"})
+    if code_decisions:
+        log.warning("cleaning decision: %d participant code cell(s) restored from what a "
+                    "spreadsheet did to them (listed in invalid_values)", len(code_decisions))
     result = IngestResult(responses, respondents.sort_values(["participant_key", "wave"])
-                          .reset_index(drop=True), flow, audit, duplicates, invalid,
-                          pd.DataFrame(), pd.DataFrame())
+                          .reset_index(drop=True), flow, _hashed_audit(audit, secret), duplicates,
+                          invalid, pd.DataFrame(), pd.DataFrame())
     return result, set_missing

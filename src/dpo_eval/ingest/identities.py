@@ -5,24 +5,62 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from dpo_eval.codes import resolve_near_misses
+from dpo_eval.codes import EXCEL_FIXES, fits_format, resolve_near_misses, restore_leading_zeros
 from dpo_eval.errors import InputError
 from dpo_eval.study import WAVE_ORDER
 
+# The personal data a submission gives besides its code, folded; read to tell people apart.
+IDENTITY_FIELDS = ("full_name", "email")
+
 
 def apply_near_misses(submissions: pd.DataFrame, enabled: bool) -> pd.DataFrame:
-    distinct = (submissions.groupby(["institution", "wave", "code"], sort=True)["identity"]
-                .agg(lambda s: frozenset().union(*s)).reset_index())
+    """Near-miss codes (``dpo_eval.codes.resolve_near_misses``) replaced by the code they were
+    matched to, in place; returns the match audit (empty when matching is disabled)."""
+    distinct = submissions[["institution", "wave", "code", *IDENTITY_FIELDS]].drop_duplicates()
     audit = resolve_near_misses(distinct)
     if not enabled:
         audit = audit.iloc[0:0]
     matched = audit[audit["status"] == "matched"]
-    mapping = dict(zip(zip(matched["institution"], matched["typed_code"]), matched["matched_code"]))
-    keys = list(zip(submissions["institution"], submissions["code"]))
-    submissions["code"] = [mapping.get(k, k[1]) for k in keys]
+    mapping = matched.set_index(["institution", "typed_code"])["matched_code"]
+    keys = pd.MultiIndex.from_frame(submissions[["institution", "code"]])
+    replaced = mapping.reindex(keys).to_numpy()
+    submissions["code"] = np.where(pd.isna(replaced), submissions["code"].to_numpy(), replaced)
     return audit
+
+
+def restore_codes(submissions: pd.DataFrame, code_format: dict | None, tables: dict[str, Path],
+                  problems: list[InputError]) -> list[dict]:
+    """Participant codes as issued, from what a spreadsheet did to them (in place): the text
+    marker and decimals were removed when the cells were read (``code_fix``), the leading zeros
+    are put back here (``dpo_eval.codes.restore_leading_zeros``). Returns an audit row per
+    restored cell (no code in it); a code that does not fit the declared format even so is a
+    problem naming its cell."""
+    restored = restore_leading_zeros(submissions, code_format)
+    zeros = restored.notna()
+    submissions.loc[zeros, "code"] = restored[zeros]
+    fixes = submissions["code_fix"].where(~zeros, (submissions["code_fix"] + "+zeros").str.strip("+"))
+    pattern = (code_format or {}).get("pattern")
+    misfit = ~fits_format(submissions["code"], pattern) & (submissions["code"] != "")
+    for row in submissions[misfit].itertuples():
+        problems.append(InputError(
+            tables[row.source], int(row.row), row.code_column,
+            f"participant code {row.code!r} does not fit the code format of the codebook "
+            f"(fields.participant_code.format: pattern {pattern!r})",
+            "correct the code to the one the participant was issued, or correct the format in "
+            "the codebook"))
+    changed = submissions[fixes != ""]
+    messages = {fix: "participant code restored: " + "; ".join(EXCEL_FIXES[k] for k in fix.split("+"))
+                for fix in fixes[fixes != ""].unique()}
+    return [{"file": source, "row": int(row), "column": column, "problem": messages[fix]}
+            for source, row, column, fix in zip(changed["source"], changed["row"],
+                                                changed["code_column"], fixes[fixes != ""])]
+
+
+def _identity(row) -> frozenset:
+    return frozenset((kind, getattr(row, kind)) for kind in IDENTITY_FIELDS if getattr(row, kind))
 
 
 def _conflicting(a: dict[str, set[str]], b: dict[str, set[str]]) -> bool:
@@ -42,7 +80,7 @@ def _people_behind_code(group: pd.DataFrame) -> list[list]:
     ordered = group.assign(_w=group["wave"].map(WAVE_ORDER)).sort_values(["_w", "timestamp", "row"])
     people: list[dict] = []
     anonymous = []
-    for index, ids in ordered["identity"].items():
+    for index, ids in zip(ordered.index, map(_identity, ordered.itertuples())):
         if not ids:
             anonymous.append(index)
             continue
@@ -96,15 +134,15 @@ def resolve_code_collisions(submissions: pd.DataFrame, policy: str, tables: dict
     an audit row per person kept apart."""
     audit = []
     # Only a code given with two different names (or e-mails) can hide two people.
-    pairs = [(inst, code, kind, value) for inst, code, ids in
-             zip(submissions["institution"], submissions["code"], submissions["identity"])
-             for kind, value in ids]
-    pairs = pd.DataFrame(pairs, columns=["institution", "code", "kind", "value"])
-    varying = pairs.groupby(["institution", "code", "kind"])["value"].nunique()
-    suspects = set(varying[varying > 1].index.droplevel("kind"))
-    for (institution, code), group in submissions.groupby(["institution", "code"], sort=True):
-        if (institution, code) not in suspects:
-            continue
+    suspect = pd.Series(False, index=submissions.index)
+    for kind in IDENTITY_FIELDS:
+        given = submissions[submissions[kind] != ""]
+        varying = given.groupby(["institution", "code"])[kind].transform("nunique") > 1
+        suspect |= varying.reindex(submissions.index, fill_value=False)
+    suspects = pd.MultiIndex.from_frame(submissions.loc[suspect, ["institution", "code"]])
+    candidates = submissions[pd.MultiIndex.from_frame(
+        submissions[["institution", "code"]]).isin(suspects)]
+    for (institution, code), group in candidates.groupby(["institution", "code"], sort=True):
         people = _people_behind_code(group)
         if len(people) < 2:
             continue
@@ -131,15 +169,40 @@ def resolve_code_collisions(submissions: pd.DataFrame, policy: str, tables: dict
     return audit
 
 
+def _without_cohort(kept: pd.DataFrame, group: pd.DataFrame, policy: str,
+                    tables: dict[str, Path]) -> InputError | list[dict]:
+    """A participant no wave gives a cohort for (typically a code typed in a wave whose form
+    does not ask the cohort, matching nobody): an error (``policy`` "error") or an audit row per
+    submission, the participant being excluded from the analyses (``policy`` "exclude")."""
+    first = group.index[0]
+    if policy == "error":
+        return InputError(
+            tables[kept.loc[first, "source"]], int(kept.loc[first, "row"]),
+            kept.loc[first, "code_column"],
+            f"no wave gives a cohort for participant {kept.loc[first, 'code']!r} of "
+            f"{kept.loc[first, 'institution']} ({_where(kept, group.index)})",
+            "add the cohort column to this wave's file (and list 'cohort' under its "
+            "waves.<wave>.fields in the codebook), fill in the cohort, or correct the "
+            "participant code to match the participant's other waves; or set "
+            "cleaning.without_cohort: exclude to exclude such participants (audited)")
+    return [{"file": row.source, "row": int(row.row), "column": row.code_column,
+             "problem": "no wave gives a cohort for this participant (the code matches no "
+                        "participant of a wave that asks the cohort); excluded from the "
+                        "analyses (cleaning.without_cohort: exclude)"}
+            for row in group.itertuples()]
+
+
 def resolve_cohorts(kept: pd.DataFrame, policy: str, tables: dict[str, Path],
-                     problems: list[InputError]) -> tuple[pd.Series, list[dict]]:
+                    problems: list[InputError], without_cohort: str = "exclude"
+                    ) -> tuple[pd.Series, list[dict], set[str]]:
     """One cohort per participant. Waves that disagree are an error listing the participant's
     rows (``policy`` "error"), or the first or last wave's cohort is used (``policy`` "first"
     or "last") with an audit row per overruled cell. A participant no wave gives a cohort for
-    is an error (they would vanish from the flow table)."""
+    is handled by ``without_cohort`` (see ``_without_cohort``); returns the cohorts, the audit
+    rows and the keys of the participants excluded for want of a cohort."""
     ordered = kept.assign(_w=kept["wave"].map(WAVE_ORDER)).sort_values(
         ["participant_key", "_w", "timestamp", "row"])
-    decisions, found = [], []
+    decisions, found, excluded = [], [], set()
     distinct = ordered.groupby("participant_key", sort=True)["cohort"].nunique()
     cohorts = ordered.dropna(subset=["cohort"]).groupby("participant_key")["cohort"].first()
     cohorts = cohorts[distinct.reindex(cohorts.index) == 1].to_dict()
@@ -147,16 +210,13 @@ def resolve_cohorts(kept: pd.DataFrame, policy: str, tables: dict[str, Path],
     for key, group in ordered[ordered["participant_key"].isin(unsettled)].groupby(
             "participant_key", sort=True):
         given = group.dropna(subset=["cohort"])
-        first = group.index[0]
         if given.empty:
-            found.append(InputError(
-                tables[kept.loc[first, "source"]], int(kept.loc[first, "row"]),
-                kept.loc[first, "code_column"],
-                f"no wave gives a cohort for participant {kept.loc[first, 'code']!r} of "
-                f"{kept.loc[first, 'institution']} ({_where(kept, group.index)})",
-                "add the cohort column to this wave's file (and list 'cohort' under its "
-                "waves.<wave>.fields in the codebook), fill in the cohort, or correct the "
-                "participant code to match the participant's other waves"))
+            outcome = _without_cohort(kept, group, without_cohort, tables)
+            if isinstance(outcome, InputError):
+                found.append(outcome)
+            else:
+                decisions += outcome
+                excluded.add(key)
             continue
         listing = "; ".join(f"{r.source} row {int(r.row)}: {r.cohort}" for r in given.itertuples())
         if policy == "error":
@@ -178,7 +238,7 @@ def resolve_cohorts(kept: pd.DataFrame, policy: str, tables: dict[str, Path],
                                          f"{chosen['cohort']!r} used (cleaning.cohort_conflicts: "
                                          f"{policy})"})
     problems += sorted(found, key=lambda p: (str(p.path), p.row))
-    return pd.Series(cohorts, dtype=object), decisions
+    return pd.Series(cohorts, dtype=object), decisions, excluded
 
 
 def resolve_duplicates(submissions: pd.DataFrame, item_columns: list[str]) -> pd.DataFrame:

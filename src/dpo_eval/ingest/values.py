@@ -17,12 +17,31 @@ TIME_FORMATS = ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-
                 "%d.%m.%Y")
 
 _INTEGRAL = re.compile(r"^([+-]?\d+)(?:[.,]0+)?$")
+# A file whose answers on one scale miss it this often (and in at least this many cells) was
+# collected on another scale: one error for the wave, not a pile of cells set to missing.
+SCALE_MISFIT_SHARE = 0.05
+SCALE_MISFIT_MIN_CELLS = 10
+MISFIT_KINDS = ("out_of_range", "unknown_labels")
 
 
 def _integral_text(folded: str) -> str:
     """An integral number written with decimals ("4,0", "4.0", Excel text cells) as "4"."""
     match = _INTEGRAL.match(folded)
     return str(int(match.group(1))) if match else folded
+
+
+def distinct_cells(column: pd.Series, transform) -> pd.Series:
+    """``transform`` applied once per distinct cell text and spread back over the column: the
+    cost grows with the rows only through a vectorised factorisation (answers repeat a handful
+    of labels, codes and institution names)."""
+    positions, uniques = pd.factorize(column, use_na_sentinel=False)
+    mapped = np.empty(len(uniques), dtype=object)
+    mapped[:] = [transform(value) for value in uniques]
+    return pd.Series(mapped[positions], index=column.index, dtype=object)
+
+
+def folded(table: RawTable, column: str) -> pd.Series:
+    return distinct_cells(table.frame[column], fold)
 
 
 def parse_times(table: RawTable, column: str, problems: list[InputError]) -> pd.Series:
@@ -41,75 +60,136 @@ def parse_times(table: RawTable, column: str, problems: list[InputError]) -> pd.
     return best
 
 
+def _misfit(table: RawTable, column: str, rows: pd.Index, item, codebook: Codebook
+            ) -> dict[str, list[InputError]]:
+    """The cells of one item column that are not on its scale, by kind."""
+    low, high = codebook.scale_points(item.scale)
+    found: dict[str, list[InputError]] = {kind: [] for kind in MISFIT_KINDS}
+    for row in rows:
+        raw = table.frame.loc[row, column]
+        number = parse_number(fold(raw))
+        if number is not None:
+            kind = "out_of_range"
+            problem = (f"value {shown(raw)} is outside the scale {low}..{high}"
+                       if not low <= number <= high else
+                       f"value {shown(raw)} is not one of the scale points {low}..{high}")
+            fix = "correct the value, or set cleaning.out_of_range: missing to treat it as missing"
+        else:
+            kind, problem = "unknown_labels", f"label {shown(raw)} is not a label of scale '{item.scale}'"
+            fix = (f"add it as a variant of the right value under scales.{item.scale} in the "
+                   "codebook, or correct the cell")
+        found[kind].append(InputError(table.path, int(row), column, problem, fix))
+    return found
+
+
+def _found_scale(cells: list[str]) -> str:
+    """What a misfitting file's answers look like: the range of its numbers, or its labels."""
+    numbers = [n for n in (parse_number(fold(c)) for c in cells) if n is not None]
+    labels = pd.Series([c for c in cells if parse_number(fold(c)) is None], dtype=object)
+    parts = []
+    if numbers:
+        parts.append(f"numbers {min(numbers):g}..{max(numbers):g}")
+    if len(labels):
+        common = labels.value_counts().index[:4]
+        parts.append("labels " + ", ".join(shown(label) for label in common))
+    return " and ".join(parts)
+
+
+def _scale_misfit_error(table: RawTable, wave: str | None, scale: str, codebook: Codebook,
+                        answered: int, misfits: list[InputError], cells: list[str]) -> InputError:
+    low, high = codebook.scale_points(scale)
+    labels = ", ".join(spec["ru"] for _, spec in sorted(codebook.scales[scale].items(),
+                                                         key=lambda pair: int(pair[0])))
+    columns = sorted({m.column for m in misfits})
+    return InputError(
+        table.path, None, None,
+        f"wave {wave}: {len(misfits)} of {answered} answers on scale '{scale}' "
+        f"({len(misfits) / answered:.0%}, in {len(columns)} column(s)) do not fit it; the file "
+        f"uses {_found_scale(cells)}, the codebook expects {low}..{high} ({labels}); the wave "
+        "looks collected on another scale, so its answers are not set to missing cell by cell",
+        f"recode this wave's answers to scale '{scale}' ({low}..{high}) before ingest, or "
+        "correct the export; a wave on another scale cannot be compared with the other waves")
+
+
 def map_items(table: RawTable, columns: dict[str, str], codebook: Codebook,
-               problems: dict[str, list[InputError]]) -> pd.DataFrame:
+              problems: dict[str, list[InputError]], wave: str | None = None) -> pd.DataFrame:
     """Raw answers as scale values (not yet reverse-keyed). Cells that do not map are collected
     under problems["out_of_range"] (numbers that are not a point of the scale) or
-    problems["unknown_labels"]."""
+    problems["unknown_labels"]; a file whose answers on a scale miss it in at least
+    SCALE_MISFIT_SHARE of the answered cells gets one problems["scale_misfit"] instead."""
     result = {}
     items = {item.id: item for item in codebook.items}
     missing_codes = codebook.missing_codes
+    by_scale: dict[str, dict] = {}
     for item_id, column in columns.items():
         item = items[item_id]
         lookup = codebook.label_lookup(item.scale)
-        low, high = codebook.scale_points(item.scale)
-        folded = table.frame[column].map(fold)
-        values = folded.map(_integral_text).map(lookup)
-        unmapped = values.isna() & ~folded.isin(missing_codes)
-        for row in folded.index[unmapped]:
-            raw = table.frame.loc[row, column]
-            number = parse_number(folded.loc[row])
-            if number is not None:
-                kind = "out_of_range"
-                problem = (f"value {shown(raw)} is outside the scale {low}..{high}"
-                           if not low <= number <= high else
-                           f"value {shown(raw)} is not one of the scale points {low}..{high}")
-                fix = "correct the value, or set cleaning.out_of_range: missing to treat it as missing"
-            else:
-                kind, problem = "unknown_labels", f"label {shown(raw)} is not a label of scale '{item.scale}'"
-                fix = (f"add it as a variant of the right value under scales.{item.scale} in the "
-                       "codebook, or correct the cell")
-            problems[kind].append(InputError(table.path, int(row), column, problem, fix))
+        texts = folded(table, column)
+        values = distinct_cells(texts, lambda text: lookup.get(_integral_text(text)))
+        answered = ~texts.isin(missing_codes)
+        unmapped = values.isna() & answered
+        tally = by_scale.setdefault(item.scale, {"answered": 0, "cells": [],
+                                                 **{kind: [] for kind in MISFIT_KINDS}})
+        tally["answered"] += int(answered.sum())
+        tally["cells"] += table.frame.loc[unmapped, column].tolist()
+        for kind, found in _misfit(table, column, texts.index[unmapped], item, codebook).items():
+            tally[kind] += found
         result[item_id] = values.astype(float)
+    for scale, tally in by_scale.items():
+        misfits = tally["out_of_range"] + tally["unknown_labels"]
+        if (len(misfits) >= SCALE_MISFIT_MIN_CELLS
+                and len(misfits) >= SCALE_MISFIT_SHARE * tally["answered"]):
+            problems.setdefault("scale_misfit", []).append(_scale_misfit_error(
+                table, wave, scale, codebook, tally["answered"], misfits, tally["cells"]))
+            continue
+        for kind in MISFIT_KINDS:
+            problems[kind] += tally[kind]
     return pd.DataFrame(result, index=table.frame.index)
 
 
+def _covariate_problem(raw: str, field: str, spec: dict, units: list[str],
+                       low: float, high: float) -> tuple[float, str | None]:
+    """The number a covariate cell states, or NaN and what is wrong with it."""
+    number = parse_number(raw, units)
+    if number is None:
+        return np.nan, f"{shown(raw)} is not a number" + (
+            f" (optionally followed by {', '.join(units)})" if units else "")
+    if spec.get("type") == "integer" and not number.is_integer():
+        return np.nan, f"{shown(raw)} is not a whole number"
+    if not low <= number <= high:
+        return np.nan, f"{shown(raw)} is outside the range {low:g}..{high:g} of fields.{field}"
+    return number, None
+
+
 def numeric_field(table: RawTable, field: str, column: str, codebook: Codebook,
-                   problems: list[InputError]) -> pd.Series:
+                  problems: list[InputError]) -> pd.Series:
     """A numeric covariate checked against its codebook entry: `type` (number or integer),
     `range` and the `units` words allowed after the number; every other cell is reported."""
     spec = codebook.fields[field]
     units = spec.get("units", [])
     low, high = spec.get("range", (-np.inf, np.inf))
+    raw = table.frame[column]
+    missing = folded(table, column).isin(codebook.missing_codes)
+    checked = distinct_cells(raw[~missing], lambda text: _covariate_problem(
+        text, field, spec, units, low, high))
     values = pd.Series(np.nan, index=table.frame.index)
-    for row, raw in table.frame[column].items():
-        if fold(raw) in codebook.missing_codes:
-            continue
-        number = parse_number(raw, units)
-        if number is None:
-            problem = f"{shown(raw)} is not a number" + (f" (optionally followed by "
-                                                         f"{', '.join(units)})" if units else "")
-        elif spec.get("type") == "integer" and not number.is_integer():
-            problem = f"{shown(raw)} is not a whole number"
-        elif not low <= number <= high:
-            problem = f"{shown(raw)} is outside the range {low:g}..{high:g} of fields.{field}"
-        else:
-            values.loc[row] = number
-            continue
-        problems.append(InputError(table.path, int(row), column, problem,
-                                   "write the number in digits (e.g. 5), or leave it empty; "
-                                   f"or set cleaning.invalid_covariates: missing"))
+    values.loc[checked.index] = [number for number, _ in checked]
+    for row, (_, problem) in checked.items():
+        if problem is not None:
+            problems.append(InputError(table.path, int(row), column, problem,
+                                       "write the number in digits (e.g. 5), or leave it empty; "
+                                       "or set cleaning.invalid_covariates: missing"))
     return values
 
 
 def map_labels(table: RawTable, field: str, codebook: Codebook,
                 problems: list[InputError], column: str) -> pd.Series:
     lookup = codebook.field_lookup(field)
-    folded = table.frame[column].map(fold)
-    values = folded.map(lookup)
-    unmapped = values.isna() & ~folded.isin(codebook.missing_codes)
+    texts = folded(table, column)
+    values = texts.map(lookup)
+    unmapped = values.isna() & ~texts.isin(codebook.missing_codes)
     known = ", ".join(spec["ru"] for spec in codebook.fields[field]["labels"].values())
-    for row in folded.index[unmapped]:
+    for row in texts.index[unmapped]:
         problems.append(InputError(table.path, int(row), column,
                                    f"{shown(table.frame.loc[row, column])} is not a known {field}",
                                    f"use one of: {known}; or add a variant in the codebook"))
@@ -120,9 +200,9 @@ def institutions(table: RawTable, column: str, registry: pd.DataFrame,
                   problems: list[InputError]) -> pd.Series:
     lookup = {fold(name): iid for iid, name in zip(registry["id"], registry["name"])}
     lookup.update({fold(iid): iid for iid in registry["id"]})
-    folded = table.frame[column].map(fold)
-    ids = folded.map(lookup)
-    for row in folded.index[ids.isna()]:
+    texts = folded(table, column)
+    ids = texts.map(lookup)
+    for row in texts.index[ids.isna()]:
         raw = table.frame.loc[row, column]
         close = difflib.get_close_matches(raw, list(registry["name"]), n=1, cutoff=0.6)
         problems.append(InputError(table.path, int(row), column,

@@ -8,12 +8,13 @@ import numpy as np
 import pandas as pd
 
 from dpo_eval.codebook import REQUIRED_WAVE_FIELDS, Codebook
-from dpo_eval.codes import normalise_code
+from dpo_eval.codes import normalise_code, undo_excel_text
 from dpo_eval.errors import InputError
 from dpo_eval.ingest.columns import map_columns
-from dpo_eval.ingest.values import institutions, map_items, map_labels, numeric_field, parse_times
+from dpo_eval.ingest.identities import IDENTITY_FIELDS
+from dpo_eval.ingest.values import (distinct_cells, folded, institutions, map_items, map_labels,
+                                    numeric_field, parse_times)
 from dpo_eval.readers import read_export
-from dpo_eval.text import fold
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,8 @@ PERSONAL_FIELDS = ("full_name", "email", "phone")
 def read_wave(wave: str, source: dict, codebook: Codebook, registry: pd.DataFrame,
               problems: list[InputError], value_problems: dict[str, list[InputError]],
               unknown_columns: str = "error") -> tuple[pd.DataFrame, list[str], list[str]]:
-    """One row per submission: context, identity (for matching only) and item answers.
+    """One row per submission: context, identity (folded name and e-mail, for matching
+    only) and item answers.
 
     Problems of structure and context go to ``problems``; answers that are not on their scale
     and invalid covariates go to ``value_problems`` by kind, which the cleaning policies may
@@ -54,7 +56,9 @@ def read_wave(wave: str, source: dict, codebook: Codebook, registry: pd.DataFram
         frame["started"] = (parse_times(table, columns.fields["started"], problems)
                             if "started" in columns.fields else pd.NaT)
         frame["code_column"] = columns.fields["participant_code"]
-        frame["code"] = table.frame[columns.fields["participant_code"]].map(normalise_code)
+        codes = table.frame[columns.fields["participant_code"]]
+        frame["code_fix"] = distinct_cells(codes, lambda text: undo_excel_text(text)[1])
+        frame["code"] = distinct_cells(codes, lambda text: normalise_code(undo_excel_text(text)[0]))
         blank = frame["code"] == ""
         for row in frame.index[blank]:
             problems.append(InputError(table.path, int(row), columns.fields["participant_code"],
@@ -69,16 +73,12 @@ def read_wave(wave: str, source: dict, codebook: Codebook, registry: pd.DataFram
             numeric_field(table, "years_in_management", columns.fields["years_in_management"],
                            codebook, value_problems["invalid_covariates"])
             if "years_in_management" in columns.fields else np.nan)
-        identity = pd.Series([frozenset()] * len(frame), index=frame.index, dtype=object)
-        for field in ("full_name", "email"):
-            if field in columns.fields:
-                values = table.frame[columns.fields[field]].map(fold)
-                identity = pd.Series([ids | {(field, v)} if v else ids
-                                      for ids, v in zip(identity, values)],
-                                     index=frame.index, dtype=object)
-        frame["identity"] = identity
-        answers = map_items(table, columns.items, codebook, value_problems)
-        retro = map_items(table, columns.retrospective, codebook, value_problems).add_prefix("then:")
+        for field in IDENTITY_FIELDS:
+            frame[field] = (folded(table, columns.fields[field]) if field in columns.fields
+                            else "")
+        answers = map_items(table, columns.items, codebook, value_problems, wave)
+        retro = map_items(table, columns.retrospective, codebook, value_problems,
+                          wave).add_prefix("then:")
         frames.append(pd.concat([frame, answers, retro], axis=1))
         item_order = item_order or list(columns.items)
         retro_order = retro_order or list(columns.retrospective)
