@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import html
 import io
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from dpo_eval.errors import InputError, raise_all
@@ -157,7 +161,132 @@ def _cell_text(value: object) -> str:
     return str(value)
 
 
-def read_xlsx(path: Path, sheet: str | None) -> RawTable:
+# A cell of a worksheet's XML as every common writer (Excel, LibreOffice, openpyxl, form
+# services) writes it: the reference is its first attribute. The XML is cut at this text with
+# str.split (C speed); a regular expression per cell would dominate the time of a large wave.
+_CELL_OPEN = '<c r="'
+_TYPE = re.compile(r'\bt="(\w+)"')
+_STYLE = re.compile(r'\bs="(\d+)"')
+_VALUE = re.compile(r"<v(?:\s[^>]*)?>(.*?)</v>", re.S)
+_TEXT = re.compile(r"<t(?:\s[^>]*)?>(.*?)</t>|<t\s*/>", re.S)
+_PHONETIC = re.compile(r"<rPh\b.*?</rPh>", re.S)
+CHUNK_BYTES = 8 * 1024 * 1024
+
+
+class _Unusual(Exception):
+    """A worksheet written in a way the fast parser does not read (openpyxl then reads it)."""
+
+
+def _column_number(letters: str) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + ord(letter) - 64
+    return number
+
+
+class _CellValues:
+    """The text of a cell from its attributes and content, as openpyxl (``data_only``) and
+    ``_cell_text`` would give it; called once per distinct (attributes, content)."""
+
+    def __init__(self, workbook):
+        from openpyxl.utils.datetime import from_excel, from_ISO8601
+
+        self.shared = workbook.shared_strings
+        self.date_styles = workbook._date_formats
+        self.timedelta_styles = workbook._timedelta_formats
+        self.epoch = workbook.epoch
+        self.from_excel, self.from_iso = from_excel, from_ISO8601
+
+    def __call__(self, key: str) -> str:
+        attributes, _, content = key.partition(">")
+        kind = _TYPE.search(attributes)
+        kind = kind.group(1) if kind else "n"
+        if kind == "inlineStr":
+            return html.unescape("".join(m.group(1) or "" for m in _TEXT.finditer(
+                _PHONETIC.sub("", content))))
+        value = _VALUE.search(content)
+        if value is None or value.group(1) == "":
+            return ""
+        text = value.group(1)
+        if kind == "s":
+            return _cell_text(self.shared[int(text)])
+        if kind == "b":
+            return str(bool(int(text)))
+        if kind == "d":
+            return _cell_text(self.from_iso(text))
+        if kind != "n":
+            return html.unescape(text)
+        number = float(text) if any(c in text for c in ".eE") else int(text)
+        style = _STYLE.search(attributes)
+        style = int(style.group(1)) if style else 0
+        if style in self.date_styles:
+            return _cell_text(self.from_excel(number, self.epoch,
+                                              timedelta=style in self.timedelta_styles))
+        return _cell_text(number)
+
+
+def _xlsx_chunks(source) -> Iterator[str]:
+    """The worksheet XML in pieces that end after a whole row (the file is never held whole)."""
+    pending = b""
+    while True:
+        block = source.read(CHUNK_BYTES)
+        if not block:
+            break
+        pending += block
+        cut = pending.rfind(b"</row>")
+        if cut < 0:
+            continue
+        yield pending[:cut + 6].decode("utf-8")
+        pending = pending[cut + 6:]
+    if pending.strip():
+        yield pending.decode("utf-8")
+
+
+def _fast_rows(workbook, worksheet) -> np.ndarray:
+    """Every cell of a worksheet as text in a rows x columns array (row 1 = header), parsed
+    with one regular expression per chunk of rows and one conversion per distinct cell: the
+    cost grows linearly with the cells, without openpyxl's object per cell."""
+    values = _CellValues(workbook)
+    rows, columns, texts = [], [], []
+    with worksheet._get_source() as source:
+        for chunk in _xlsx_chunks(source):
+            pieces = chunk.split(_CELL_OPEN)
+            if chunk.count("<c ") != len(pieces) - 1 or "<c>" in chunk:
+                raise _Unusual
+            if len(pieces) == 1:
+                continue
+            cells = [piece.split('"', 1) for piece in pieces[1:]]
+            references = [cell[0] for cell in cells]
+            letters = [reference.rstrip("0123456789") for reference in references]
+            rows.append(np.array([int(ref[len(let):]) for ref, let in zip(references, letters)],
+                                 dtype=np.int64))
+            letter_codes, letter_uniques = pd.factorize(pd.Series(letters, dtype=object))
+            columns.append(np.array([_column_number(x) for x in letter_uniques])[letter_codes])
+            # What follows the reference up to the end of the cell: attributes and content.
+            keys = pd.Series([rest[:end] if (end := rest.find("</c>")) >= 0 else
+                              rest[:rest.find("/>")] for _, rest in cells], dtype=object)
+            key_codes, key_uniques = pd.factorize(keys)
+            converted = np.empty(len(key_uniques), dtype=object)
+            converted[:] = [values(key) for key in key_uniques]
+            texts.append(converted[key_codes])
+    if not rows:
+        return np.empty((0, 0), dtype=object)
+    rows, columns, texts = np.concatenate(rows), np.concatenate(columns), np.concatenate(texts)
+    grid = np.full((int(rows.max()), int(columns.max())), "", dtype=object)
+    grid[rows - 1, columns - 1] = texts
+    return grid
+
+
+def _slow_rows(worksheet) -> np.ndarray:
+    rows = [[_cell_text(v) for v in row] for row in worksheet.iter_rows(values_only=True)]
+    width = max((len(r) for r in rows), default=0)
+    grid = np.full((len(rows), width), "", dtype=object)
+    for index, row in enumerate(rows):
+        grid[index, :len(row)] = row
+    return grid
+
+
+def _sheet_cells(path: Path, sheet: str | None) -> tuple[np.ndarray, str]:
     from openpyxl import load_workbook
 
     try:
@@ -176,21 +305,30 @@ def read_xlsx(path: Path, sheet: str | None) -> RawTable:
         elif sheet not in names:
             raise InputError(path, None, None, f"has no sheet '{sheet}' (sheets: {', '.join(names)})",
                              "correct `sheet:` in config/config.yaml")
-        rows = [[_cell_text(v) for v in row] for row in workbook[sheet].iter_rows(values_only=True)]
+        try:
+            grid = _fast_rows(workbook, workbook[sheet])
+        except _Unusual:
+            grid = _slow_rows(workbook[sheet])
     finally:
         workbook.close()
-    if not rows or not any(cell.strip() for cell in rows[0]):
+    return grid, sheet
+
+
+def read_xlsx(path: Path, sheet: str | None) -> RawTable:
+    grid, sheet = _sheet_cells(path, sheet)
+    if not len(grid) or not any(str(cell).strip() for cell in grid[0]):
         raise InputError(path, None, None, f"sheet '{sheet}' is empty",
                          "export the survey responses again")
-    header = rows[0]
+    header = list(grid[0])
     _check_header(path, header)
-    # A sheet's rows are all as long as its widest row: pad, never a ragged-row error here.
-    body = [(number, r + [""] * (len(header) - len(r))) for number, r in enumerate(rows[1:], start=2)
-            if any(c.strip() for c in r)]
-    if not body:
+    filled = pd.DataFrame(grid[1:]).apply(lambda column: column.str.strip() != "").any(axis=1)
+    numbers = np.flatnonzero(filled.to_numpy()) + 2
+    if not len(numbers):
         raise InputError(path, None, None, f"sheet '{sheet}' has a header but no responses",
                          "check that the export contains the submitted answers")
-    return RawTable(path, _frame(path, header, body), "xlsx", None, sheet)
+    frame = pd.DataFrame(grid[numbers - 1], columns=[h.strip() for h in header], dtype=object)
+    frame.index = pd.Index(numbers, name="row")
+    return RawTable(path, frame, "xlsx", None, sheet)
 
 
 def read_export(path: str | Path, sheet: str | None = None) -> RawTable:

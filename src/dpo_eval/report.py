@@ -362,6 +362,27 @@ def _names(codebook, registry: pd.DataFrame, lang: str) -> dict:
     }
 
 
+def _cleaning_notes(wave_rows: pd.DataFrame, t: dict, lang: str, table: str) -> list[str]:
+    """Sentences on what cleaning changed, from the flow counts: the values set to missing per
+    wave, and the participants excluded for want of a cohort (rows of cohort "unknown")."""
+    notes = []
+    words = t["cleaning_notes"]
+    order = [w for w in ("pre", "post", "followup") if w in set(wave_rows["wave"])]
+    missing = (wave_rows.groupby("wave")["set_missing"].sum() if "set_missing" in wave_rows
+               else pd.Series(dtype=int))
+    listed = [words["wave_count"].format(wave=t["waves"][w], count=counted(
+        int(missing[w]), t["nouns"]["value"], lang)) for w in order if missing.get(w, 0) > 0]
+    if listed:
+        notes.append(words["set_missing"].format(waves="; ".join(listed)))
+    unknown = wave_rows[wave_rows["cohort"] == "unknown"].set_index("wave")["excluded"]
+    listed = [words["wave_participants"].format(wave=t["waves"][w], count=counted(
+        int(unknown[w]), t["nouns"]["participant"], lang)) for w in order if unknown.get(w, 0) > 0]
+    if listed:
+        notes.append(words["without_cohort"].format(waves="; ".join(listed), unknown=t["unknown"],
+                                                    table=table))
+    return notes
+
+
 def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: pd.DataFrame,
                        lang: str, strings: dict, prov: dict) -> dict:
     codebook = load_codebook(config["codebook"])
@@ -378,10 +399,11 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
 
     flow = tables["flow"]
     wave_rows = flow[flow["wave"] != "pre+post"]
-    flow_table = [{"wave": waves[r["wave"]], "cohort": cohorts[r["cohort"]],
+    flow_table = [{"wave": waves[r["wave"]], "cohort": cohorts.get(r["cohort"], t["unknown"]),
                    **{k: int(r[k]) for k in ("received", "duplicates", "participants", "unmatched",
                                              "careless", "excluded", "analysed")}}
                   for r in wave_rows.to_dict(orient="records")]
+    cleaning_notes = _cleaning_notes(wave_rows, t, lang, table=n["tab-flow"])
     model_rows = flow[flow["wave"] == "pre+post"]
     flow_model = [{"domain": names["domain"][r["domain"]], "cohort": cohorts[r["cohort"]],
                    **{k: int(r[k]) for k in ("participants", "insufficient_items", "excluded", "analysed")}}
@@ -593,7 +615,7 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
         "methods": methods,
         "authors": [{"name": a["name"][lang], "affiliation": a["affiliation"][lang]} for a in authors],
         "contact": config["reports"].get("contact"),
-        "flow": flow_table, "flow_model": flow_model, "sample_rows": sample_rows,
+        "flow": flow_table, "flow_model": flow_model, "cleaning_notes": cleaning_notes, "sample_rows": sample_rows,
         "muni_rows": muni_rows, "muni_totals": muni_totals, "any_suppressed": any_suppressed,
         "min_cell": config["reports"]["min_cell"],
         "reliability": rel_rows, "group_headers": group_headers, "need_rows": need_rows,

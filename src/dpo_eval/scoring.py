@@ -65,4 +65,4 @@ def model_flow(flow_waves: pd.DataFrame, scores: pd.DataFrame, domains: list[str
     waves = flow_waves.assign(domain="")
     return pd.concat([waves, pd.DataFrame(rows)], ignore_index=True)[
         ["wave", "domain", "cohort", "received", "duplicates", "participants", "unmatched",
-         "insufficient_items", "careless", "excluded", "analysed", "reasons"]]
+         "insufficient_items", "careless", "excluded", "analysed", "set_missing", "reasons"]]

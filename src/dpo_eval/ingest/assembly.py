@@ -174,26 +174,32 @@ def _identify(submissions: pd.DataFrame, cleaning: dict, codebook: Codebook,
 
 def _long_responses(kept: pd.DataFrame, context_columns: list[str], item_columns: list[str],
                     codebook: Codebook) -> pd.DataFrame:
-    """One row per answer: raw and reverse-keyed value with the participant's context."""
-    long = kept[context_columns + ["careless"] + item_columns].melt(
-        id_vars=context_columns + ["careless"], var_name="item_column", value_name="raw_value")
-    long = long.dropna(subset=["raw_value"])
-    is_then = long["item_column"].str.startswith("then:")
-    long["item"] = long["item_column"].str.removeprefix("then:")
-    long.loc[is_then, "wave"] = "then"
-    item_info = pd.DataFrame([{"item": i.id, "domain": i.domain, "reverse": i.reverse,
-                               "low": codebook.scale_points(i.scale)[0],
-                               "high": codebook.scale_points(i.scale)[1]} for i in codebook.items])
-    long = long.merge(item_info, on="item", how="left")
-    long["value"] = np.where(long["reverse"], long["low"] + long["high"] - long["raw_value"],
-                             long["raw_value"]).astype(int)
-    long["raw_value"] = long["raw_value"].astype(int)
-    responses = long[["participant_key", "institution", "municipality", "settlement", "cohort",
+    """One row per answer: raw and reverse-keyed value with the participant's context, ordered
+    by participant, wave and item. Built from the answered cells' positions in the wide table
+    (numpy), not by melting, so that memory grows with the answers and nothing else."""
+    items = {item.id: item for item in codebook.items}
+    column_items = [items[c.removeprefix("then:")] for c in item_columns]
+    answers = kept[item_columns].to_numpy(dtype=float)
+    rows, columns = np.nonzero(~np.isnan(answers))
+    raw = answers[rows, columns].astype(int)
+    points = np.array([codebook.scale_points(item.scale) for item in column_items]).reshape(-1, 2)
+    reverse = np.array([item.reverse for item in column_items], dtype=bool)
+    is_then = np.array([c.startswith("then:") for c in item_columns], dtype=bool)
+    waves = np.where(is_then[columns], "then", kept["wave"].to_numpy(dtype=object)[rows]).astype(object)
+    long = {column: kept[column].to_numpy()[rows] for column in context_columns}
+    long["wave"] = waves
+    long["domain"] = np.array([item.domain for item in column_items], dtype=object)[columns]
+    long["item"] = np.array([item.id for item in column_items], dtype=object)[columns]
+    long["raw_value"] = raw
+    long["value"] = np.where(reverse[columns], points[columns, 0] + points[columns, 1] - raw, raw)
+    long["careless"] = kept["careless"].to_numpy()[rows]
+    keys = pd.factorize(long["participant_key"], sort=True)[0]
+    order = np.lexsort((pd.factorize(long["item"], sort=True)[0],
+                        pd.Series(waves).map(WAVE_ORDER).to_numpy(), keys))
+    responses = pd.DataFrame({name: values[order] for name, values in long.items()})
+    return responses[["participant_key", "institution", "municipality", "settlement", "cohort",
                       "role", "years_in_management", "wave", "domain", "item", "raw_value",
                       "value", "careless"]]
-    return (responses.assign(_w=responses["wave"].map(WAVE_ORDER))
-            .sort_values(["participant_key", "_w", "item"]).drop(columns="_w")
-            .reset_index(drop=True))
 
 
 def _set_missing_table(set_missing: list[InputError], submissions: pd.DataFrame) -> pd.DataFrame:
