@@ -60,7 +60,8 @@ def _decode(path: Path, data: bytes) -> tuple[str, str]:
 
 
 def _sniff_delimiter(path: Path, text: str) -> str:
-    header = text.splitlines()[0]
+    end = text.find("\n")
+    header = text[:end if end >= 0 else len(text)].splitlines()[0]
     try:
         return csv.Sniffer().sniff(header, delimiters=DELIMITERS).delimiter
     except csv.Error:
@@ -89,22 +90,48 @@ def _check_header(path: Path, header: list[str]) -> None:
     raise_all(problems)
 
 
-def _frame(path: Path, header: list[str], records: list[tuple[int, list[str]]]) -> pd.DataFrame:
-    """The responses as text, indexed by their spreadsheet row numbers; every row whose cells
-    do not line up with the header is reported at once."""
+BATCH_ROWS = 20_000
+
+
+class _Columns:
+    """Cells gathered column by column in batches, each distinct text of a column stored once
+    (answers repeat a handful of labels): memory grows with 4 bytes a cell, not a string."""
+
+    def __init__(self, width: int):
+        self.codes: list[list[np.ndarray]] = [[] for _ in range(width)]
+        self.distinct: list[dict[str, int]] = [{} for _ in range(width)]
+
+    def add(self, rows: list[list[str]]) -> None:
+        for codes, distinct, column in zip(self.codes, self.distinct, zip(*rows)):
+            positions, uniques = pd.factorize(np.array(column, dtype=object))
+            mapping = np.array([distinct.setdefault(text, len(distinct)) for text in uniques],
+                               dtype=np.int64)
+            codes.append(mapping[positions])
+
+    def frame(self, header: list[str], numbers: list[int]) -> pd.DataFrame:
+        columns = {}
+        for index, (codes, distinct) in enumerate(zip(self.codes, self.distinct)):
+            texts = np.empty(len(distinct), dtype=object)
+            texts[:] = list(distinct)
+            columns[index] = texts[np.concatenate(codes)] if codes else texts[:0]
+        frame = pd.DataFrame(columns)
+        frame.columns = [h.strip() for h in header]
+        frame.index = pd.Index(numbers, name="row")
+        return frame
+
+
+def _misaligned(path: Path, width: int, batch: list[list[str]], numbers: np.ndarray,
+                lengths: np.ndarray) -> list[InputError]:
+    """Rows whose cells do not line up with the header (fewer cells, or more non-empty ones)."""
     problems = []
-    for number, cells in records:
-        extra = [cell for cell in cells[len(header):] if cell.strip()]
-        if len(cells) < len(header) or extra:
-            problems.append(InputError(path, number, None,
-                                       f"has {len(cells)} cells where the header has {len(header)}",
+    for position in np.flatnonzero(lengths != width):
+        cells = batch[position]
+        if len(cells) < width or any(cell.strip() for cell in cells[width:]):
+            problems.append(InputError(path, int(numbers[position]), None,
+                                       f"has {len(cells)} cells where the header has {width}",
                                        "check the separator and quoting of this row (a cell "
                                        "holding the separator must be in double quotes)"))
-    raise_all(problems)
-    frame = pd.DataFrame([cells[: len(header)] for _, cells in records],
-                         columns=[h.strip() for h in header], dtype=str)
-    frame.index = pd.Index([number for number, _ in records], name="row")
-    return frame
+    return problems
 
 
 @contextlib.contextmanager
@@ -117,21 +144,65 @@ def _field_limit(limit: int):
         csv.field_size_limit(previous)
 
 
-def _csv_records(path: Path, text: str, delimiter: str) -> list[list[str]]:
-    """Every record of the CSV text; record *n* is row *n* in a spreadsheet program."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    records: list[list[str]] = []
+def _lines(text: str) -> Iterator[str]:
+    """The lines of ``text`` with their endings, cut at "\n" only (like a file opened with
+    newline=""), without copying the text as io.StringIO does."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end + 1
+        yield text[start:end]
+        start = end
+
+
+def _batches(path: Path, text: str, delimiter: str) -> Iterator[tuple[int, list[list[str]]]]:
+    """The CSV's records in batches with the number of each batch's first record; record *n* is
+    row *n* in a spreadsheet program (the header is record 1)."""
+    # A file with old Mac line ends ("\r" only) is read whole, as csv reads such a file.
+    source = _lines(text) if "\n" in text else io.StringIO(text, newline="")
+    reader = csv.reader(source, delimiter=delimiter)
+    count, first, batch = 0, 1, []
     with _field_limit(MAX_CELL_CHARS):
         try:
             for record in reader:
-                records.append(record)
+                batch.append(record)
+                count += 1
+                if len(batch) == BATCH_ROWS:
+                    yield first, batch
+                    first, batch = count + 1, []
         except csv.Error as error:
-            raise InputError(path, len(records) + 1, None,
+            raise InputError(path, count + 1, None,
                              f"cannot be read as CSV ({error}; cells are limited to "
                              f"{MAX_CELL_CHARS:,} characters)",
                              "look for a double quote that is opened and never closed in this "
                              "row, or shorten the cell") from None
-    return records
+    if batch:
+        yield first, batch
+
+
+def _csv_table(path: Path, text: str, delimiter: str) -> pd.DataFrame:
+    """The responses as text, indexed by their spreadsheet row numbers (blank rows left out);
+    every row whose cells do not line up with the header is reported at once."""
+    header, columns, numbers, problems = None, None, [], []
+    for first, batch in _batches(path, text, delimiter):
+        if header is None:
+            header, batch, first = batch[0], batch[1:], 2
+            _check_header(path, header)
+            columns = _Columns(len(header))
+        width = len(header)
+        filled = np.array([bool("".join(cells).strip()) for cells in batch], dtype=bool)
+        batch = [cells for cells, keep in zip(batch, filled) if keep]
+        batch_numbers = np.flatnonzero(filled) + first
+        lengths = np.fromiter(map(len, batch), dtype=np.int64, count=len(batch))
+        problems += _misaligned(path, width, batch, batch_numbers, lengths)
+        if not problems:
+            columns.add([cells if len(cells) == width else cells[:width] for cells in batch])
+            numbers += batch_numbers.tolist()
+    raise_all(problems)
+    if not numbers:
+        raise InputError(path, None, None, "has a header but no responses",
+                         "check that the export contains the submitted answers")
+    return columns.frame(header, numbers)
 
 
 def read_csv(path: Path) -> RawTable:
@@ -139,16 +210,9 @@ def read_csv(path: Path) -> RawTable:
     if not data.strip():
         raise InputError(path, None, None, "is empty", "export the survey responses again")
     text, encoding = _decode(path, data)
+    del data
     delimiter = _sniff_delimiter(path, text)
-    rows = _csv_records(path, text, delimiter)
-    header = rows[0]
-    _check_header(path, header)
-    body = [(number, r) for number, r in enumerate(rows[1:], start=2)
-            if any(cell.strip() for cell in r)]
-    if not body:
-        raise InputError(path, None, None, "has a header but no responses",
-                         "check that the export contains the submitted answers")
-    return RawTable(path, _frame(path, header, body), encoding, delimiter, None)
+    return RawTable(path, _csv_table(path, text, delimiter), encoding, delimiter, None)
 
 
 def _cell_text(value: object) -> str:

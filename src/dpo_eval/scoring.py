@@ -17,6 +17,9 @@ def scale_scores(responses: pd.DataFrame, items_per_domain: dict[str, int],
     A score is computed only when at least ``min_item_share`` of the domain's items were
     answered (prorated mean, the usual rule for short Likert scales); otherwise it is missing.
     """
+    # Ingest hands its tables over with labels as categoricals; scores use plain labels.
+    responses = responses.astype({column: object for column in responses.columns
+                                  if isinstance(responses[column].dtype, pd.CategoricalDtype)})
     grouped = responses.groupby(["participant_key", "wave", "domain"], sort=True)
     scores = grouped["value"].agg(score="mean", n_items="count").reset_index()
     scores["n_items_domain"] = scores["domain"].map(items_per_domain)

@@ -172,34 +172,52 @@ def _identify(submissions: pd.DataFrame, cleaning: dict, codebook: Codebook,
     return audit, decisions
 
 
+def _labels(values: np.ndarray) -> tuple[np.ndarray, pd.Index]:
+    """Codes and sorted categories of a column of labels (missing: code -1)."""
+    codes, categories = pd.factorize(values, sort=True)
+    return codes, categories
+
+
 def _long_responses(kept: pd.DataFrame, context_columns: list[str], item_columns: list[str],
                     codebook: Codebook) -> pd.DataFrame:
     """One row per answer: raw and reverse-keyed value with the participant's context, ordered
-    by participant, wave and item. Built from the answered cells' positions in the wide table
-    (numpy), not by melting, so that memory grows with the answers and nothing else."""
+    by participant, wave and item. Built from the answered cells' positions in the wide table,
+    with the repeated labels (keys, institutions, waves, items...) as categoricals: memory
+    grows by a few bytes an answer (the CSV written is the same text)."""
     items = {item.id: item for item in codebook.items}
     column_items = [items[c.removeprefix("then:")] for c in item_columns]
     answers = kept[item_columns].to_numpy(dtype=float)
     rows, columns = np.nonzero(~np.isnan(answers))
+    is_then = np.array([c.startswith("then:") for c in item_columns], dtype=bool)
+    wave_codes, wave_names = _labels(np.append(kept["wave"].to_numpy(dtype=object), "then"))
+    then_code = wave_codes[-1]
+    waves = np.where(is_then[columns], then_code, wave_codes[:-1][rows])
+    key_codes, keys = _labels(kept["participant_key"].to_numpy(dtype=object))
+    item_codes, item_names = _labels(np.array([item.id for item in column_items], dtype=object))
+    wave_rank = pd.Series(wave_names).map(WAVE_ORDER).to_numpy()
+    order = np.lexsort((item_codes[columns], wave_rank[waves], key_codes[rows]))
+    rows, columns, waves = rows[order], columns[order], waves[order]
     raw = answers[rows, columns].astype(int)
     points = np.array([codebook.scale_points(item.scale) for item in column_items]).reshape(-1, 2)
     reverse = np.array([item.reverse for item in column_items], dtype=bool)
-    is_then = np.array([c.startswith("then:") for c in item_columns], dtype=bool)
-    waves = np.where(is_then[columns], "then", kept["wave"].to_numpy(dtype=object)[rows]).astype(object)
-    long = {column: kept[column].to_numpy()[rows] for column in context_columns}
-    long["wave"] = waves
-    long["domain"] = np.array([item.domain for item in column_items], dtype=object)[columns]
-    long["item"] = np.array([item.id for item in column_items], dtype=object)[columns]
+    long = {}
+    for column in context_columns:
+        if column == "wave":
+            long["wave"] = pd.Categorical.from_codes(waves, wave_names)
+        elif kept[column].dtype == object:
+            codes, categories = _labels(kept[column].to_numpy(dtype=object))
+            long[column] = pd.Categorical.from_codes(codes[rows], categories)
+        else:
+            long[column] = kept[column].to_numpy()[rows]
+    domain_codes, domains = _labels(np.array([item.domain for item in column_items], dtype=object))
+    long["domain"] = pd.Categorical.from_codes(domain_codes[columns], domains)
+    long["item"] = pd.Categorical.from_codes(item_codes[columns], item_names)
     long["raw_value"] = raw
     long["value"] = np.where(reverse[columns], points[columns, 0] + points[columns, 1] - raw, raw)
     long["careless"] = kept["careless"].to_numpy()[rows]
-    keys = pd.factorize(long["participant_key"], sort=True)[0]
-    order = np.lexsort((pd.factorize(long["item"], sort=True)[0],
-                        pd.Series(waves).map(WAVE_ORDER).to_numpy(), keys))
-    responses = pd.DataFrame({name: values[order] for name, values in long.items()})
-    return responses[["participant_key", "institution", "municipality", "settlement", "cohort",
-                      "role", "years_in_management", "wave", "domain", "item", "raw_value",
-                      "value", "careless"]]
+    return pd.DataFrame(long)[["participant_key", "institution", "municipality", "settlement",
+                               "cohort", "role", "years_in_management", "wave", "domain", "item",
+                               "raw_value", "value", "careless"]]
 
 
 def _set_missing_table(set_missing: list[InputError], submissions: pd.DataFrame) -> pd.DataFrame:
