@@ -130,5 +130,8 @@ def test_lost_leading_zeros_are_restored_from_the_format_or_the_other_waves():
     by_format = restore_leading_zeros(frame, {"pattern": r"\d{7}"})
     assert by_format.fillna("-").tolist()[:3] == ["-", "0100102", "0100103"]
     by_evidence = restore_leading_zeros(frame, None).fillna("-").tolist()
-    # 100103 has no zero-padded twin at its institution: nothing to restore it from.
+    # 100103 has no zero-padded twin at its institution, and the zero-padded codes have two
+    # widths (7 and 4): nothing to restore it from.
     assert by_evidence == ["-", "0100102", "-", "-", "0012"]
+    one_width = frame.iloc[:3]
+    assert restore_leading_zeros(one_width, None).fillna("-").tolist() == ["-", "0100102", "0100103"]

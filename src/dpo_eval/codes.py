@@ -89,7 +89,8 @@ def restore_leading_zeros(frame: pd.DataFrame, code_format: dict | None) -> pd.S
     that does not fit gets the zeros that make it fit. Without one, only the study's own
     evidence counts: a digit-only code without a leading zero is restored when the same
     institution has exactly one code that equals it once its leading zeros are removed (the
-    participant's other waves, saved without Excel)."""
+    participant's other waves, saved without Excel), or else, when every code of the study that
+    has leading zeros has the same width, by padding it to that width."""
     digits = frame["code"].str.fullmatch(r"\d+").fillna(False).astype(bool)
     bare = digits & ~frame["code"].str.startswith("0")
     if code_format and code_format.get("pattern"):
@@ -103,6 +104,12 @@ def restore_leading_zeros(frame: pd.DataFrame, code_format: dict | None) -> pd.S
     lookup = unique.set_index(["institution", "bare"])["code"]
     keys = pd.MultiIndex.from_arrays([frame.loc[bare, "institution"], frame.loc[bare, "code"]])
     restored = pd.Series(lookup.reindex(keys).to_numpy(), index=frame.index[bare])
+    # Codes issued with leading zeros all of one width: a shorter bare code is padded to it
+    # (a participant seen in a wave saved by Excel only).
+    widths = zeroed["code"].str.len().unique()
+    if len(widths) == 1:
+        short = restored.isna() & (frame.loc[bare, "code"].str.len() < widths[0])
+        restored[short] = frame.loc[short[short].index, "code"].str.zfill(int(widths[0]))
     return restored.reindex(frame.index)
 
 
