@@ -82,21 +82,28 @@ def _misfit(table: RawTable, column: str, rows: pd.Index, item, codebook: Codebo
     return found
 
 
-def _found_scale(cells: list[str]) -> str:
-    """What a misfitting file's answers look like: the range of its numbers, or its labels."""
-    numbers = [n for n in (parse_number(fold(c)) for c in cells) if n is not None]
-    labels = pd.Series([c for c in cells if parse_number(fold(c)) is None], dtype=object)
+def _found_scale(counts: pd.Series, unmapped: pd.Series) -> str:
+    """What a misfitting file's answers look like: the range of the numbers that make up at
+    least 1% of its answers (a few typos such as 55 do not widen it), and its commonest labels
+    that are not labels of the scale. ``counts``: answered cell text -> number of cells;
+    ``unmapped``: the same for the cells not on the scale."""
+    numbers = pd.Series({text: parse_number(fold(text)) for text in counts.index}, dtype=object)
+    is_number = numbers.notna()
+    common = counts[is_number & (counts >= 0.01 * counts.sum())]
     parts = []
-    if numbers:
-        parts.append(f"numbers {min(numbers):g}..{max(numbers):g}")
+    if len(common):
+        values = numbers[common.index].astype(float)
+        parts.append(f"numbers {values.min():g}..{values.max():g}")
+    labels = unmapped[[parse_number(fold(text)) is None for text in unmapped.index]]
+    labels = labels.sort_values(ascending=False, kind="stable")
     if len(labels):
-        common = labels.value_counts().index[:4]
-        parts.append("labels " + ", ".join(shown(label) for label in common))
+        parts.append("labels " + ", ".join(shown(label) for label in labels.index[:4]))
     return " and ".join(parts)
 
 
 def _scale_misfit_error(table: RawTable, wave: str | None, scale: str, codebook: Codebook,
-                        answered: int, misfits: list[InputError], cells: list[str]) -> InputError:
+                        answered: int, misfits: list[InputError], counts: pd.Series,
+                        unmapped: pd.Series) -> InputError:
     low, high = codebook.scale_points(scale)
     labels = ", ".join(spec["ru"] for _, spec in sorted(codebook.scales[scale].items(),
                                                          key=lambda pair: int(pair[0])))
@@ -105,7 +112,7 @@ def _scale_misfit_error(table: RawTable, wave: str | None, scale: str, codebook:
         table.path, None, None,
         f"wave {wave}: {len(misfits)} of {answered} answers on scale '{scale}' "
         f"({len(misfits) / answered:.0%}, in {len(columns)} column(s)) do not fit it; the file "
-        f"uses {_found_scale(cells)}, the codebook expects {low}..{high} ({labels}); the wave "
+        f"uses {_found_scale(counts, unmapped)}, the codebook expects {low}..{high} ({labels}); the wave "
         "looks collected on another scale, so its answers are not set to missing cell by cell",
         f"recode this wave's answers to scale '{scale}' ({low}..{high}) before ingest, or "
         "correct the export; a wave on another scale cannot be compared with the other waves")
@@ -128,10 +135,11 @@ def map_items(table: RawTable, columns: dict[str, str], codebook: Codebook,
         values = distinct_cells(texts, lambda text: lookup.get(_integral_text(text)))
         answered = ~texts.isin(missing_codes)
         unmapped = values.isna() & answered
-        tally = by_scale.setdefault(item.scale, {"answered": 0, "cells": [],
+        tally = by_scale.setdefault(item.scale, {"answered": 0, "counts": [], "unmapped": [],
                                                  **{kind: [] for kind in MISFIT_KINDS}})
         tally["answered"] += int(answered.sum())
-        tally["cells"] += table.frame.loc[unmapped, column].tolist()
+        tally["counts"].append(table.frame.loc[answered, column].str.strip().value_counts())
+        tally["unmapped"].append(table.frame.loc[unmapped, column].str.strip().value_counts())
         for kind, found in _misfit(table, column, texts.index[unmapped], item, codebook).items():
             tally[kind] += found
         result[item_id] = values.astype(float)
@@ -140,7 +148,8 @@ def map_items(table: RawTable, columns: dict[str, str], codebook: Codebook,
         if (len(misfits) >= SCALE_MISFIT_MIN_CELLS
                 and len(misfits) >= SCALE_MISFIT_SHARE * tally["answered"]):
             problems.setdefault("scale_misfit", []).append(_scale_misfit_error(
-                table, wave, scale, codebook, tally["answered"], misfits, tally["cells"]))
+                table, wave, scale, codebook, tally["answered"], misfits,
+                *(pd.concat(tally[key]).groupby(level=0).sum() for key in ("counts", "unmapped"))))
             continue
         for kind in MISFIT_KINDS:
             problems[kind] += tally[kind]
