@@ -156,7 +156,7 @@ def _keys(secret: bytes, institutions: pd.Series, codes: pd.Series) -> pd.Series
 
 
 def _identify(submissions: pd.DataFrame, cleaning: dict, codebook: Codebook,
-              tables: dict[str, Path], secret: bytes) -> tuple[pd.DataFrame, list[dict]]:
+              tables: dict[str, Path], secret: bytes) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Codes restored, near misses matched, collisions resolved, keys computed and one
     submission kept per participant and wave (in place); returns the match audit and the
     cleaning decisions on codes."""
@@ -280,15 +280,15 @@ def ingest_competencies(config: dict, codebook: Codebook, registry: pd.DataFrame
     duplicates = duplicates.assign(rule="a later or more complete submission of the same "
                                    "participant in this wave was kept").reset_index(drop=True)
     missing_cells = _set_missing_table(set_missing, submissions)
-    invalid = pd.concat([missing_cells.rename(columns={"source": "file"})[
-        ["file", "row", "column", "problem"]], pd.DataFrame(code_decisions + decisions,
-                                                            columns=["file", "row", "column", "problem"])],
-        ignore_index=True)
+    audit_columns = ["file", "row", "column", "problem"]
+    invalid = pd.concat([missing_cells.rename(columns={"source": "file"})[audit_columns],
+                         code_decisions, pd.DataFrame(decisions, columns=audit_columns)],
+                        ignore_index=True)
     flow = _flow(submissions, respondents, cleaning["careless"]["policy"], missing_cells)
     for decision in decisions:
         log.warning("cleaning decision: %(file)s, row %(row)s, column '%(column)s': %(problem)s",
                     decision)
-    if code_decisions:
+    if len(code_decisions):
         log.warning("cleaning decision: %d participant code cell(s) restored from what a "
                     "spreadsheet did to them (listed in invalid_values)", len(code_decisions))
     result = IngestResult(responses, respondents.sort_values(["participant_key", "wave"])

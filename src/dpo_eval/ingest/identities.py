@@ -32,11 +32,11 @@ def apply_near_misses(submissions: pd.DataFrame, enabled: bool) -> pd.DataFrame:
 
 
 def restore_codes(submissions: pd.DataFrame, code_format: dict | None, tables: dict[str, Path],
-                  problems: list[InputError]) -> list[dict]:
+                  problems: list[InputError]) -> pd.DataFrame:
     """Participant codes as issued, from what a spreadsheet did to them (in place): the text
     marker and decimals were removed when the cells were read (``code_fix``), the leading zeros
-    are put back here (``dpo_eval.codes.restore_leading_zeros``). Returns an audit row per
-    restored cell (no code in it); a code that does not fit the declared format even so is a
+    are put back here (``dpo_eval.codes.restore_leading_zeros``). Returns an audit row (file,
+    row, column, problem) per restored cell, without the code; a code that does not fit the declared format even so is a
     problem naming its cell."""
     restored = restore_leading_zeros(submissions, code_format)
     zeros = restored.notna()
@@ -51,12 +51,13 @@ def restore_codes(submissions: pd.DataFrame, code_format: dict | None, tables: d
             f"(fields.participant_code.format: pattern {pattern!r})",
             "correct the code to the one the participant was issued, or correct the format in "
             "the codebook"))
-    changed = submissions[fixes != ""]
+    changed = fixes != ""
     messages = {fix: "participant code restored: " + "; ".join(EXCEL_FIXES[k] for k in fix.split("+"))
-                for fix in fixes[fixes != ""].unique()}
-    return [{"file": source, "row": int(row), "column": column, "problem": messages[fix]}
-            for source, row, column, fix in zip(changed["source"], changed["row"],
-                                                changed["code_column"], fixes[fixes != ""])]
+                for fix in fixes[changed].unique()}
+    return pd.DataFrame({"file": submissions.loc[changed, "source"],
+                         "row": submissions.loc[changed, "row"].astype(int),
+                         "column": submissions.loc[changed, "code_column"],
+                         "problem": fixes[changed].map(messages)}).reset_index(drop=True)
 
 
 def _identity(row) -> frozenset:
