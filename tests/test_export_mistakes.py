@@ -228,15 +228,18 @@ def test_participants_without_a_cohort_are_excluded_audited_and_counted(study, t
     assert config["cleaning"].get("without_cohort", "exclude") == "exclude"
     tables = ingest_tables(config, tmp_path / "results")
     codes_at_pre = {s["code"] for s in demo_truth["submissions"] if s["wave"] == "pre"}
-    post_only = [s for s in demo_truth["submissions"]
-                 if s["wave"] == "post" and s["kept"] and s["code"] not in codes_at_pre]
+    # Nobody seen at entry: post gives no cohort now, the follow-up never does.
+    without = {wave: [s for s in demo_truth["submissions"] if s["wave"] == wave and s["kept"]
+                      and s["code"] not in codes_at_pre] for wave in ("post", "followup")}
+    post_only = without["post"]
     flow = pd.read_csv(io.BytesIO(tables["flow_waves"]))
     unknown = flow[flow["cohort"] == "unknown"]
     assert unknown[["wave", "participants", "excluded", "analysed"]].values.tolist() == [
-        ["post", len(post_only), len(post_only), 0]]
+        [wave, len(found), len(found), 0] for wave, found in without.items()]
     invalid = pd.read_csv(io.BytesIO(tables["invalid_values"]))
     excluded = invalid[invalid["problem"].str.startswith("no wave gives a cohort")]
-    assert sorted(excluded["row"]) == sorted(s["row"] for s in post_only)
+    assert sorted(zip(excluded["file"], excluded["row"])) == sorted(
+        (s["file"], s["row"]) for found in without.values() for s in found)
     respondents = pd.read_csv(io.BytesIO(tables["respondents"]))
     assert respondents["cohort"].notna().all()
     config["cleaning"]["without_cohort"] = "error"
