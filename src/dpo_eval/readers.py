@@ -306,6 +306,25 @@ def _xlsx_chunks(source) -> Iterator[str]:
         yield pending.decode("utf-8")
 
 
+def _cell_end(piece: str, start: int) -> int:
+    end = piece.find("</c>", start)
+    return end if end >= 0 else piece.find("/>", start)
+
+
+@contextlib.contextmanager
+def _no_size_scan():
+    """openpyxl's read-only mode parses a whole worksheet with ElementTree to find its size when
+    the file states none (``<dimension>``, left out by some writers): not needed here."""
+    from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+
+    scan = ReadOnlyWorksheet._get_size
+    ReadOnlyWorksheet._get_size = lambda self: None
+    try:
+        yield scan
+    finally:
+        ReadOnlyWorksheet._get_size = scan
+
+
 def _fast_rows(workbook, worksheet) -> np.ndarray:
     """Every cell of a worksheet as text in a rows x columns array (row 1 = header), parsed
     with one regular expression per chunk of rows and one conversion per distinct cell: the
@@ -319,16 +338,16 @@ def _fast_rows(workbook, worksheet) -> np.ndarray:
                 raise _Unusual
             if len(pieces) == 1:
                 continue
-            cells = [piece.split('"', 1) for piece in pieces[1:]]
-            references = [cell[0] for cell in cells]
+            quotes = [piece.find('"') for piece in pieces[1:]]
+            references = [piece[:quote] for piece, quote in zip(pieces[1:], quotes)]
             letters = [reference.rstrip("0123456789") for reference in references]
             rows.append(np.array([int(ref[len(let):]) for ref, let in zip(references, letters)],
                                  dtype=np.int64))
             letter_codes, letter_uniques = pd.factorize(pd.Series(letters, dtype=object))
             columns.append(np.array([_column_number(x) for x in letter_uniques])[letter_codes])
             # What follows the reference up to the end of the cell: attributes and content.
-            keys = pd.Series([rest[:end] if (end := rest.find("</c>")) >= 0 else
-                              rest[:rest.find("/>")] for _, rest in cells], dtype=object)
+            keys = pd.Series([piece[quote + 1:_cell_end(piece, quote)]
+                              for piece, quote in zip(pieces[1:], quotes)], dtype=object)
             key_codes, key_uniques = pd.factorize(keys)
             converted = np.empty(len(key_uniques), dtype=object)
             converted[:] = [values(key) for key in key_uniques]
@@ -354,7 +373,8 @@ def _sheet_cells(path: Path, sheet: str | None) -> tuple[np.ndarray, str]:
     from openpyxl import load_workbook
 
     try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
+        with _no_size_scan() as size_scan:
+            workbook = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises several types for a damaged or non-XLSX file
         raise InputError(path, None, None, f"is not a readable XLSX workbook ({exc})",
                          "open it in Excel and save it again as .xlsx") from exc
@@ -372,6 +392,7 @@ def _sheet_cells(path: Path, sheet: str | None) -> tuple[np.ndarray, str]:
         try:
             grid = _fast_rows(workbook, workbook[sheet])
         except _Unusual:
+            size_scan(workbook[sheet])
             grid = _slow_rows(workbook[sheet])
     finally:
         workbook.close()
