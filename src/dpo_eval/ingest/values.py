@@ -131,18 +131,23 @@ def map_items(table: RawTable, columns: dict[str, str], codebook: Codebook,
     for item_id, column in columns.items():
         item = items[item_id]
         lookup = codebook.label_lookup(item.scale)
-        texts = folded(table, column)
-        values = distinct_cells(texts, lambda text: lookup.get(_integral_text(text)))
-        answered = ~texts.isin(missing_codes)
-        unmapped = values.isna() & answered
+        # One factorisation per column: every distinct cell text is folded and looked up once.
+        positions, uniques = pd.factorize(table.frame[column], use_na_sentinel=False)
+        counts = np.bincount(positions, minlength=len(uniques))
+        texts = [fold(text) for text in uniques]
+        missing = np.array([text in missing_codes for text in texts], dtype=bool)
+        scale_values = np.array([lookup.get(_integral_text(text)) for text in texts], dtype=float)
+        off_scale = np.isnan(scale_values) & ~missing
+        shown_texts = pd.Index([str(text).strip() for text in uniques], dtype=object)
         tally = by_scale.setdefault(item.scale, {"answered": 0, "counts": [], "unmapped": [],
                                                  **{kind: [] for kind in MISFIT_KINDS}})
-        tally["answered"] += int(answered.sum())
-        tally["counts"].append(table.frame.loc[answered, column].str.strip().value_counts())
-        tally["unmapped"].append(table.frame.loc[unmapped, column].str.strip().value_counts())
-        for kind, found in _misfit(table, column, texts.index[unmapped], item, codebook).items():
+        tally["answered"] += int(counts[~missing].sum())
+        tally["counts"].append(pd.Series(counts[~missing], index=shown_texts[~missing]))
+        tally["unmapped"].append(pd.Series(counts[off_scale], index=shown_texts[off_scale]))
+        rows = table.frame.index[off_scale[positions]] if off_scale.any() else table.frame.index[:0]
+        for kind, found in _misfit(table, column, rows, item, codebook).items():
             tally[kind] += found
-        result[item_id] = values.astype(float)
+        result[item_id] = scale_values[positions] if len(uniques) else np.empty(0)
     for scale, tally in by_scale.items():
         misfits = tally["out_of_range"] + tally["unknown_labels"]
         if (len(misfits) >= SCALE_MISFIT_MIN_CELLS
