@@ -121,7 +121,7 @@ def neighbour_pairs(codes: pd.DataFrame) -> pd.DataFrame:
     with their square."""
     distinct = codes[["institution", "code"]].drop_duplicates()
     parts = [distinct.assign(key=distinct["code"], position=-1)]
-    for position in range(int(distinct["code"].str.len().max() or 0)):
+    for position in range(int(distinct["code"].str.len().max()) if len(distinct) else 0):
         longer = distinct[distinct["code"].str.len() > position]
         key = longer["code"].str.slice(0, position) + longer["code"].str.slice(position + 1)
         parts.append(longer.assign(key=key, position=position))
