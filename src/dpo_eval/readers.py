@@ -23,6 +23,7 @@ DELIMITERS = ",;\t"
 # Largest CSV cell read (Python's csv module stops at 128 KiB). Long free-text answers fit; a
 # larger "cell" is almost always an unclosed quote swallowing the rest of the file.
 MAX_CELL_CHARS = 8 * 1024 * 1024
+TEXT_SAMPLE_CHARS = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,9 @@ def _decode(path: Path, data: bytes) -> tuple[str, str]:
             text = data.decode(encoding)
         except UnicodeDecodeError:
             continue
-        if encoding == "cp1251" and sum(ch.isalpha() for ch in text) < len(text) * 0.05:
+        # Text has letters; a binary file decoded as cp1251 has few (judged on its start).
+        sample = text[:TEXT_SAMPLE_CHARS]
+        if encoding == "cp1251" and sum(ch.isalpha() for ch in sample) < len(sample) * 0.05:
             break
         return text, encoding.replace("utf-8-sig", "utf-8")
     raise InputError(path, None, None,
@@ -207,7 +210,7 @@ def _csv_table(path: Path, text: str, delimiter: str) -> pd.DataFrame:
 
 def read_csv(path: Path) -> RawTable:
     data = path.read_bytes()
-    if not data.strip():
+    if not data or data.isspace():
         raise InputError(path, None, None, "is empty", "export the survey responses again")
     text, encoding = _decode(path, data)
     del data
