@@ -28,7 +28,7 @@ SECTIONS = ("summary", "design", "flow", "sample", "instrument", "needs", "gains
 def flow_rows(flow: pd.DataFrame, t: dict, names: dict) -> tuple[list[dict], list[dict]]:
     """Participant flow per wave and cohort, and down to each domain's model."""
     waves, cohorts = t["waves"], t["cohorts"]
-    per_wave = [{"wave": waves[r["wave"]], "cohort": cohorts[r["cohort"]],
+    per_wave = [{"wave": waves[r["wave"]], "cohort": cohorts.get(r["cohort"], t["unknown"]),
                  **{k: int(r[k]) for k in ("received", "duplicates", "participants", "unmatched",
                                            "careless", "excluded", "analysed")}}
                 for r in flow[flow["wave"] != "pre+post"].to_dict(orient="records")]
@@ -278,8 +278,9 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
     section_titles = {**t["sections"], **t["sections_extra"]}
     n_participants = sum(n for _, n in findings.study.participants)
     n_institutions = sum(n for _, n in findings.study.schools)
+    numbering = Numbering(EVALUATION_ORDER)
     return {
-        "lang": lang, "t": t, "n": Numbering(EVALUATION_ORDER),
+        "lang": lang, "t": t, "n": numbering,
         "title": config["study"]["title"][lang], "program": config["study"]["program"][lang],
         "report_date": config["study"]["report_date"],
         "report_date_text": format_date(config["study"]["report_date"], lang),
@@ -299,6 +300,8 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
                     for a in config["reports"].get("authors", [])],
         "contact": config["reports"].get("contact"),
         "flow": flow, "flow_model": flow_model, "sample_rows": sample,
+        "cleaning_notes": sentences.cleaning_notes(tables["flow"][tables["flow"]["wave"] != "pre+post"], t, lang,
+                                                   table=numbering["tab-flow"]),
         **municipality_rows(tables["municipalities"], min_cell, mark, names),
         "min_cell": min_cell,
         "reliability": reliability_rows(tables["reliability"], codebook, t, names, lang),

@@ -16,11 +16,34 @@ A rule chooses a string by the finding's ``status`` and fills it with the findin
 
 from __future__ import annotations
 
+import pandas as pd
+
 from dpo_eval.reporting.findings import (NEGATIVE, NOT_CONVERGED, NOT_ESTIMABLE, NULL, POSITIVE, SENSITIVITY_ANALYSES,
                                          EvaluationFindings, SecondaryFinding)
 from dpo_eval.reporting.findings import verdict as findings_verdict
 from dpo_eval.reporting.formatting import format_ci, format_p, join_words, points, quote
+from dpo_eval.study import WAVES
 from dpo_eval.typography import counted, format_number
+
+
+def cleaning_notes(flow: pd.DataFrame, strings: dict, lang: str, table: int) -> list[str]:
+    """What cleaning changed, from the flow counts of the waves (flow.csv): the values set to
+    missing per wave, and the participants excluded for want of a cohort (cohort "unknown",
+    cleaning.without_cohort: exclude); no sentence where nothing was changed."""
+    words, notes = strings["cleaning_notes"], []
+    order = [w for w in WAVES if w in set(flow["wave"])]
+    missing = flow.groupby("wave")["set_missing"].sum() if "set_missing" in flow else pd.Series(dtype=int)
+    listed = [words["wave_count"].format(wave=strings["waves"][w], count=counted(
+        int(missing[w]), strings["nouns"]["value"], lang)) for w in order if missing.get(w, 0) > 0]
+    if listed:
+        notes.append(words["set_missing"].format(waves="; ".join(listed)))
+    unknown = flow[flow["cohort"] == "unknown"].set_index("wave")["excluded"]
+    listed = [words["wave_participants"].format(wave=strings["waves"][w], count=counted(
+        int(unknown[w]), strings["nouns"]["participant"], lang)) for w in order if unknown.get(w, 0) > 0]
+    if listed:
+        notes.append(words["without_cohort"].format(waves="; ".join(listed), unknown=strings["unknown"],
+                                                    table=table))
+    return notes
 
 
 def domain_list(domains, names: dict, strings: dict, lang: str) -> str:
