@@ -59,7 +59,8 @@ def design_sentences(findings: EvaluationFindings, config: dict, strings: dict, 
     return out
 
 
-def limitation_sentences(findings: EvaluationFindings, strings: dict, names: dict, lang: str) -> list[str]:
+def limitation_sentences(findings: EvaluationFindings, strings: dict, names: dict, lang: str,
+                         sensitivity_table: int | str = "") -> list[str]:
     """The limitations a methodologist would list, each with its numbers: schools per cohort
     (the unit of assignment), quasi-experimental assignment, attrition and selective
     follow-up, self-report only (no objective outcome), and secondary analyses exploratory."""
@@ -72,7 +73,7 @@ def limitation_sentences(findings: EvaluationFindings, strings: dict, names: dic
              for c, share in study.followup_share], strings)))
     else:
         out.append(lim["no_followup"])
-    out.append(lim["attrition"])
+    out.append(lim["attrition"].format(table=sensitivity_table))
     out.append(lim["self_report"])
     out.append(lim["exploratory"])
     return out

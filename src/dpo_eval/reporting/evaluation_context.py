@@ -287,7 +287,8 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
         "verdict": verdict_text, "domain_lines": domain_lines,
         "hypothesis_lines": design.hypothesis_sentences(findings, config, t, lang),
         "design_lines": design.design_sentences(findings, config, t, names, lang),
-        "limitations": design.limitation_sentences(findings, t, names, lang),
+        "limitations": design.limitation_sentences(findings, t, names, lang,
+                                                   Numbering(EVALUATION_ORDER)["tab-sensitivity"]),
         "sample_sentence": t["sample_sentence"].format(
             participants=counted(n_participants, t["nouns"]["participant"], lang),
             institutions=counted(n_institutions, t["nouns"]["institution_genitive"], lang)),
