@@ -59,7 +59,8 @@ def design_sentences(findings: EvaluationFindings, config: dict, strings: dict, 
     return out
 
 
-def limitation_sentences(findings: EvaluationFindings, strings: dict, names: dict, lang: str) -> list[str]:
+def limitation_sentences(findings: EvaluationFindings, strings: dict, names: dict, lang: str,
+                         sensitivity_table: int | str = "") -> list[str]:
     """The limitations a methodologist would list, each with its numbers: schools per cohort
     (the unit of assignment), quasi-experimental assignment, attrition and selective
     follow-up, self-report only (no objective outcome), and secondary analyses exploratory."""
@@ -72,7 +73,27 @@ def limitation_sentences(findings: EvaluationFindings, strings: dict, names: dic
              for c, share in study.followup_share], strings)))
     else:
         out.append(lim["no_followup"])
-    out.append(lim["attrition"])
+    out.append(lim["attrition"].format(table=sensitivity_table))
     out.append(lim["self_report"])
     out.append(lim["exploratory"])
     return out
+
+
+def instrument_sentence(codebook, domains: list[str], table: int, strings: dict, names: dict, lang: str) -> str:
+    """The scales as the codebook defines them: items and reverse-keyed items per domain."""
+    items = [strings["instrument_items"].format(domain=names["domain"][d], n=len(codebook.items_of(d)),
+                                                reverse=sum(i.reverse for i in codebook.items_of(d)))
+             for d in domains]
+    return strings["instrument_text"].format(items="; ".join(items), table=table)
+
+
+def needs_sentence(groups: list[str], sizes: dict, numbers: dict, strings: dict, lang: str) -> str:
+    """Who answered the needs assessment, with the group sizes, and where its results are."""
+    answered = join_words([f"{lower_first(strings['stakeholder_plural'][g])} ({format_number(sizes[g], lang, 0)})"
+                           for g in groups], strings)
+    return strings["needs_text"].format(groups=answered, **numbers)
+
+
+def lower_first(text: str) -> str:
+    """"University representatives" -> "university representatives"; "IRO ..." stays."""
+    return text[:1].lower() + text[1:] if len(text) > 1 and text[1].islower() else text

@@ -288,7 +288,8 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
         "verdict": verdict_text, "domain_lines": domain_lines,
         "hypothesis_lines": design.hypothesis_sentences(findings, config, t, lang),
         "design_lines": design.design_sentences(findings, config, t, names, lang),
-        "limitations": design.limitation_sentences(findings, t, names, lang),
+        "limitations": design.limitation_sentences(findings, t, names, lang,
+                                                   Numbering(EVALUATION_ORDER)["tab-sensitivity"]),
         "sample_sentence": t["sample_sentence"].format(
             participants=counted(n_participants, t["nouns"]["participant"], lang),
             institutions=counted(n_institutions, t["nouns"]["institution_genitive"], lang)),
@@ -305,6 +306,12 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
         **municipality_rows(tables["municipalities"], min_cell, mark, names),
         "min_cell": min_cell,
         "reliability": reliability_rows(tables["reliability"], codebook, t, names, lang),
+        "instrument_sentence": design.instrument_sentence(codebook, domains, Numbering(EVALUATION_ORDER)["tab-reliability"],
+                                                          t, names, lang),
+        "needs_sentence": design.needs_sentence(
+            needs["groups"], tables["needs"].groupby("stakeholder")["n"].max().to_dict(),
+            {k: Numbering(EVALUATION_ORDER)[v] for k, v in (("table", "tab-needs"), ("figure", "fig-likert"),
+                                                             ("table2", "tab-formats"))}, t, lang),
         "group_headers": needs["group_headers"], "need_rows": needs["need_rows"], "format_rows": needs["format_rows"],
         "descriptives": descriptive_rows(tables["descriptives"], codebook, t, names, lang),
         "did": did_rows(findings, tables["did"], names, lang),

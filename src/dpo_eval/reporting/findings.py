@@ -127,11 +127,12 @@ class StudyFinding:
     """What the design section and the limitations state, from the configuration and the
     flow and sample tables."""
 
-    hypothesis: str | None
-    primary_outcome: str | None
-    program_content: str | None
+    # Texts by language ({"ru": ..., "en": ...}) as configured, chosen when worded; None if absent.
+    hypothesis: dict | None
+    primary_outcome: dict | None
+    program_content: dict | None
     program_hours: int | None
-    comparison_course: str | None
+    comparison_course: dict | None
     wave_dates: tuple            # ((wave, ISO date), ...) in wave order
     followup_months: float | None  # months from the exit to the follow-up wave
     schools: tuple               # ((cohort, schools), ...)
@@ -309,7 +310,6 @@ def study_finding(config: dict, sample: pd.DataFrame, flow: pd.DataFrame) -> Stu
     comparison course, wave dates) and the sample: schools and participants per cohort,
     participants analysed per wave, and the share of the entry participants at follow-up."""
     study = config.get("study", {})
-    lang_free = lambda key: study.get(key)  # noqa: E731  (dicts by language, chosen when worded)
     dates = study.get("wave_dates", {}) or {}
     waves = tuple((w, str(dates[w])) for w in ("pre", "post", "followup") if dates.get(w))
     months = months_between(dates["post"], dates["followup"]) if dates.get("post") and dates.get("followup") else None
@@ -321,7 +321,7 @@ def study_finding(config: dict, sample: pd.DataFrame, flow: pd.DataFrame) -> Stu
     share = tuple((c, lookup.get(("followup", c), 0) / lookup[("pre", c)]) for c in COHORTS
                   if lookup.get(("pre", c)) and ("followup", c) in lookup)
     program = study.get("program_description", {}) or {}
-    return StudyFinding(hypothesis=lang_free("hypothesis"), primary_outcome=lang_free("primary_outcome"),
+    return StudyFinding(hypothesis=study.get("hypothesis"), primary_outcome=study.get("primary_outcome"),
                         program_content=program.get("content"), program_hours=program.get("hours"),
                         comparison_course=program.get("comparison"), wave_dates=waves, followup_months=months,
                         schools=count("institutions"), participants=count("participants"), analysed=analysed,
