@@ -11,7 +11,7 @@ os.environ.update(
 )
 
 from dpo_eval.codebook import load_codebook
-from dpo_eval.config import validate_config
+from dpo_eval.config import min_cell_warning, validate_config
 from dpo_eval.delivery import outbox_config_digest
 from dpo_eval.settings import (
     CombinedModelSettings,
@@ -33,6 +33,8 @@ with exit_on_user_error():
     validate_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml",
                     source="config/config.yaml")
     load_codebook(config["codebook"])
+if min_cell_warning(config["reports"]["min_cell"]):
+    print(min_cell_warning(config["reports"]["min_cell"]), file=sys.stderr)
 
 REPRODUCE = bool(config.get("reproduce", False))
 LANGUAGES = config["reports"]["languages"]
