@@ -184,3 +184,15 @@ def test_ten_thousand_schools_are_controlled_in_seconds():
     elapsed = time.perf_counter() - start
     assert len(suppressed) > 0 and elapsed < 60, elapsed
     assert violations(shown[shown["status"] == SHOWN], atoms, MIN_CELL).empty
+
+
+def test_a_team_known_to_its_reader_still_protects_after_its_printed_cell_is_suppressed():
+    """Team A (3) cannot print its own mean (threshold), but A knows its members: the pool A;B
+    (7) less A gives B's 4 respondents, so the pool is hidden too."""
+    atoms = atoms_from_scores(scores_of({"A": ("program", 3), "B": ("program", 4), "C": ("program", 9)}))
+    table = cells(cell("institutions/A", "A", 3, priority=3),
+                  cell("institutions/A", "A", 3, priority=3, exempt=True, printed=False),
+                  cell("institutions/A", "A;B", 7, priority=1))
+    shown, suppressed = control(lambda s: table, atoms, MIN_CELL)
+    assert suppressed == {"universal|pre|A|all|all": PRIMARY, "universal|pre|A;B|all|all": COMPLEMENTARY}
+    assert manifest(shown).empty

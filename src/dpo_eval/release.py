@@ -143,14 +143,16 @@ def set_codes(groups: np.ndarray, atoms: np.ndarray, width: int) -> np.ndarray:
 
 
 def group_table(cells: pd.DataFrame, atoms: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The distinct groups of ``cells`` (integer ``group``, key, n, priority, exempt) and their
-    memberships. A group's n is its atoms' count where it has atoms, else the largest n printed
-    for it; its priority the highest of its rows; it is exempt when any row is."""
+    """The distinct groups of ``cells`` (integer ``group``, key, n, priority, exempt,
+    known_only) and their memberships. A group's n is its atoms' count where it has atoms, else
+    the largest n printed for it; its priority the highest of its rows. It is ``exempt`` (never
+    suppressed to protect another group: someone knows it anyway) when any row is, and
+    ``known_only`` (not held to the threshold) when every row is."""
     keyed = cells.assign(key=group_keys(cells))
     groups = keyed.groupby("key", sort=True).agg(
         domain=("domain", "first"), wave=("wave", "first"), institutions=("institutions", "first"),
         cohort=("cohort", "first"), role=("role", "first"), printed_n=("n", "max"),
-        priority=("priority", "max"), exempt=("exempt", "max")).reset_index()
+        priority=("priority", "max"), exempt=("exempt", "max"), known_only=("exempt", "min")).reset_index()
     groups["group"] = np.arange(len(groups))
     members = memberships(groups, atoms.reset_index(drop=True))
     from_atoms = members.groupby("group")["n"].sum()
@@ -166,7 +168,7 @@ def violations(cells: pd.DataFrame, atoms: pd.DataFrame, min_cell: int) -> pd.Da
     if cells.empty:
         return pd.DataFrame(columns=columns)
     groups, members = group_table(cells, atoms)
-    small = groups[(groups["n"] < min_cell) & ~groups["exempt"]]
+    small = groups[(groups["n"] < min_cell) & ~groups["known_only"].astype(bool)]
     if len(small):
         # Below the threshold first: a hidden small group reveals nothing by difference, so the
         # pairs are judged among the groups that stay.
@@ -250,7 +252,10 @@ def control(build: Callable[[dict[str, str]], pd.DataFrame], atoms: pd.DataFrame
     for _ in range(max_rounds):
         cells = build(dict(suppressed)).reset_index(drop=True)
         status = cell_status(cells, suppressed)
-        found = violations(cells[status == SHOWN], atoms, min_cell)
+        # What an attacker holds: every shown cell, and the exempt groups (a team knows its own
+        # members) even where their printed cells are suppressed.
+        known = cells[(status == SHOWN) | cells["exempt"].astype(bool)]
+        found = violations(known, atoms, min_cell)
         if found.empty:
             return cells.assign(status=status.to_numpy()), suppressed
         for rule, key in found[["rule", "suppress"]].drop_duplicates("suppress").itertuples(index=False):
