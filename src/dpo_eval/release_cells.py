@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from dpo_eval.release import ALL, ANY, group_keys
+from dpo_eval.release import ALL, ANY, atoms_from_scores, control, group_keys
 from dpo_eval.study import WAVES
 
 SCHOOL_LEVELS = ("team", "municipality_cohort", "cohort")
@@ -376,3 +376,26 @@ def evaluation_cells(tables: dict, scores: pd.DataFrame, registry: pd.DataFrame,
     cells = pd.concat(parts, ignore_index=True)
     cells["n"] = cells["n"].astype(int)
     return cells
+
+
+# --------------------------------------------------------------------------- the whole release
+
+
+def control_release(scores: pd.DataFrame, needs: pd.DataFrame, registry: pd.DataFrame, tables: dict,
+                    domains: list[str], langs: list[str], min_cell: int) -> pd.DataFrame:
+    """Every cell of every report with its status after disclosure control (dpo_eval.release),
+    the values of suppressed cells removed, and each school report's ``level``."""
+    atoms = pd.concat([atoms_from_scores(scores), needs_atoms(needs)], ignore_index=True)
+    evaluation = evaluation_cells(tables, scores, registry, langs)
+    levels: dict[str, pd.Series] = {}
+
+    def build(suppressed: dict[str, str]) -> pd.DataFrame:
+        cells, levels["current"] = school_cells(scores, needs, registry, domains, min_cell, suppressed)
+        return pd.concat([evaluation, cells], ignore_index=True)
+
+    cells, _ = control(build, atoms, min_cell)
+    level_of = {school_report(i): level for i, level in levels["current"].items()}
+    cells["level"] = cells["report"].map(level_of).fillna("")
+    cells.loc[cells["status"] != "shown", "value"] = np.nan
+    order = ["report", "item", "domain", "wave", "institutions", "cohort", "role"]
+    return cells.sort_values(order, kind="stable").reset_index(drop=True)

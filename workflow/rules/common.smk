@@ -9,6 +9,7 @@ from dpo_eval.config import min_cell_warning, validate_config
 from dpo_eval.delivery import outbox_config_digest
 from dpo_eval.settings import (
     CombinedModelSettings,
+    DisclosureSettings,
     DomainModelSettings,
     IngestSettings,
     InstitutionReportSettings,
@@ -46,6 +47,7 @@ from dpo_eval.study import (
     CLEAN_TABLES,
     EVALUATION_TABLES,
     INSTITUTION_TABLES,
+    REPORT_TABLES,
 )
 
 FONTS = sorted(str(path) for path in Path("reports/fonts").glob("*.ttf"))
@@ -102,6 +104,7 @@ DICTIONARY_TABLES = [
     *(f"results/clean/{name}.csv" for name in CLEAN_TABLES),
     *ANALYSIS_OUTPUTS,
     *(f"results/audit/{name}.csv" for name in AUDIT_TABLES),
+    *(f"results/reports/{name}.csv" for name in REPORT_TABLES),
 ]
 
 # What a reproduction package rebuilds and checks: every analysis table and the evaluation reports.
