@@ -56,12 +56,12 @@ def _cells(frame: pd.DataFrame, **fixed) -> pd.DataFrame:
     for column, value in fixed.items():
         if column not in out:
             out[column] = value
-    defaults = {"cohort": ALL, "role": ALL, "partition": "", "exempt": False, "printed": True}
+    defaults = {"cohort": ALL, "role": ALL, "partition": "", "exempt": False, "printed": True, "label": ""}
     for column, value in defaults.items():
         if column not in out:
             out[column] = value
     return out[["report", "item", "domain", "wave", "institutions", "cohort", "role", "n", "value",
-                "partition", "priority", "exempt", "printed"]]
+                "partition", "priority", "exempt", "printed", "label"]]
 
 
 # --------------------------------------------------------------------------- school reports
@@ -246,8 +246,8 @@ def sample_cells(tables: dict, scores: pd.DataFrame, registry: pd.DataFrame, rep
                        domain=ANY, wave=ANY, institutions=ALL, partition="sample:role", priority=PRIORITY["table"]))
     settlements = sample[sample["characteristic"] == "settlement"].merge(
         institutions_with(scores, registry, "settlement"), left_on=["cohort", "level"], right_on=["cohort", "place"])
-    parts.append(_melt(settlements.assign(count=settlements["n"].astype(float))[
-        ["cohort", "institutions", "n", "count", "share"]], report, "sample:settlement", ["count", "share"],
+    parts.append(_melt(settlements.assign(count=settlements["n"].astype(float), label=settlements["level"])[
+        ["cohort", "institutions", "label", "n", "count", "share"]], report, "sample:settlement", ["count", "share"],
         domain=ANY, wave=ANY, partition="sample:settlement", priority=PRIORITY["table"]))
     years = sample[sample["characteristic"] == "years_in_management"][["cohort", "n", "mean", "sd"]]
     parts.append(_melt(years, report, "sample:years_in_management", ["mean", "sd"], domain=ANY, wave=ANY,
@@ -259,7 +259,8 @@ def municipality_cells(tables: dict, scores: pd.DataFrame, registry: pd.DataFram
     """Participants per municipality and cohort (a family of disjoint cells) and the totals."""
     table = tables["municipalities"].merge(institutions_with(scores, registry, "municipality"),
                                            left_on=["cohort", "municipality"], right_on=["cohort", "place"])
-    cells = _cells(table.assign(report=report, item="municipalities", value=table["n"].astype(float)),
+    cells = _cells(table.assign(report=report, item="municipalities", value=table["n"].astype(float),
+                                label=table["municipality"]),
                    domain=ANY, wave=ANY, partition="municipalities", priority=PRIORITY["table"])
     totals = tables["municipalities"].groupby("cohort")["n"].sum().reset_index()
     totals = _cells(totals.assign(report=report, item="municipalities:total", value=totals["n"].astype(float)),
@@ -373,6 +374,9 @@ def evaluation_cells(tables: dict, scores: pd.DataFrame, registry: pd.DataFrame,
         parts += [flow_cells(tables, report), sample_cells(tables, scores, registry, report),
                   municipality_cells(tables, scores, registry, report), reliability_cells(tables, report),
                   needs_cells(tables, report), descriptive_cells(tables, report), model_cells(tables, report)]
+    if not parts:
+        return _cells(pd.DataFrame(columns=["report", "item", "domain", "wave", "institutions", "n", "value",
+                                            "priority"]))
     cells = pd.concat(parts, ignore_index=True)
     cells["n"] = cells["n"].astype(int)
     return cells
@@ -391,7 +395,7 @@ def control_release(scores: pd.DataFrame, needs: pd.DataFrame, registry: pd.Data
 
     def build(suppressed: dict[str, str]) -> pd.DataFrame:
         cells, levels["current"] = school_cells(scores, needs, registry, domains, min_cell, suppressed)
-        return pd.concat([evaluation, cells], ignore_index=True)
+        return pd.concat([evaluation, cells], ignore_index=True) if len(evaluation) else cells
 
     cells, _ = control(build, atoms, min_cell)
     level_of = {school_report(i): level for i, level in levels["current"].items()}
