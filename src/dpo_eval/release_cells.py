@@ -140,13 +140,7 @@ def school_cells(scores: pd.DataFrame, needs: pd.DataFrame, registry: pd.DataFra
     with_region = schools[["id"]].merge(region, how="cross")
     region_cells = _cells(with_region.assign(report=with_region["id"].map(school_report), item="scores_region",
                                              institutions=ALL, priority=PRIORITY["table"]))
-    differences = chosen[team].merge(region[["domain", "wave", "value"]].rename(columns={"value": "region"}),
-                                     on=["domain", "wave"])
-    difference_cells = _cells(differences.assign(report=differences["id"].map(school_report),
-                                                 item="scores_difference",
-                                                 value=differences["mean"] - differences["region"],
-                                                 priority=PRIORITY["team"]))
-    parts = [scores_shown, region_cells, difference_cells, known_team_cells(scores, schools),
+    parts = [scores_shown, region_cells, known_team_cells(scores, schools),
              participation_cells(scores, schools), school_needs_cells(needs, schools)]
     return pd.concat(parts, ignore_index=True), levels
 
@@ -385,6 +379,34 @@ def evaluation_cells(tables: dict, scores: pd.DataFrame, registry: pd.DataFrame,
 # --------------------------------------------------------------------------- the whole release
 
 
+def printed_value(values: pd.Series, digits: int = 2) -> pd.Series:
+    """Values as a report prints them (``f"{v:.2f}"``): differences of printed numbers are
+    computed from these, so that the page adds up (as dpo_eval's report formatting does)."""
+    return values.map(lambda v: float(f"{float(v):.{digits}f}"))
+
+
+def derived_cells(cells: pd.DataFrame) -> pd.DataFrame:
+    """Numbers a school report computes from two shown cells, so they reveal nothing the two do
+    not: at the team level the team's difference from the region (per domain and wave), and at
+    any level the change from entry to exit of the shown level and of the region (per domain,
+    on the exit cell's group). Built after the control, from shown cells only."""
+    shown = cells[(cells["status"] == "shown") & cells["report"].str.startswith("institutions/")]
+    scores = shown[shown["item"] == "scores"]
+    region = shown[shown["item"] == "scores_region"][["report", "domain", "wave", "value"]]
+    team = scores[scores["level"] == "team"].merge(region.rename(columns={"value": "region"}),
+                                                   on=["report", "domain", "wave"])
+    difference = team.assign(item="scores_difference",
+                             value=printed_value(team["value"]) - printed_value(team["region"]))
+    parts = [difference.drop(columns="region")]
+    for item, frame in (("scores_change", scores), ("scores_region_change", shown[shown["item"] == "scores_region"])):
+        pre = frame[frame["wave"] == "pre"][["report", "domain", "value"]].rename(columns={"value": "pre"})
+        post = frame[frame["wave"] == "post"].merge(pre, on=["report", "domain"])
+        parts.append(post.assign(item=item, value=printed_value(post["value"]) - printed_value(post["pre"]))
+                     .drop(columns="pre"))
+    return pd.concat(parts, ignore_index=True)[cells.columns]
+
+
+
 def control_release(scores: pd.DataFrame, needs: pd.DataFrame, registry: pd.DataFrame, tables: dict,
                     domains: list[str], langs: list[str], min_cell: int) -> pd.DataFrame:
     """Every cell of every report with its status after disclosure control (dpo_eval.release),
@@ -401,5 +423,6 @@ def control_release(scores: pd.DataFrame, needs: pd.DataFrame, registry: pd.Data
     level_of = {school_report(i): level for i, level in levels["current"].items()}
     cells["level"] = cells["report"].map(level_of).fillna("")
     cells.loc[cells["status"] != "shown", "value"] = np.nan
+    cells = pd.concat([cells, derived_cells(cells)], ignore_index=True)
     order = ["report", "item", "domain", "wave", "institutions", "cohort", "role"]
     return cells.sort_values(order, kind="stable").reset_index(drop=True)

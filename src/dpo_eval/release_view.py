@@ -114,8 +114,8 @@ def score_rows(view: ReportCells, domains: list[str], waves: tuple[str, ...],
                          "mine": view.text("scores", fmt, domain=domain, wave=wave),
                          "n": count(int(cell["n"])) if shown else "",
                          "region": view.text("scores_region", fmt, domain=domain, wave=wave),
-                         "difference": view.text("scores_difference", fmt, absent="", domain=domain, wave=wave)
-                         if shown else "", "shown": shown})
+                         "difference": view.text("scores_difference", fmt, absent="", domain=domain, wave=wave),
+                         "shown": shown})
     return rows
 
 
