@@ -139,3 +139,43 @@ def need_rows(view: ReportCells, areas: dict[str, str], fmt: Callable[[float], s
                      "region": view.text("needs_region", fmt, domain=domain),
                      "sort": -similar if similar is not None else 0})
     return rows
+
+
+# --------------------------------------------------------------------------- evaluation report
+
+
+def _status_by(view: ReportCells, item: str, keys: pd.DataFrame) -> pd.Series:
+    """The status of ``item``'s cell for each row of ``keys`` (columns named as in KEYS);
+    "shown" where the report has no such cell (nothing controlled there)."""
+    rows = view.rows[view.rows["item"] == item]
+    columns = list(keys.columns)
+    found = keys.merge(rows[[*columns, "status"]].drop_duplicates(columns), on=columns, how="left")
+    return pd.Series(found["status"].fillna(SHOWN).to_numpy(), index=keys.index)
+
+
+def sample_status(view: ReportCells, sample: pd.DataFrame) -> pd.Series:
+    """Status of each row of the sample table (tables/sample.csv): its role and settlement
+    cells as controlled, the totals and years in management shown unless controlled hidden."""
+    status = pd.Series(SHOWN, index=sample.index, dtype=object)
+    level = sample["level"].fillna("").astype(str)
+    roles = sample["characteristic"] == "role"
+    status[roles] = _status_by(view, "sample:role:count",
+                               pd.DataFrame({"cohort": sample.loc[roles, "cohort"], "role": level[roles]}))
+    places = sample["characteristic"] == "settlement"
+    status[places] = _status_by(view, "sample:settlement:count",
+                                pd.DataFrame({"cohort": sample.loc[places, "cohort"], "label": level[places]}))
+    for characteristic in ("participants", "institutions", "municipalities"):
+        rows = sample["characteristic"] == characteristic
+        status[rows] = _status_by(view, f"sample:{characteristic}", pd.DataFrame({"cohort": sample.loc[rows, "cohort"]}))
+    return status
+
+
+def municipality_status(view: ReportCells, municipalities: pd.DataFrame) -> pd.Series:
+    """Status of each (municipality, cohort) cell of the municipality table."""
+    return _status_by(view, "municipalities", pd.DataFrame({"cohort": municipalities["cohort"],
+                                                            "label": municipalities["municipality"]}))
+
+
+def descriptive_status(view: ReportCells, descriptives: pd.DataFrame) -> pd.Series:
+    """Status of each (domain, cohort, wave) cell of the descriptives (table and figure)."""
+    return _status_by(view, "descriptives:mean", descriptives[["domain", "cohort", "wave"]].astype(str))
