@@ -102,7 +102,6 @@ def level_candidates(sums: pd.DataFrame, schools: pd.DataFrame) -> pd.DataFrame:
     own = team[["id", "domain", "wave", "n"]].rename(columns={"n": "own"})
     frame = frame.merge(own, on=["id", "domain", "wave"], how="left").fillna({"own": 0})
     frame["mean"] = frame["total"] / frame["n"]
-    frame["cohort"] = np.where(frame["level"] == "team", ALL, frame["cohort"])
     frame["key"] = group_keys(frame.assign(role=ALL))
     return frame
 
@@ -150,6 +149,7 @@ def known_team_cells(scores: pd.DataFrame, schools: pd.DataFrame) -> pd.DataFram
     printed; exempt: the control keeps every shown pool at least ``min_cell`` larger)."""
     rows = scores[scores["institution"].isin(schools["id"])].dropna(subset=["score"])
     own = rows.groupby(["institution", "domain", "wave"])["participant_key"].nunique().rename("n").reset_index()
+    own["cohort"] = own["institution"].map(schools.set_index("id")["cohort"])
     return _cells(own.assign(report=own["institution"].map(school_report), item="own_team",
                              institutions=own["institution"], value=np.nan, priority=PRIORITY["team"],
                              exempt=True, printed=False))
@@ -162,6 +162,7 @@ def participation_cells(scores: pd.DataFrame, schools: pd.DataFrame) -> pd.DataF
     own = rows.groupby(["institution", "wave"])["participant_key"].nunique()
     grid = pd.MultiIndex.from_product([schools["id"], list(WAVES)], names=["institution", "wave"])
     own = own.reindex(grid, fill_value=0).rename("n").reset_index()
+    own["cohort"] = own["institution"].map(schools.set_index("id")["cohort"]).fillna(ALL)
     team = _cells(own.assign(report=own["institution"].map(school_report), item="participation", domain=ANY,
                              institutions=own["institution"], value=own["n"].astype(float),
                              priority=PRIORITY["team"], exempt=True))
@@ -417,11 +418,17 @@ def control_release(scores: pd.DataFrame, needs: pd.DataFrame, registry: pd.Data
 
     def build(suppressed: dict[str, str]) -> pd.DataFrame:
         cells, levels["current"] = school_cells(scores, needs, registry, domains, min_cell, suppressed)
+        levels.setdefault("unprotected", levels["current"])
         return pd.concat([evaluation, cells], ignore_index=True) if len(evaluation) else cells
 
     cells, _ = control(build, atoms, min_cell)
     level_of = {school_report(i): level for i, level in levels["current"].items()}
     cells["level"] = cells["report"].map(level_of).fillna("")
+    # A school shown a less specific level than its own counts allow: a more specific group
+    # was hidden because other reports would let it be worked out.
+    moved = levels["current"] != levels["unprotected"]
+    protected = {school_report(i) for i in levels["current"].index[moved]}
+    cells["level_reason"] = np.where(cells["report"].isin(protected), "protected", "")
     cells.loc[cells["status"] != "shown", "value"] = np.nan
     cells = pd.concat([cells, derived_cells(cells)], ignore_index=True)
     order = ["report", "item", "domain", "wave", "institutions", "cohort", "role"]

@@ -27,8 +27,7 @@ import jinja2
 import pandas as pd
 import yaml
 
-from dpo_eval import __version__, aggregates, figures
-from dpo_eval.aggregates import suppress
+from dpo_eval import __version__, aggregates, figures, release, release_cells, release_view
 from dpo_eval.codebook import load_codebook
 from dpo_eval.io import read_csv, sha256_file, write_outputs
 from dpo_eval.study import EVALUATION_TABLES, INSTITUTION_TABLES
@@ -388,16 +387,13 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
                   for r in model_rows.to_dict(orient="records")]
 
     min_cell = config["reports"]["min_cell"]
-    mark = t["suppressed_mark"].format(min_cell=min_cell)
+    view = release_view.ReportCells(tables["disclosure_control"], release_cells.evaluation_report(lang),
+                                    release_view.marks(t, min_cell))
     sample = tables["sample"].copy()
     sample["level"] = sample["level"].fillna("")
-    # Categories of role and settlement add up to the published cohort totals: hide small
-    # cells and, where one alone would be hidden, its complement.
-    sample["hidden"] = False
-    for characteristic in ("role", "settlement"):
-        part = sample[sample["characteristic"] == characteristic]
-        sample.loc[part.index, "hidden"] = suppress(part, "n", min_cell, within=["cohort"])
-    sample_hidden = bool(sample["hidden"].any())
+    # Hidden by the disclosure control of the whole release: below the threshold, or so that
+    # other cells (of this table, its totals, or other reports) cannot be worked out.
+    sample["status"] = release_view.sample_status(view, sample)
     sample_rows = []
     for characteristic in ("participants", "institutions", "municipalities", "role", "settlement"):
         part = sample[sample["characteristic"] == characteristic]
@@ -407,8 +403,8 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
                 row = part[(part["cohort"] == cohort) & (part["level"] == level)]
                 if row.empty:
                     cells[cohort] = "0"
-                elif row["hidden"].iloc[0]:
-                    cells[cohort] = mark
+                elif row["status"].iloc[0] != release.SHOWN:
+                    cells[cohort] = view.marks[row["status"].iloc[0]]
                 elif pd.notna(row["share"].iloc[0]):
                     cells[cohort] = f"{format_count(row['n'].iloc[0], lang)} ({format_share(row['share'].iloc[0], lang)})"
                 else:
@@ -424,17 +420,18 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
                         **{c: f"{fmt(years.loc[c, 'mean'], 1)} ({fmt(years.loc[c, 'sd'], 1)})" for c in ("program", "comparison")}})
 
     long = tables["municipalities"].copy()
-    long["hidden"] = suppress(long, "n", config["reports"]["min_cell"], within=["cohort"])
+    long["status"] = release_view.municipality_status(view, long)
     muni_rows = []
     for muni in sorted(set(long["municipality"]), key=lambda m: names["municipality"].get(m, m)):
         cells = {}
         for cohort in ("program", "comparison"):
             row = long[(long["municipality"] == muni) & (long["cohort"] == cohort)]
-            cells[cohort] = ("0" if row.empty else
-                             mark if row["hidden"].iloc[0] else str(int(row["n"].iloc[0])))
+            cells[cohort] = ("0" if row.empty else str(int(row["n"].iloc[0])) if row["status"].iloc[0] == release.SHOWN
+                             else view.marks[row["status"].iloc[0]])
         muni_rows.append({"municipality": names["municipality"].get(muni, muni), **cells})
     muni_totals = {c: int(long.loc[long["cohort"] == c, "n"].sum()) for c in ("program", "comparison")}
-    any_suppressed = bool(long["hidden"].any())
+    statuses = set(sample["status"]) | set(long["status"])
+    notes = {"primary": release.PRIMARY in statuses, "complementary": release.COMPLEMENTARY in statuses}
 
     reliability = tables["reliability"]
     rel_rows = []
@@ -477,14 +474,20 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
     group_sizes = needs.groupby("stakeholder")["n"].max().to_dict()
     group_headers = [f"{t['stakeholder_short'][g]} (n\u00a0=\u00a0{format_count(group_sizes[g], lang)})" for g in groups]
 
-    descriptives = tables["descriptives"]
+    descriptives = tables["descriptives"].copy()
+    descriptives["status"] = release_view.descriptive_status(view, descriptives).to_numpy()
+    desc_notes = [t["suppression_note"].format(min_cell=min_cell)] * bool((descriptives["status"] == release.PRIMARY).any()) \
+        + [t["complementary_note"].format(min_cell=min_cell)] * bool((descriptives["status"] == release.COMPLEMENTARY).any())
     desc_rows = []
     for domain in codebook.domains:
         for cohort in ("program", "comparison"):
             block = descriptives[(descriptives["domain"] == domain) & (descriptives["cohort"] == cohort)].set_index("wave")
             desc_rows.append({"domain": names["domain"][domain], "cohort": cohorts[cohort],
-                              "cells": [f"{fmt(block.loc[w, 'mean'])} ({fmt(block.loc[w, 'sd'])}; {int(block.loc[w, 'n'])})"
-                                        if w in block.index else "—" for w in ("pre", "then", "post", "followup")]})
+                              "cells": [("—" if w not in block.index else
+                                         view.marks[block.loc[w, "status"]] if block.loc[w, "status"] != release.SHOWN else
+                                         f"{fmt(block.loc[w, 'mean'])} ({fmt(block.loc[w, 'sd'])}; {int(block.loc[w, 'n'])})")
+                                        for w in ("pre", "then", "post", "followup")]})
+    descriptives = descriptives[descriptives["status"] == release.SHOWN]
 
     did_rows = [{"domain": dn[r["domain"]], "estimate": fmt(r["estimate"]),
                  "ci": format_ci(r["conf_low"], r["conf_high"], lang),
@@ -588,14 +591,16 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
         "sample_sentence": t["sample_sentence"].format(
             participants=counted(n_participants, t["nouns"]["participant"], lang),
             institutions=counted(n_institutions, t["nouns"]["institution_genitive"], lang)),
-        "sample_hidden": sample_hidden,
         "interpretation": interpretation(tables, domains, t, names, lang),
         "methods": methods,
         "authors": [{"name": a["name"][lang], "affiliation": a["affiliation"][lang]} for a in authors],
         "contact": config["reports"].get("contact"),
         "flow": flow_table, "flow_model": flow_model, "sample_rows": sample_rows,
-        "muni_rows": muni_rows, "muni_totals": muni_totals, "any_suppressed": any_suppressed,
-        "min_cell": config["reports"]["min_cell"],
+        "muni_rows": muni_rows, "muni_totals": muni_totals,
+        "disclosure_notes": [t["suppression_note"].format(min_cell=min_cell)] * notes["primary"]
+        + [t["complementary_note"].format(min_cell=min_cell)] * notes["complementary"]
+        + [note for note in [release_view.low_threshold_note(t, min_cell)] if note],
+        "descriptive_notes": desc_notes, "min_cell": config["reports"]["min_cell"],
         "reliability": rel_rows, "group_headers": group_headers, "need_rows": need_rows,
         "format_rows": format_rows, "descriptives": desc_rows, "did": did_rows, "effects": effect_rows,
         "checks": check_rows, "nonconverged": nonconverged, "singular": singular,
@@ -616,39 +621,37 @@ DIAMOND_HALF_WIDTH = 1.7
 
 def institution_context(config: dict, tables: dict[str, pd.DataFrame], registry: pd.DataFrame,
                         institution: str, strings: dict, lang: str, findings: list[str] | None = None,
-                        codebook=None) -> dict:
-    """What one school's report shows, with no aggregate of fewer than ``min_cell`` respondents
-    of anyone else:
+                        codebook=None, control: pd.DataFrame | None = None) -> dict:
+    """What one school's report shows, every number taken from the disclosure control of the
+    whole release (``control``, results/audit/disclosure_control.csv: dpo_eval.release_cells):
 
     - its team's participation per wave (the school knows who took part, so these counts are
-      not suppressed in its own report);
-    - its team's mean scores where every entry and exit cell holds at least ``min_cell``
-      members, otherwise the pooled schools of its municipality and cohort, of its
-      municipality, or of its cohort (``aggregates.team_scores``), named as such, with a figure;
+      not suppressed in its own report) and the region's mean per school;
+    - the mean scores of the level the control chose (its team, the schools of its
+      municipality in its cohort, or its cohort), named as such, with a figure;
     - the region's means beside them, and the team's difference from the region where the team
       itself is shown;
     - the needs of schools of the same settlement type, and its own where it has enough ratings;
-    - two sentences of the evaluation's overall findings and how to read the report.
+    - two sentences of the evaluation's overall findings and how to read the report, with the
+      marks of hidden cells: below the threshold, or hidden so that others cannot be worked out.
     """
     codebook = codebook or load_codebook(config["codebook"])
     names = _names(codebook, registry, lang)
     t = strings
     ti = t["institution"]
     min_cell = config["reports"]["min_cell"]
-    mark = t["suppressed_mark"].format(min_cell=min_cell)
+    control = tables["disclosure_control"] if control is None else control
+    view = release_view.ReportCells(control, release_cells.school_report(institution),
+                                    release_view.marks(t, min_cell))
+    mark, complementary = view.marks[release.PRIMARY], view.marks[release.COMPLEMENTARY]
     fmt = lambda v, digits=2: format_optional(v, lang, digits)  # noqa: E731
     entry = registry.set_index("id").loc[institution]
-    bench = tables["score_benchmarks"]
-    own = bench[(bench["level"] == "institution") & (bench["institution"] == institution)]
-    cohort = own["cohort"].iloc[0] if not own.empty else None
+    own_counts = view.rows[view.rows["item"] == "participation"]
+    cohort = own_counts["cohort"].iloc[0] if len(own_counts) and own_counts["cohort"].iloc[0] != "all" else None
     municipality = names["municipality"].get(entry["municipality"], entry["municipality"])
     participation = []
-    schools = bench[bench["level"] == "institution"]
-    for wave in ("pre", "post", "followup"):
-        counts = own[own["wave"] == wave]["n"]
-        per_school = schools[schools["wave"] == wave].groupby("institution")["n"].max()
-        participation.append({"wave": t["waves"][wave], "n": int(counts.max()) if len(counts) else 0,
-                              "region_mean": float(per_school.sum() / len(registry[registry["type"] == "school"]))})
+    for p in release_view.participation(view, ("pre", "post", "followup")):
+        participation.append({"wave": t["waves"][p["wave"]], "n": p["n"], "region_mean": p["region_mean"]})
     # Drawn in HTML/CSS by the template (bars scaled to the largest value): text stays text.
     scale = max([p["n"] for p in participation] + [p["region_mean"] for p in participation] + [1]) * 1.1
     for p in participation:
@@ -658,58 +661,34 @@ def institution_context(config: dict, tables: dict[str, pd.DataFrame], registry:
         p.update(bar=bar, marker=marker, value_at=round(value_at, 2),
                  region_text=format_number(p["region_mean"], lang, 1))
 
-    level, shown = aggregates.team_scores(bench, registry, institution, min_cell, config["analysis"]["domains"])
+    level = view.level or "none"
     level_names = {"team": ti["level_team"],
                    "municipality_cohort": ti["level_municipality_cohort"].format(
                        municipality=municipality, cohort=t["cohorts_genitive"].get(cohort, "")),
-                   "municipality": ti["level_municipality"].format(municipality=municipality),
                    "cohort": ti["level_cohort"].format(cohort=t["cohorts_genitive"].get(cohort, "")),
                    "none": ""}
-    region = bench[bench["level"] == "region"]
-    score_rows = []
-    for domain in codebook.domains:
-        for wave in ("pre", "post", "followup"):
-            cell = shown[(shown["domain"] == domain) & (shown["wave"] == wave)]
-            reg = region[(region["domain"] == domain) & (region["wave"] == wave)]
-            if cell.empty and reg.empty:
-                continue
-            visible = not cell.empty and bool(cell["shown"].iloc[0])
-            mean = cell["mean"].iloc[0] if visible else None
-            region_mean = reg["mean"].iloc[0] if not reg.empty else None
-            score_rows.append({
-                "domain": names["domain"][domain], "wave": t["waves"][wave],
-                "mine": fmt(mean) if visible else (mark if not cell.empty else "—"),
-                "n": format_count(cell["n"].iloc[0], lang) if visible else "",
-                "region": fmt(region_mean),
-                "difference": (fmt(mean - region_mean) if visible and level == "team" and region_mean is not None
-                               else ""),
-            })
-    any_score_hidden = any(r["mine"] == mark for r in score_rows)
+    score_rows = release_view.score_rows(view, codebook.domains, ("pre", "post", "followup"), fmt,
+                                         lambda n: format_count(n, lang))
+    for row in score_rows:
+        row.update(domain=names["domain"][row["domain"]], wave=t["waves"][row["wave"]])
     figure = None
     if level != "none":
-        pre_post = shown[shown["shown"] & shown["wave"].isin(["pre", "post"])]
-        figure = profile_chart(pre_post, region[region["wave"].isin(["pre", "post"])],
+        figure = profile_chart(release_view.profile_means(view, "scores"), release_view.profile_means(view, "scores_region"),
                                {d: names["domain"][d] for d in codebook.domains}, lang)
 
-    needs = aggregates.similar_schools_needs(tables["needs_benchmarks"], registry, institution, min_cell)
-    region_needs = tables["needs_benchmarks"]
-    region_needs = region_needs[region_needs["level"] == "region"].set_index("area")
-    need_rows = []
-    for area, label in names["area"].items():
-        row = needs[needs["area"] == area]
-        if row.empty:
-            continue
-        r = row.iloc[0]
-        need_rows.append({"area": label,
-                          "own": fmt(r["own"]) if r["own_shown"] else (mark if r["n_own"] else "—"),
-                          "similar": fmt(r["similar"]) if r["similar_shown"] else mark,
-                          "region": fmt(region_needs.loc[area, "mean"]) if area in region_needs.index else "—",
-                          "sort": -r["similar"] if r["similar_shown"] else 0})
+    need_rows = release_view.need_rows(view, names["area"], fmt)
     quote = "«{}»" if lang == "ru" else "\u201c{}\u201d"
     top_needs = [quote.format(row["area"]) for row in sorted(need_rows, key=lambda row: row["sort"])[:3] if row["sort"]]
-    any_need_hidden = any(mark in (r["own"], r["similar"]) for r in need_rows)
     settlement = t["settlement_schools"][entry["settlement"]]
     name = entry["name_en" if lang == "en" else "name"]
+    reading = [sentence.format(mark=mark, min_cell=min_cell) for sentence in ti["reading"]]
+    if view.any_hidden(release.COMPLEMENTARY):
+        reading.append(ti["reading_complementary"].format(complementary=complementary))
+    low = release_view.low_threshold_note(t, min_cell)
+    reading += [low] if low else []
+    reason = view.rows["level_reason"].iloc[0] if "level_reason" in view.rows and len(view.rows) else ""
+    sentences = ti["level_sentences_protected"] if reason == "protected" else ti["level_sentences"]
+    level_key = "none_small" if level == "none" and reason != "protected" and len(own_counts) else level
     return {
         "lang": lang, "t": t, "ti": ti, "n": Numbering(("fig-participation", "tab-participation", "fig-profile", "tab-scores", "tab-needs")),
         "title": f"{ti['title']}: {name}", "running_title": name,
@@ -719,13 +698,14 @@ def institution_context(config: dict, tables: dict[str, pd.DataFrame], registry:
         "report_date": config["study"]["report_date"],
         "report_date_text": format_date(config["study"]["report_date"], lang),
         "participation": participation,
-        "no_participants": own.empty,
+        "no_participants": own_counts.empty,
         "level": level, "level_name": level_names[level],
-        "level_sentence": ti["level_sentences"][level].format(
-            min_cell=min_cell, level=level_names[level], team=ti["your_team"]),
-        "score_rows": score_rows, "any_score_hidden": any_score_hidden, "figure": figure,
+        "level_sentence": sentences[level_key].format(min_cell=min_cell, level=level_names[level], team=ti["your_team"]),
+        "score_rows": score_rows, "any_score_hidden": any(not r["shown"] for r in score_rows), "figure": figure,
         "need_rows": need_rows, "settlement_schools": settlement, "top_needs": top_needs,
-        "any_need_hidden": any_need_hidden, "top_needs_text": join_words(top_needs, t), "mark": mark, "min_cell": min_cell,
+        "any_need_hidden": any(mark in (r["own"], r["similar"]) or complementary in (r["own"], r["similar"])
+                               for r in need_rows),
+        "top_needs_text": join_words(top_needs, t), "mark": mark, "min_cell": min_cell, "reading": reading,
         "findings": findings if findings is not None else overall_findings(tables["did"], config, t, names, lang),
         "authors": config.get("reports", {}).get("authors", {}),
     }
@@ -831,6 +811,7 @@ def _tables(paths: list[str], names: tuple[str, ...]) -> dict[str, pd.DataFrame]
 def build_evaluation_report(config: dict, inputs: dict, lang: str, output: str | Path) -> None:
     quiet_font_loggers()
     tables = _tables(inputs["tables"], EVALUATION_TABLES)
+    tables["disclosure_control"] = release_view.read_control(inputs["control"])
     registry = pd.read_csv(inputs["institutions"], dtype=str, keep_default_na=False)
     strings = load_strings(inputs["i18n"], lang)
     prov = provenance(config, read_csv(inputs["manifest"]), inputs["lock"])
@@ -860,6 +841,7 @@ def quiet_font_loggers() -> None:
 def load_institution_inputs(inputs: dict) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
     registry = pd.read_csv(inputs["institutions"], dtype=str, keep_default_na=False)
     tables = _tables(inputs["tables"], INSTITUTION_TABLES)
+    tables["disclosure_control"] = release_view.read_control(inputs["control"])
     for name in ("score_benchmarks", "needs_benchmarks"):
         tables[name]["institution"] = tables[name]["institution"].fillna("")
     return tables, registry

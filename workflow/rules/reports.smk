@@ -38,6 +38,7 @@ rule evaluation_report:
     """The full evaluation report in one language."""
     input:
         tables=expand("results/tables/{name}.csv", name=EVALUATION_TABLES),
+        control="results/audit/disclosure_control.csv",
         institutions="results/clean/institutions.csv",
         manifest="results/clean/input_manifest.csv",
         pseudonymisation="results/clean/pseudonymisation.json",
@@ -76,6 +77,7 @@ rule institution_report_batch:
     batches as parallel jobs."""
     input:
         tables=expand("results/tables/{name}.csv", name=INSTITUTION_TABLES),
+        control="results/audit/disclosure_control.csv",
         institutions="results/clean/institutions.csv",
         pseudonymisation="results/clean/pseudonymisation.json",
         codebook=config["codebook"],
