@@ -196,3 +196,15 @@ def test_a_team_known_to_its_reader_still_protects_after_its_printed_cell_is_sup
     shown, suppressed = control(lambda s: table, atoms, MIN_CELL)
     assert suppressed == {"universal|pre|A|all|all": PRIMARY, "universal|pre|A;B|all|all": COMPLEMENTARY}
     assert manifest(shown).empty
+
+
+def test_a_school_subtracting_its_own_team_and_a_shown_team_from_a_pool():
+    """Pool A;B;C (12) shown; team A (6) shown in its report; B (4) knows itself: 12 - 6 - 4
+    leaves C's 2 respondents. Neither difference of two numbers is small (12 - 6, 12 - 4)."""
+    atoms = atoms_from_scores(scores_of({"A": ("program", 6), "B": ("program", 4), "C": ("program", 2)}))
+    table = cells(cell("institutions/A", "A", 6, priority=3, partition="team"),
+                  cell("institutions/A", "A", 6, priority=3, exempt=True, printed=False, partition="team"),
+                  cell("institutions/B", "B", 4, priority=3, exempt=True, printed=False, partition="team"),
+                  cell("institutions/B", "A;B;C", 12, priority=1))
+    found = violations(table, atoms, MIN_CELL)
+    assert found[["rule", "difference", "suppress"]].values.tolist() == [["remainder", 2, "universal|pre|A;B;C|all|all"]]

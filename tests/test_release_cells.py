@@ -1,6 +1,7 @@
 """The cells of the school reports and their levels (dpo_eval.release_cells), on a small
 hand-made study: municipality M has programme teams A (6) and B (4) and comparison teams C (9)
-and D (8); municipality N has programme team E (7) comparison team F (5) and programme team H (3); school G sent nobody."""
+and D (8); municipality N has programme team E (7) comparison team F (5) and programme team H (3); municipality P has programme teams J (2) and L
+(3); school G sent nobody."""
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,7 @@ from dpo_eval.release_cells import control_release, school_cells
 DOMAINS = ["universal"]
 TEAMS = {"A": ("M", "program", 6), "B": ("M", "program", 4), "C": ("M", "comparison", 9),
          "D": ("M", "comparison", 8), "E": ("N", "program", 7), "F": ("N", "comparison", 5),
-         "H": ("N", "program", 3)}
+         "H": ("N", "program", 3), "J": ("P", "program", 2), "L": ("P", "program", 3)}
 
 
 def registry():
@@ -42,9 +43,10 @@ def needs():
 def test_levels_follow_the_team_then_its_cohort_in_its_municipality_then_its_cohort():
     cells, levels = school_cells(scores(), needs(), registry(), DOMAINS, 5, {})
     # A, C, D, E, F: own teams of 5+; B (4) pools with A in M's programme schools (10, 6 besides
-    # B), H (3) with E in N's (10, 7 besides H): each report alone would be fine.
+    # B), H (3) with E in N's (10, 7 besides H): each report alone would be fine. J and L (5
+    # together) go to the programme cohort (25).
     assert levels.to_dict() == {"A": "team", "B": "municipality_cohort", "C": "team", "D": "team", "E": "team",
-                                "F": "team", "G": "none", "H": "municipality_cohort"}
+                                "F": "team", "G": "none", "H": "municipality_cohort", "J": "cohort", "L": "cohort"}
     pooled = cells[(cells["report"] == "institutions/B") & (cells["item"] == "scores")]
     assert set(pooled["institutions"]) == {"A;B"} and set(pooled["cohort"]) == {"program"}
     assert not ((cells["report"] == "institutions/G") & (cells["item"] == "scores")).any()
@@ -53,15 +55,28 @@ def test_levels_follow_the_team_then_its_cohort_in_its_municipality_then_its_coh
 def test_a_pool_that_another_reader_can_subtract_itself_from_is_dropped_and_the_school_moves_on():
     """A (6) knows its own team: the pool A;B (10) shown to B would give A the mean of B's 4 (and
     E, knowing itself, H's 3 from E;H). The control hides both pools; B and H move to their
-    whole cohort (A, B, E, H: 20), which less the shown teams A and E still leaves 7 people."""
+    whole cohort (25), which less the shown teams A and E and any one school's own team still
+    leaves at least 8 people."""
     controlled = control_release(scores(), needs(), registry(), {}, DOMAINS, [], 5)
     b = controlled[(controlled["report"] == "institutions/B") & (controlled["item"] == "scores")]
     assert set(b["level"]) == {"cohort"} and set(b["institutions"]) == {"all"} and set(b["cohort"]) == {"program"}
-    assert set(b["status"]) == {SHOWN} and set(b["n"]) == {20}
+    assert set(b["status"]) == {SHOWN} and set(b["n"]) == {25}
     assert not manifest(controlled)["institutions"].isin(["A;B", "E;H"]).any()
     shown = controlled[(controlled["status"] == SHOWN) | controlled["exempt"]]
     atoms_check = violations(shown, _atoms(), 5)
     assert atoms_check.empty, atoms_check
+
+
+def test_a_pool_less_the_shown_teams_and_a_readers_own_team_is_not_left_small():
+    """Without J and L, the programme cohort (20) less the shown teams A and E (13) less B's own
+    4 would leave H's 3: no programme pool can be shown, B and H get no scores, and say why."""
+    teams = {k: v for k, v in TEAMS.items() if k not in ("J", "L")}
+    small = scores()
+    small = small[small["institution"].isin(teams)]
+    controlled = control_release(small, needs(), registry()[registry()["id"].isin([*teams, "G"])], {}, DOMAINS, [], 5)
+    for school in ("B", "H"):
+        rows = controlled[controlled["report"] == f"institutions/{school}"]
+        assert set(rows["level"]) == {"none"} and set(rows["level_reason"]) == {"protected"}
 
 
 def test_no_pool_shown_to_a_school_mixes_the_cohorts():

@@ -20,8 +20,9 @@ Disclosure Control*, Wiley, sections 5.2-5.4):
 2. *difference*: for every pair of released groups B inside A (same domain and wave), A minus B
    is empty or holds at least ``min_cell`` participants;
 3. *remainder*: for every family of disjoint released groups (``partition``: the teams of the
-   school reports, the cells of one table), A minus all members of the family inside it is
-   empty or holds at least ``min_cell`` participants (a table's total less its shown cells).
+   school reports, the cells of one table), A minus all shown members of the family inside it
+   is empty or holds at least ``min_cell`` participants (a table's total less its shown cells),
+   also after subtracting one more member known to a reader (a school's own team).
 
 Where a rule fails, one group of the offending pair is suppressed everywhere (secondary
 suppression): the one of lower ``priority`` (a pooled stand-in before a table of the evaluation
@@ -209,28 +210,36 @@ def choose(groups: pd.DataFrame, outer: pd.Series, inner: pd.Series) -> np.ndarr
 def remainder_violations(cells: pd.DataFrame, groups: pd.DataFrame, members: pd.DataFrame,
                          min_cell: int) -> pd.DataFrame:
     """Rule 3: for each family of disjoint groups and each released group A, A less the family's
-    members inside A must be empty or at least ``min_cell``. The member to suppress is the
-    smallest of lowest priority, unless A itself ranks lower."""
+    shown members inside A must be empty or at least ``min_cell``; and so must it less, in
+    addition, any one known-only member (a school subtracting its own team as well). The
+    member to suppress is the smallest shown one of lowest priority, unless A ranks lower."""
     columns = ["rule", "outer", "inner", "difference", "suppress"]
     labelled = cells[cells["partition"].astype(str) != ""]
     if labelled.empty:
         return pd.DataFrame(columns=columns)
     family = (labelled.assign(key=group_keys(labelled))[["key", "partition"]].drop_duplicates()
-              .merge(groups[["key", "group", "n", "priority", "exempt"]], on="key"))
+              .merge(groups[["key", "group", "n", "priority", "exempt", "known_only"]], on="key"))
     pairs = containment_pairs(members, groups.set_index("group")["n"])
     inside = pairs.merge(family.rename(columns={"group": "inner"}), on="inner")
     if inside.empty:
         return pd.DataFrame(columns=columns)
     n = groups.set_index("group")["n"]
-    covered = inside.groupby(["outer", "partition"])["n"].sum().rename("covered").reset_index()
-    covered["difference"] = n.reindex(covered["outer"]).to_numpy() - covered["covered"].to_numpy()
-    bad = covered[(covered["difference"] > 0) & (covered["difference"] < min_cell)]
+    known = inside["known_only"].astype(bool)
+    places = inside[["outer", "partition"]].drop_duplicates()
+    covered = inside[~known].groupby(["outer", "partition"])["n"].sum().rename("covered").reset_index()
+    places = places.merge(covered, on=["outer", "partition"], how="left").fillna({"covered": 0})
+    places["left"] = n.reindex(places["outer"]).to_numpy() - places["covered"].to_numpy()
+    own = inside[known][["outer", "partition", "n"]].rename(columns={"n": "own"})
+    cases = pd.concat([places.assign(own=0), places.merge(own, on=["outer", "partition"])], ignore_index=True)
+    cases["difference"] = cases["left"] - cases["own"]
+    bad = cases[(cases["difference"] > 0) & (cases["difference"] < min_cell)]
     if bad.empty:
         return pd.DataFrame(columns=columns)
-    rank = inside.assign(rank=np.where(inside["exempt"], np.inf, inside["priority"].astype(float)))
-    weakest = (rank.sort_values(["rank", "n", "inner"]).drop_duplicates(["outer", "partition"])
+    shown = inside[~known].assign(rank=lambda t: np.where(t["exempt"], np.inf, t["priority"].astype(float)))
+    weakest = (shown.sort_values(["rank", "n", "inner"]).drop_duplicates(["outer", "partition"])
                [["outer", "partition", "inner"]])
-    bad = bad.merge(weakest, on=["outer", "partition"])
+    bad = bad.merge(weakest, on=["outer", "partition"], how="left")
+    bad["inner"] = bad["inner"].fillna(bad["outer"]).astype(int)
     key = groups.set_index("group")["key"]
     return pd.DataFrame({"rule": "remainder", "outer": key.reindex(bad["outer"]).to_numpy(),
                          "inner": bad["partition"].to_numpy(), "difference": bad["difference"].to_numpy(),

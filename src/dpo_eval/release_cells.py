@@ -152,7 +152,7 @@ def known_team_cells(scores: pd.DataFrame, schools: pd.DataFrame) -> pd.DataFram
     own["cohort"] = own["institution"].map(schools.set_index("id")["cohort"])
     return _cells(own.assign(report=own["institution"].map(school_report), item="own_team",
                              institutions=own["institution"], value=np.nan, priority=PRIORITY["team"],
-                             exempt=True, printed=False))
+                             exempt=True, printed=False, partition="team"))
 
 
 def participation_cells(scores: pd.DataFrame, schools: pd.DataFrame) -> pd.DataFrame:
@@ -190,7 +190,8 @@ def school_needs_cells(needs: pd.DataFrame, schools: pd.DataFrame) -> pd.DataFra
     own = report.merge(by_school.rename(columns={"institution": "id"}), on=["id", "settlement"])
     own_cells = _cells(own.assign(report=own["id"].map(school_report), item="needs_own",
                                   domain=own["area"].map(need_domain), wave=NEEDS_WAVE, institutions=own["id"],
-                                  role=SCHOOL, value=own["total"] / own["n"], priority=PRIORITY["team"]))
+                                  role=SCHOOL, value=own["total"] / own["n"], priority=PRIORITY["team"],
+                                  partition="needs_team"))
     known = own_cells.assign(item="own_team", exempt=True, printed=False, value=np.nan)
     pooled = report.merge(similar, on="settlement").merge(similar_ids, on="settlement")
     pooled_cells = _cells(pooled.assign(report=pooled["id"].map(school_report), item="needs_similar",
