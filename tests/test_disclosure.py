@@ -18,10 +18,10 @@ def min_cell_of(project) -> int:
     return yaml.safe_load((project / "config" / "config.yaml").read_text(encoding="utf-8"))["reports"]["min_cell"]
 
 
-def assert_no_group_can_be_narrowed(project):
+def assert_no_group_can_be_narrowed(project, min_groups: int = 100):
     min_cell = min_cell_of(project)
     bad, checked = audit(project / "results", min_cell)
-    assert checked > 100, checked
+    assert checked > min_groups, checked
     assert not bad, f"{len(bad)} nested pairs differ by 1..{min_cell - 1} people, e.g. {bad[:3]}"
     cells = pd.read_csv(project / "results" / "reports" / "released_cells.csv", keep_default_na=False)
     # Every group published is large enough by itself, except a school's own participation
