@@ -38,3 +38,15 @@ def test_table_statuses_follow_the_control_and_uncontrolled_cells_are_shown():
 def test_a_low_threshold_is_stated_and_the_usual_one_is_not():
     assert low_threshold_note(STRINGS, 3) == "threshold 3 (usually 5; 3-4 shown)"
     assert low_threshold_note(STRINGS, 5) is None
+
+
+def test_the_evaluation_report_stops_where_a_cell_it_cannot_hide_was_hidden():
+    frame = control()
+    frame = pd.concat([frame, frame.iloc[[0]].assign(report="evaluation.en", item="did:estimate", status="primary",
+                                                     n=3)], ignore_index=True)
+    view = ReportCells(frame, "evaluation.en", marks(STRINGS, 5))
+    import pytest
+
+    from dpo_eval.release_view import check_evaluation_shown
+    with pytest.raises(ValueError, match=r"1 cell\(s\) of the evaluation report .* did:estimate .* n = 3"):
+        check_evaluation_shown(view)

@@ -38,6 +38,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from dpo_eval.errors import UserError
+
 # The columns of results/reports/released_cells.csv, in this order (see the data dictionary).
 MANIFEST_COLUMNS = ("report", "item", "domain", "wave", "institutions", "cohort", "role", "n", "value")
 # Columns a report builder adds for the control (not written to the manifest): the family of
@@ -53,8 +55,9 @@ PRIMARY, COMPLEMENTARY = "primary", "complementary"
 SHOWN = "shown"
 
 
-class DisclosureError(ValueError):
-    """The release cannot be made safe by suppression (two exempt groups conflict)."""
+class DisclosureError(UserError, ValueError):
+    """The release cannot be made safe by suppression: two groups that cannot be hidden reveal
+    each other, or a report would have to hide a number it cannot do without."""
 
 
 # --------------------------------------------------------------------------- groups and atoms

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pandas as pd
 
 from dpo_eval.config import MIN_CELL_ADVISED
-from dpo_eval.release import COMPLEMENTARY, PRIMARY, SHOWN
+from dpo_eval.release import COMPLEMENTARY, PRIMARY, SHOWN, DisclosureError
 
 KEYS = ("item", "domain", "wave", "institutions", "cohort", "role", "label")
 
@@ -179,3 +179,23 @@ def municipality_status(view: ReportCells, municipalities: pd.DataFrame) -> pd.S
 def descriptive_status(view: ReportCells, descriptives: pd.DataFrame) -> pd.Series:
     """Status of each (domain, cohort, wave) cell of the descriptives (table and figure)."""
     return _status_by(view, "descriptives:mean", descriptives[["domain", "cohort", "wave"]].astype(str))
+
+
+# Items of the evaluation report whose cells it can mark as hidden; every other cell it prints
+# (cohort-wide counts, reliability, needs by stakeholder group, model results) must be shown.
+EVALUATION_HIDEABLE = ("sample:role", "sample:settlement", "municipalities", "descriptives")
+
+
+def check_evaluation_shown(view: ReportCells) -> None:
+    """Stop with a clear message where the control hid a cell the evaluation report prints
+    unconditionally: a cohort, a domain's sample or a stakeholder group below the threshold (or
+    one that would reveal another), for which no evaluation report can be published."""
+    rows = view.rows[~view.rows["item"].str.startswith(EVALUATION_HIDEABLE)]
+    hidden = rows[rows["status"] != SHOWN]
+    if len(hidden):
+        first = hidden.iloc[0]
+        raise DisclosureError(
+            f"{len(hidden)} cell(s) of the evaluation report would disclose fewer than reports.min_cell people, "
+            f"e.g. {first['item']} (domain {first['domain']}, wave {first['wave']}, cohort {first['cohort']}, "
+            f"role {first['role']}, n = {first['n']}). What to do: the study is too small for an evaluation "
+            "report at this threshold; see results/audit/disclosure_control.csv")

@@ -389,6 +389,7 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
     min_cell = config["reports"]["min_cell"]
     view = release_view.ReportCells(tables["disclosure_control"], release_cells.evaluation_report(lang),
                                     release_view.marks(t, min_cell))
+    release_view.check_evaluation_shown(view)
     sample = tables["sample"].copy()
     sample["level"] = sample["level"].fillna("")
     # Hidden by the disclosure control of the whole release: below the threshold, or so that
