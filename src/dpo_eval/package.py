@@ -351,17 +351,46 @@ def achieved_k(table: pd.DataFrame) -> dict[str, int]:
     return achieved
 
 
-def build_open_package(responses_path: str | Path, k: int, output: str | Path) -> None:
-    """The open data package (see the module docstring)."""
-    table, counts, achieved = open_responses(read_csv(responses_path), k)
-    k_table = "\n".join(["| quasi-identifiers | k |", "|---|---:|",
-                         *(f"| {keys} | {value} |" for keys, value in achieved.items())])
-    readme = OPEN_README.format(
+OPEN_DATA_REPORT = "open_data"
+
+
+def open_summary(table: pd.DataFrame, counts: dict[str, int], achieved: dict[str, int]) -> pd.DataFrame:
+    """The numbers OPEN_DATA.md states, as rows of the release manifest (report "open_data",
+    the group: every participant of the package): k on each set of quasi-identifiers, values
+    suppressed per column, rows and participants left out."""
+    participants = int(table["participant"].nunique())
+    values = {"participants": participants, **{f"k:{keys}": k for keys, k in achieved.items()},
+              **{f"suppressed:{column}": counts[column] for column in SUPPRESSION_ORDER},
+              "records_removed": counts["records_removed"], "rows_left_out": counts["rows_dropped"],
+              "participants_changed": counts["participants_dropped"]}
+    return pd.DataFrame({"report": OPEN_DATA_REPORT, "item": list(values), "domain": "any", "wave": "any",
+                         "institutions": "all", "cohort": "all", "role": "all", "n": participants,
+                         "value": [float(v) for v in values.values()]})
+
+
+def open_readme(summary: pd.DataFrame, k: int) -> str:
+    """OPEN_DATA.md, every number taken from ``summary`` (open_summary)."""
+    value = dict(zip(summary["item"], summary["value"].astype(int)))
+    k_rows = [(item.split(":", 1)[1], number) for item, number in value.items() if item.startswith("k:")]
+    k_table = "\n".join(["| quasi-identifiers | k |", "|---|---:|", *(f"| {keys} | {n} |" for keys, n in k_rows)])
+    return OPEN_README.format(
         bands=", ".join(label for _, label in YEAR_BANDS), suppressed=SUPPRESSED, k_target=k,
         order=" then ".join(SUPPRESSION_ORDER),
-        suppression_counts=", ".join(f"{column.replace('_', ' ')} {counts[column]}"
-                                     for column in (*SUPPRESSION_ORDER, "records_removed")),
-        rows_dropped=counts["rows_dropped"], participants_dropped=counts["participants_dropped"],
-        records_removed=counts["records_removed"], k_table=k_table)
-    entries = {"responses.csv": csv_bytes(table), "OPEN_DATA.md": readme.encode("utf-8")}
+        suppression_counts=", ".join([*(f"{column.replace('_', ' ')} {value['suppressed:' + column]}"
+                                        for column in SUPPRESSION_ORDER),
+                                      f"records removed {value['records_removed']}"]),
+        rows_dropped=value["rows_left_out"], participants_dropped=value["participants_changed"],
+        records_removed=value["records_removed"], k_table=k_table)
+
+
+def open_data(responses: pd.DataFrame, k: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The open responses table and its summary (the rows of the release manifest)."""
+    table, counts, achieved = open_responses(responses, k)
+    return table, open_summary(table, counts, achieved)
+
+
+def build_open_package(responses_path: str | Path, k: int, output: str | Path) -> None:
+    """The open data package (see the module docstring)."""
+    table, summary = open_data(read_csv(responses_path), k)
+    entries = {"responses.csv": csv_bytes(table), "OPEN_DATA.md": open_readme(summary, k).encode("utf-8")}
     write_outputs({output: _zip(entries, "dpo_eval_open_data")})

@@ -410,17 +410,20 @@ def derived_cells(cells: pd.DataFrame) -> pd.DataFrame:
 
 
 def control_release(scores: pd.DataFrame, needs: pd.DataFrame, registry: pd.DataFrame, tables: dict,
-                    domains: list[str], langs: list[str], min_cell: int) -> pd.DataFrame:
+                    domains: list[str], langs: list[str], min_cell: int,
+                    open_summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every cell of every report with its status after disclosure control (dpo_eval.release),
     the values of suppressed cells removed, and each school report's ``level``."""
     atoms = pd.concat([atoms_from_scores(scores), needs_atoms(needs)], ignore_index=True)
     evaluation = evaluation_cells(tables, scores, registry, langs)
+    # The open data package's summary (OPEN_DATA.md): over all its participants.
+    opened = _cells(open_summary, priority=PRIORITY["total"]) if open_summary is not None else evaluation.iloc[:0]
     levels: dict[str, pd.Series] = {}
 
     def build(suppressed: dict[str, str]) -> pd.DataFrame:
         cells, levels["current"] = school_cells(scores, needs, registry, domains, min_cell, suppressed)
         levels.setdefault("unprotected", levels["current"])
-        return pd.concat([evaluation, cells], ignore_index=True) if len(evaluation) else cells
+        return pd.concat([part for part in (evaluation, opened, cells) if len(part)], ignore_index=True)
 
     cells, _ = control(build, atoms, min_cell)
     level_of = {school_report(i): level for i, level in levels["current"].items()}

@@ -15,6 +15,7 @@ rule disclosure_control:
     input:
         scores="results/clean/scores.csv",
         needs="results/clean/needs.csv",
+        responses="results/clean/responses.csv",
         institutions="results/clean/institutions.csv",
         tables=expand("results/tables/{name}.csv", name=EVALUATION_TABLES),
         code=script_code("disclosure_control"),

@@ -5,5 +5,6 @@ from dpo_eval.steps import reports
 with step_log(snakemake.log[0]):
     reports.disclosure_control(DisclosureSettings.from_params(snakemake.params.settings),
                                {"scores": snakemake.input.scores, "needs": snakemake.input.needs,
+                                "responses": snakemake.input.responses,
                                 "institutions": snakemake.input.institutions, "tables": list(snakemake.input.tables)},
                                {"control": snakemake.output.control, "manifest": snakemake.output.manifest})

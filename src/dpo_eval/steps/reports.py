@@ -11,7 +11,7 @@ import pandas as pd
 from dpo_eval import report_batches
 from dpo_eval.dictionary import build_dictionary
 from dpo_eval.io import read_csv, write_outputs
-from dpo_eval.package import build_open_package, build_package
+from dpo_eval.package import build_open_package, build_package, open_data
 from dpo_eval.release import manifest
 from dpo_eval.release_cells import control_release
 from dpo_eval.report import build_evaluation_report, build_institution_reports
@@ -46,8 +46,9 @@ def disclosure_control(settings: DisclosureSettings, inputs: dict, output: dict)
     filled from, and the manifest of the published numbers, results/reports/released_cells.csv."""
     tables = {Path(path).stem: read_csv(path) for path in inputs["tables"]}
     registry = pd.read_csv(inputs["institutions"], dtype=str, keep_default_na=False)
+    _, summary = open_data(read_csv(inputs["responses"]), settings.min_cell)
     cells = control_release(read_csv(inputs["scores"]), read_csv(inputs["needs"]), registry, tables,
-                            list(settings.domains), list(settings.languages), settings.min_cell)
+                            list(settings.domains), list(settings.languages), settings.min_cell, summary)
     printed = cells[cells["printed"].astype(bool)]
     counts = printed["status"].value_counts()
     logging.getLogger("dpo_eval").info(
