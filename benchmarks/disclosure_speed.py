@@ -41,7 +41,7 @@ def study(schools: int, seed: int = 1) -> tuple[pd.DataFrame, pd.DataFrame, pd.D
     size = rng.integers(1, 9, schools)
     people = pd.DataFrame({"participant_key": [f"{i}-{k}" for i, s in zip(ids, size) for k in range(s)],
                            "institution": np.repeat(ids, size), "cohort": np.repeat(cohort, size),
-                           "role": "deputy"})
+                           "role": "deputy", "settlement": np.repeat(registry["settlement"].to_numpy(), size)})
     frames = []
     for wave, keep in (("pre", 0.95), ("post", 0.85), ("followup", 0.4)):
         answered = people[rng.random(len(people)) < keep]
@@ -80,6 +80,7 @@ def main() -> None:
                 (results / "clean").mkdir()
                 manifest(cells).to_csv(results / "reports" / "released_cells.csv", index=False)
                 scores.to_csv(results / "clean" / "scores.csv", index=False)
+                registry.to_csv(results / "clean" / "institutions.csv", index=False)
                 needs.to_csv(results / "clean" / "needs.csv", index=False)
                 started = time.perf_counter()
                 bad, _ = audit(results, 5)

@@ -20,7 +20,8 @@ def scores_of(teams: dict[str, tuple[str, int]], domain="universal", wave="pre")
     for institution, (cohort, size) in teams.items():
         for i in range(size):
             rows.append({"participant_key": f"{institution}-{i}", "domain": domain, "wave": wave, "score": 3.0,
-                         "institution": institution, "cohort": cohort, "role": "deputy" if i % 2 else "director"})
+                         "institution": institution, "cohort": cohort, "role": "deputy" if i % 2 else "director",
+                         "settlement": "urban"})
     return pd.DataFrame(rows)
 
 
@@ -166,7 +167,7 @@ def test_ten_thousand_schools_are_controlled_in_seconds():
     key = np.repeat(ids, sizes)
     scores = pd.DataFrame({"participant_key": [f"{k}-{j}" for k, s in zip(ids, sizes) for j in range(s)],
                            "domain": "universal", "wave": "pre", "score": 3.0, "institution": key,
-                           "cohort": np.repeat(cohort, sizes), "role": "deputy"})
+                           "cohort": np.repeat(cohort, sizes), "role": "deputy", "settlement": "rural"})
     atoms = atoms_from_scores(scores)
     pools = pd.DataFrame({"id": ids, "m": municipality, "cohort": cohort, "n": sizes})
     pool_of = pools.groupby(["m", "cohort"]).agg(institutions=("id", lambda s: ";".join(sorted(s))),

@@ -25,12 +25,12 @@ def registry():
 def scores():
     rng = np.random.default_rng(3)
     rows = []
-    for institution, (_, cohort, size) in TEAMS.items():
+    for institution, (place, cohort, size) in TEAMS.items():
         for i in range(size):
             for wave in ("pre", "post"):
                 rows.append({"participant_key": f"{institution}{i}", "domain": "universal", "wave": wave,
                              "score": float(rng.integers(1, 6)), "institution": institution, "cohort": cohort,
-                             "role": "deputy"})
+                             "role": "deputy", "settlement": "urban" if place == "M" else "rural"})
     return pd.DataFrame(rows)
 
 
@@ -106,4 +106,4 @@ def _atoms():
     from dpo_eval.release import atoms_from_scores
     from dpo_eval.release_cells import needs_atoms
 
-    return pd.concat([atoms_from_scores(scores()), needs_atoms(needs())], ignore_index=True)
+    return pd.concat([atoms_from_scores(scores()), needs_atoms(needs(), registry())], ignore_index=True)

@@ -49,6 +49,9 @@ CONTROL_COLUMNS = ("partition", "priority", "exempt", "printed")
 GROUP_COLUMNS = ("domain", "wave", "institutions", "cohort", "role")
 ALL = "all"
 ANY = "any"
+# institutions = "settlement:urban": every institution of that settlement type (a pool of half
+# the schools is not listed id by id in every report that shows it).
+SETTLEMENT = "settlement:"
 # A suppressed group's reason: below the threshold ("primary", the "<5*" mark), or hidden so that
 # other cells cannot be worked out ("complementary", a mark of its own).
 PRIMARY, COMPLEMENTARY = "primary", "complementary"
@@ -69,20 +72,24 @@ def institutions_label(ids) -> str:
 
 
 def group_keys(cells: pd.DataFrame) -> pd.Series:
-    """One string per row naming its group: domain|wave|institutions|cohort|role."""
-    parts = [cells[c].astype(str) for c in GROUP_COLUMNS]
-    key = parts[0]
-    for part in parts[1:]:
-        key = key + "|" + part
-    return key
+    """One string per row naming its group: domain|wave|institutions|cohort|role. Built once per
+    distinct group (rows of one group share the string: a pool's long list of institutions is
+    not copied for every report that shows it)."""
+    frame = cells[list(GROUP_COLUMNS)].astype(str)
+    ids = frame.groupby(list(GROUP_COLUMNS), sort=False).ngroup()
+    first = ~ids.duplicated()
+    unique = frame[first]
+    names = unique["domain"] + "|" + unique["wave"] + "|" + unique["institutions"] + "|" + unique["cohort"] + \
+        "|" + unique["role"]
+    return ids.map(pd.Series(names.to_numpy(), index=ids[first].to_numpy()))
 
 
 def atoms_from_scores(scores: pd.DataFrame) -> pd.DataFrame:
-    """Distinct participants per (domain, wave, institution, cohort, role) of the analysis data
+    """Distinct participants per (domain, wave, institution, cohort, role, settlement) of the analysis data
     (``results/clean/scores.csv``: one row per participant, domain and wave with a score), with
     the pseudo-domain ``any`` (a score in some domain) and the pseudo-wave ``any`` (some wave)."""
     people = scores.dropna(subset=["score"])[["participant_key", "domain", "wave", "institution", "cohort",
-                                              "role"]].copy()
+                                              "role", "settlement"]].copy()
     people["role"] = people["role"].astype(object).where(people["role"].notna(), "unknown")
     people["cohort"] = people["cohort"].astype(object).where(people["cohort"].notna(), "unknown")
     frames = [people,
@@ -90,21 +97,25 @@ def atoms_from_scores(scores: pd.DataFrame) -> pd.DataFrame:
               people.assign(wave=ANY),
               people.assign(domain=ANY, wave=ANY)]
     every = pd.concat(frames, ignore_index=True).drop_duplicates(["participant_key", "domain", "wave"])
-    atoms = every.groupby(["domain", "wave", "institution", "cohort", "role"]).size().rename("n")
+    atoms = every.groupby(["domain", "wave", "institution", "cohort", "role", "settlement"]).size().rename("n")
     return atoms.reset_index()
 
 
 def memberships(groups: pd.DataFrame, atoms: pd.DataFrame) -> pd.DataFrame:
     """(group, atom) for every atom of every group: ``groups`` has an integer ``group`` and the
-    GROUP_COLUMNS; ``atoms`` the atom columns and ``n`` (its index is the atom id)."""
+    GROUP_COLUMNS; ``atoms`` the atom columns (with the institution's ``settlement``) and ``n``
+    (its index is the atom id)."""
     atoms = atoms.rename_axis("atom").reset_index()
-    listed = groups[groups["institutions"] != ALL]
+    pooled_rows = (groups["institutions"] == ALL) | groups["institutions"].str.startswith(SETTLEMENT)
+    listed = groups[~pooled_rows]
     explicit = (listed.assign(institution=listed["institutions"].str.split(";"))
                 .explode("institution")[["group", "domain", "wave", "institution", "cohort", "role"]])
     explicit = explicit.merge(atoms, on=["domain", "wave", "institution"], suffixes=("", "_atom"))
-    pooled = groups[groups["institutions"] == ALL][["group", "domain", "wave", "cohort", "role"]]
+    pooled = groups[pooled_rows][["group", "domain", "wave", "institutions", "cohort", "role"]]
     pooled = pooled.merge(atoms, on=["domain", "wave"], suffixes=("", "_atom"))
-    both = pd.concat([explicit, pooled], ignore_index=True)
+    place = pooled["institutions"].str.removeprefix(SETTLEMENT)
+    pooled = pooled[(pooled["institutions"] == ALL) | (place == pooled["settlement"].astype(str))]
+    both = pd.concat([explicit, pooled.drop(columns="institutions")], ignore_index=True)
     keep = (((both["cohort"] == ALL) | (both["cohort"] == both["cohort_atom"]))
             & ((both["role"] == ALL) | (both["role"] == both["role_atom"])))
     return both.loc[keep, ["group", "atom", "n"]].reset_index(drop=True)

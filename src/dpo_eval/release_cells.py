@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from dpo_eval.release import ALL, ANY, atoms_from_scores, control, group_keys
+from dpo_eval.release import ALL, ANY, SETTLEMENT, atoms_from_scores, control, group_keys
 from dpo_eval.study import WAVES
 
 SCHOOL_LEVELS = ("team", "municipality_cohort", "cohort")
@@ -39,15 +39,17 @@ def evaluation_report(lang: str) -> str:
     return f"evaluation.{lang}"
 
 
-def needs_atoms(needs: pd.DataFrame) -> pd.DataFrame:
-    """Distinct needs respondents per (need:area, "needs", institution, -, stakeholder as role),
-    and per stakeholder group over all areas (``need:any``), the atoms of the needs cells."""
+def needs_atoms(needs: pd.DataFrame, registry: pd.DataFrame) -> pd.DataFrame:
+    """Distinct needs respondents per (need:area, "needs", institution, -, stakeholder as role,
+    settlement), and per stakeholder group over all areas (``need:any``), the atoms of the
+    needs cells."""
     rows = needs.dropna(subset=["value"])[["respondent_key", "area", "institution", "stakeholder"]]
     every = pd.concat([rows.assign(domain=rows["area"].map(need_domain)), rows.assign(domain=need_domain(ANY))])
     every = every.drop_duplicates(["respondent_key", "domain"])
     atoms = every.groupby(["domain", "institution", "stakeholder"]).size().rename("n").reset_index()
+    atoms["settlement"] = atoms["institution"].map(registry.set_index("id")["settlement"]).fillna("")
     return atoms.rename(columns={"stakeholder": "role"}).assign(wave=NEEDS_WAVE, cohort="none")[
-        ["domain", "wave", "institution", "cohort", "role", "n"]]
+        ["domain", "wave", "institution", "cohort", "role", "settlement", "n"]]
 
 
 def _cells(frame: pd.DataFrame, **fixed) -> pd.DataFrame:
@@ -71,7 +73,10 @@ def school_frame(scores: pd.DataFrame, registry: pd.DataFrame) -> pd.DataFrame:
     """One row per school of the registry: id, municipality, settlement and the cohort of its
     participants (None without participants, "all" if they were in both)."""
     schools = registry.loc[registry["type"] == SCHOOL, ["id", "municipality", "settlement"]].copy()
-    cohorts = scores.groupby("institution")["cohort"].agg(lambda c: c.iloc[0] if c.nunique() == 1 else ALL)
+    pairs = scores[["institution", "cohort"]].drop_duplicates()
+    counts = pairs["institution"].value_counts()
+    cohorts = pairs.drop_duplicates("institution").set_index("institution")["cohort"]
+    cohorts = cohorts.where(counts.reindex(cohorts.index) == 1, ALL)
     schools["cohort"] = schools["id"].map(cohorts)
     return schools.sort_values("id").reset_index(drop=True)
 
@@ -183,8 +188,6 @@ def school_needs_cells(needs: pd.DataFrame, schools: pd.DataFrame) -> pd.DataFra
     by_school = rows.groupby(["institution", "area"])["value"].agg(n="count", total="sum").reset_index()
     by_school = by_school.merge(schools[["id", "settlement"]].rename(columns={"id": "institution"}), on="institution")
     similar = by_school.groupby(["settlement", "area"])[["n", "total"]].sum().reset_index()
-    similar_ids = (by_school.groupby("settlement")["institution"].agg(lambda i: ";".join(sorted(set(i))))
-                   .rename("institutions").reset_index())
     region = by_school.groupby("area")[["n", "total"]].sum().reset_index()
     report = schools[["id", "settlement"]]
     own = report.merge(by_school.rename(columns={"institution": "id"}), on=["id", "settlement"])
@@ -193,7 +196,8 @@ def school_needs_cells(needs: pd.DataFrame, schools: pd.DataFrame) -> pd.DataFra
                                   role=SCHOOL, value=own["total"] / own["n"], priority=PRIORITY["team"],
                                   partition="needs_team"))
     known = own_cells.assign(item="own_team", exempt=True, printed=False, value=np.nan)
-    pooled = report.merge(similar, on="settlement").merge(similar_ids, on="settlement")
+    pooled = report.merge(similar, on="settlement")
+    pooled["institutions"] = SETTLEMENT + pooled["settlement"]
     pooled_cells = _cells(pooled.assign(report=pooled["id"].map(school_report), item="needs_similar",
                                         domain=pooled["area"].map(need_domain), wave=NEEDS_WAVE, role=SCHOOL,
                                         value=pooled["total"] / pooled["n"], priority=PRIORITY["stand_in"]))
@@ -240,8 +244,8 @@ def sample_cells(tables: dict, scores: pd.DataFrame, registry: pd.DataFrame, rep
     parts.append(_melt(roles.assign(count=roles["n"].astype(float))[["cohort", "level", "n", "count", "share"]]
                        .rename(columns={"level": "role"}), report, "sample:role", ["count", "share"],
                        domain=ANY, wave=ANY, institutions=ALL, partition="sample:role", priority=PRIORITY["table"]))
-    settlements = sample[sample["characteristic"] == "settlement"].merge(
-        institutions_with(scores, registry, "settlement"), left_on=["cohort", "level"], right_on=["cohort", "place"])
+    settlements = sample[sample["characteristic"] == "settlement"]
+    settlements = settlements.assign(institutions=SETTLEMENT + settlements["level"].astype(str))
     parts.append(_melt(settlements.assign(count=settlements["n"].astype(float), label=settlements["level"])[
         ["cohort", "institutions", "label", "n", "count", "share"]], report, "sample:settlement", ["count", "share"],
         domain=ANY, wave=ANY, partition="sample:settlement", priority=PRIORITY["table"]))
@@ -414,7 +418,7 @@ def control_release(scores: pd.DataFrame, needs: pd.DataFrame, registry: pd.Data
                     open_summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every cell of every report with its status after disclosure control (dpo_eval.release),
     the values of suppressed cells removed, and each school report's ``level``."""
-    atoms = pd.concat([atoms_from_scores(scores), needs_atoms(needs)], ignore_index=True)
+    atoms = pd.concat([atoms_from_scores(scores), needs_atoms(needs, registry)], ignore_index=True)
     evaluation = evaluation_cells(tables, scores, registry, langs)
     # The open data package's summary (OPEN_DATA.md): over all its participants.
     opened = _cells(open_summary, priority=PRIORITY["total"]) if open_summary is not None else evaluation.iloc[:0]
