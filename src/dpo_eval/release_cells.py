@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from dpo_eval.release import ALL, ANY, SETTLEMENT, atoms_from_scores, control, group_keys
+from dpo_eval.reporting.formatting import rounded
 from dpo_eval.study import WAVES
 
 SCHOOL_LEVELS = ("team", "municipality_cohort", "cohort")
@@ -386,9 +387,9 @@ def evaluation_cells(tables: dict, scores: pd.DataFrame, registry: pd.DataFrame,
 
 
 def printed_value(values: pd.Series, digits: int = 2) -> pd.Series:
-    """Values as a report prints them (``f"{v:.2f}"``): differences of printed numbers are
-    computed from these, so that the page adds up (as dpo_eval's report formatting does)."""
-    return values.map(lambda v: float(f"{float(v):.{digits}f}"))
+    """Values as a report prints them (``reporting.formatting.rounded``): differences of
+    printed numbers are computed from these, so that the page adds up."""
+    return values.map(lambda v: rounded(v, digits))
 
 
 def derived_cells(cells: pd.DataFrame) -> pd.DataFrame:

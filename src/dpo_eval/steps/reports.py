@@ -14,7 +14,7 @@ from dpo_eval.io import read_csv, write_outputs
 from dpo_eval.package import build_open_package, build_package, open_data
 from dpo_eval.release import manifest
 from dpo_eval.release_cells import control_release
-from dpo_eval.report import build_evaluation_report, build_institution_reports
+from dpo_eval.reporting.build import build_evaluation_report, build_institution_reports
 from dpo_eval.settings import DisclosureSettings, InstitutionReportSettings, ReportSettings
 
 
