@@ -156,7 +156,7 @@ def institution_context(config: dict, tables: dict[str, pd.DataFrame], registry:
         "top_needs_text": join_words(top_needs, t), "mark": mark, "min_cell": min_cell, "reading": reading,
         "findings": sentences.school_summary(domain_findings, t, names, lang),
         "page_one": sentences.school_page(participation, scores, level, levels, cohort, domain_findings, config,
-                                          t, names, lang),
+                                          t, names, lang, protected),
         "authors": config.get("reports", {}).get("authors", {}),
     }
 
