@@ -196,7 +196,7 @@ CONFIG_READERS: dict[str, tuple[set[str], object]] = {
     # Fewer languages: no new job; the disclosure control, the outbox and the reproduction
     # package lose a report.
     "reports.languages": ({"disclosure_control", "outbox", "reproduction_package"}, None),
-    "reports": ({"disclosure_control", "evaluation_report", "institution_report_batch"}, None),
+    "reports": ({"evaluation_report", "institution_report_batch"}, None),
     # The disclosure threshold also sets the k of the data packages.
     "reports.min_cell": ({"disclosure_control", "evaluation_report", "institution_report_batch",
                           "reproduction_package", "open_data_package"}, None),
