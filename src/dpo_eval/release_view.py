@@ -183,7 +183,8 @@ def descriptive_status(view: ReportCells, descriptives: pd.DataFrame) -> pd.Seri
 
 # Items of the evaluation report whose cells it can mark as hidden; every other cell it prints
 # (cohort-wide counts, reliability, needs by stakeholder group, model results) must be shown.
-EVALUATION_HIDEABLE = ("sample:role", "sample:settlement", "municipalities", "descriptives")
+EVALUATION_HIDEABLE = ("sample:role", "sample:settlement", "municipalities", "descriptives", "needs:",
+                       "needs_formats:", "figure_likert:")
 
 
 def check_evaluation_shown(view: ReportCells) -> None:

@@ -101,9 +101,9 @@ def disclosure_notes(hidden: set, t: dict, min_cell: int, low_threshold: bool = 
     return notes + ([low] if low else [])
 
 
-def descriptive_hidden(view: release_view.ReportCells) -> set:
-    """The reasons for which cells of the descriptives table were hidden."""
-    rows = view.rows[view.rows["item"] == "descriptives:mean"]
+def descriptive_hidden(view: release_view.ReportCells, items: tuple[str, ...] = ("descriptives:mean",)) -> set:
+    """The reasons for which cells of a table (the descriptives by default) were hidden."""
+    rows = view.rows[view.rows["item"].str.startswith(items)]
     return set(rows["status"]) - {release.SHOWN}
 
 
@@ -125,7 +125,9 @@ def reliability_rows(reliability: pd.DataFrame, codebook, t: dict, names: dict, 
     return rows
 
 
-def needs_rows(tables: dict, t: dict, names: dict, lang: str) -> dict:
+def needs_rows(tables: dict, view: release_view.ReportCells, t: dict, names: dict, lang: str) -> dict:
+    """The needs by stakeholder group (mean and rank), their tests and the preferred formats; a
+    group's cells the control hid (a group below the threshold) carry its mark."""
     fmt = lambda v, digits=2: format_optional(v, lang, digits)  # noqa: E731
     needs, formats = tables["needs"], tables["needs_formats"]
     tests = tables["needs_tests"].set_index("area")
@@ -135,7 +137,10 @@ def needs_rows(tables: dict, t: dict, names: dict, lang: str) -> dict:
         cells = {}
         for group in groups:
             row = needs[(needs["stakeholder"] == group) & (needs["area"] == area)]
-            cells[group] = f"{fmt(row['estimate'].iloc[0])} ({int(row['rank'].iloc[0])})" if not row.empty else "—"
+            status = view.status("needs:estimate", domain=release_cells.need_domain(area), role=group)
+            cells[group] = ("—" if row.empty else
+                            cell_text(status or release.SHOWN, view,
+                                      f"{fmt(row['estimate'].iloc[0])} ({int(row['rank'].iloc[0])})"))
         test = tests.loc[area]
         need_rows.append({"area": names["area"][area], "cells": [cells[g] for g in groups],
                           "p_holm": format_p(test["p_holm"], lang) if pd.notna(test["p_holm"]) else "—",
@@ -145,7 +150,9 @@ def needs_rows(tables: dict, t: dict, names: dict, lang: str) -> dict:
         cells = []
         for group in groups:
             row = formats[(formats["stakeholder"] == group) & (formats["format"] == code)]
-            cells.append(f"{int(row['count'].iloc[0])} ({format_share(row['share'].iloc[0], lang)})" if not row.empty else "—")
+            status = view.status(f"needs_formats:{code}:count", role=group)
+            cells.append("—" if row.empty else cell_text(
+                status or release.SHOWN, view, f"{int(row['count'].iloc[0])} ({format_share(row['share'].iloc[0], lang)})"))
         format_rows.append({"format": label, "cells": cells})
     sizes = needs.groupby("stakeholder")["n"].max().to_dict()
     headers = [f"{t['stakeholder_short'][g]} (n\u00a0=\u00a0{format_count(sizes[g], lang)})" for g in groups]
@@ -277,11 +284,21 @@ def report_figures(findings: EvaluationFindings, tables: dict, domains: list[str
                                     t["mean_score"], lang),
         "forest": figures.forest_plot(forest, "label", t["no_difference"], t["did_axis"], lang),
         "sensitivity": figures.forest_plot(sens_plot, "label", t["no_difference"], t["did_axis"], lang),
-        "likert": figures.diverging_likert(tables["needs_distribution"], names["area"],
+        "likert": figures.diverging_likert(shown_distribution(tables["needs_distribution"], view), names["area"],
                                            {g: names["stakeholder"][g] for g in groups}, names["importance"], lang),
         "qq": figures.qq_plots(tables["qq"], dn, t["qq_kinds"], lang),
     }
     return {k: svg_image(v) for k, v in figs.items()}
+
+
+def shown_distribution(distribution: pd.DataFrame, view: release_view.ReportCells) -> pd.DataFrame:
+    """The rating distribution of the needs figure without the groups the control hid."""
+    rows = view.rows[view.rows["item"].str.startswith("figure_likert:")]
+    hidden = rows[rows["status"] != release.SHOWN]
+    hidden_pairs = set(zip(hidden["role"], hidden["domain"]))
+    keep = [(g, release_cells.need_domain(a)) not in hidden_pairs
+            for g, a in zip(distribution["stakeholder"], distribution["area"])]
+    return distribution[keep]
 
 
 def methods_items(t: dict) -> list[dict]:
@@ -307,7 +324,7 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
     sample, sample_hidden = sample_rows(tables["sample"], view, t, names, lang)
     municipalities = municipality_rows(tables["municipalities"], view, names)
     descriptives = descriptive_rows(tables["descriptives"], view, codebook, t, names, lang)
-    needs = needs_rows(tables, t, names, lang)
+    needs = needs_rows(tables, view, t, names, lang)
     section_titles = {**t["sections"], **t["sections_extra"]}
     n_participants = sum(n for _, n in findings.study.participants)
     n_institutions = sum(n for _, n in findings.study.schools)
@@ -338,6 +355,8 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
         "group_headers": needs["group_headers"], "need_rows": needs["need_rows"], "format_rows": needs["format_rows"],
         "descriptives": descriptives,
         "descriptive_notes": disclosure_notes(descriptive_hidden(view), t, min_cell, low_threshold=False),
+        "needs_notes": disclosure_notes(descriptive_hidden(view, ("needs:", "needs_formats:")), t, min_cell,
+                                        low_threshold=False),
         "did": did_rows(findings, tables["did"], names, lang),
         "effects": effect_rows(tables["effect_sizes"], domains, names, lang),
         "checks": check_rows(tables["model_checks"], tables["variance_components"], domains, t, names, lang),
