@@ -189,8 +189,9 @@ EVALUATION_HIDEABLE = ("sample:role", "sample:settlement", "municipalities", "de
 
 def check_evaluation_shown(view: ReportCells) -> None:
     """Stop with a clear message where the control hid a cell the evaluation report prints
-    unconditionally: a cohort, a domain's sample or a stakeholder group below the threshold (or
-    one that would reveal another), for which no evaluation report can be published."""
+    unconditionally (flow counts, reliability, model results): a cohort's or a domain's whole
+    sample below the threshold, or one revealing another, for which no evaluation report can be
+    published."""
     rows = view.rows[~view.rows["item"].str.startswith(EVALUATION_HIDEABLE)]
     hidden = rows[rows["status"] != SHOWN]
     if len(hidden):
