@@ -5,6 +5,7 @@ and D (8); municipality N has programme team E (7) comparison team F (5) and pro
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from dpo_eval.release import SHOWN, manifest, violations
 from dpo_eval.release_cells import control_release, school_cells
@@ -40,6 +41,12 @@ def needs():
     return pd.DataFrame(rows)
 
 
+@pytest.fixture(scope="module")
+def controlled():
+    """The study's whole release after control (computed once for the tests of this module)."""
+    return control_release(scores(), needs(), registry(), {}, DOMAINS, [], 5)
+
+
 def test_levels_follow_the_team_then_its_cohort_in_its_municipality_then_its_cohort():
     cells, levels = school_cells(scores(), needs(), registry(), DOMAINS, 5, {})
     # A, C, D, E, F: own teams of 5+; B (4) pools with A in M's programme schools (10, 6 besides
@@ -52,12 +59,11 @@ def test_levels_follow_the_team_then_its_cohort_in_its_municipality_then_its_coh
     assert not ((cells["report"] == "institutions/G") & (cells["item"] == "scores")).any()
 
 
-def test_a_pool_that_another_reader_can_subtract_itself_from_is_dropped_and_the_school_moves_on():
+def test_a_pool_that_another_reader_can_subtract_itself_from_is_dropped_and_the_school_moves_on(controlled):
     """A (6) knows its own team: the pool A;B (10) shown to B would give A the mean of B's 4 (and
     E, knowing itself, H's 3 from E;H). The control hides both pools; B and H move to their
     whole cohort (25), which less the shown teams A and E and any one school's own team still
     leaves at least 8 people."""
-    controlled = control_release(scores(), needs(), registry(), {}, DOMAINS, [], 5)
     b = controlled[(controlled["report"] == "institutions/B") & (controlled["item"] == "scores")]
     assert set(b["level"]) == {"cohort"} and set(b["institutions"]) == {"all"} and set(b["cohort"]) == {"program"}
     assert set(b["status"]) == {SHOWN} and set(b["n"]) == {25}
@@ -79,8 +85,7 @@ def test_a_pool_less_the_shown_teams_and_a_readers_own_team_is_not_left_small():
         assert set(rows["level"]) == {"none"} and set(rows["level_reason"]) == {"protected"}
 
 
-def test_no_pool_shown_to_a_school_mixes_the_cohorts():
-    controlled = control_release(scores(), needs(), registry(), {}, DOMAINS, [], 5)
+def test_no_pool_shown_to_a_school_mixes_the_cohorts(controlled):
     cohort_of = {i: c for i, (_, c, _) in TEAMS.items()}
     pools = controlled[(controlled["item"] == "scores") & (controlled["level"] != "team")]
     for row in pools.itertuples():
@@ -90,8 +95,7 @@ def test_no_pool_shown_to_a_school_mixes_the_cohorts():
             assert {cohort_of[i] for i in row.institutions.split(";")} == {row.cohort}, row
 
 
-def test_marks_are_honest_primary_only_below_the_threshold():
-    controlled = control_release(scores(), needs(), registry(), {}, DOMAINS, [], 5)
+def test_marks_are_honest_primary_only_below_the_threshold(controlled):
     printed = controlled[controlled["printed"].astype(bool)]
     primary = printed[printed["status"] == "primary"]
     assert len(primary) and (primary["n"] < 5).all()
