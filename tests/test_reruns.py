@@ -191,14 +191,15 @@ CONFIG_READERS: dict[str, tuple[set[str], object]] = {
     "analysis.covariates": ({"fit_domain", "fit_combined"}, None),
     # Fewer domains: fewer model jobs, the domain lists of the combined model, the tables and
     # the reports change.
-    "analysis.domains": ({"score", "fit_combined", "collect_models", "evaluation_report",
+    "analysis.domains": ({"score", "fit_combined", "collect_models", "disclosure_control", "evaluation_report",
                           "institution_report_batch"}, None),
-    # Fewer languages: no new job; the outbox and the reproduction package lose a report.
-    "reports.languages": ({"outbox", "reproduction_package"}, None),
+    # Fewer languages: no new job; the disclosure control, the outbox and the reproduction
+    # package lose a report.
+    "reports.languages": ({"disclosure_control", "outbox", "reproduction_package"}, None),
     "reports": ({"evaluation_report", "institution_report_batch"}, None),
     # The disclosure threshold also sets the k of the data packages.
-    "reports.min_cell": ({"evaluation_report", "institution_report_batch", "reproduction_package",
-                          "open_data_package"}, None),
+    "reports.min_cell": ({"disclosure_control", "evaluation_report", "institution_report_batch",
+                          "reproduction_package", "open_data_package"}, None),
     "delivery.sender": ({"outbox"}, None),
     "delivery.sender_name": ({"outbox"}, None),
     # Schools sent nothing: the outbox checks the list (and records the configuration's digest).

@@ -142,6 +142,18 @@ class CombinedModelSettings(StepSettings):
 
 
 @dataclasses.dataclass(frozen=True)
+class DisclosureSettings(StepSettings):
+    """Disclosure control of the whole release: the threshold, the domains whose entry and exit
+    cells decide a school report's level, and the languages of the evaluation report."""
+
+    min_cell: int
+    domains: tuple[str, ...]
+    languages: tuple[str, ...]
+    KEYS: ClassVar[dict[str, str]] = {"min_cell": "reports.min_cell", "domains": "analysis.domains",
+                                      "languages": "reports.languages"}
+
+
+@dataclasses.dataclass(frozen=True)
 class ReportSettings(StepSettings):
     """What a report prints from the configuration: the study's title and program, the report
     date, the domains in the order reported, and the reports section (disclosure control and

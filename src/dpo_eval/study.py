@@ -28,7 +28,9 @@ ANALYSIS_TABLES = ("flow", "descriptives", "reliability", "needs", "needs_distri
                    "needs_formats", "did", "fixed_effects", "variance_components", "model_checks",
                    "effect_sizes", "response_shift", "sensitivity", "qq", "sample", "municipalities",
                    "score_benchmarks", "needs_benchmarks")
-AUDIT_TABLES = ("match_audit", "duplicates", "invalid_values")
+AUDIT_TABLES = ("match_audit", "duplicates", "invalid_values", "disclosure_control")
+# Published tables of results/reports/: the manifest of every number the reports show.
+REPORT_TABLES = ("released_cells",)
 
 # The tables the evaluation report and the school reports read (results/tables/{name}.csv). Here,
 # not in dpo_eval.reporting, so that the workflow can list them without importing the reporting

@@ -289,7 +289,8 @@ def school_summary(domains: tuple, strings: dict, names: dict, lang: str) -> lis
 
 
 def school_page(participation: list[dict], scores: list[dict], level: str, levels: dict, cohort: str | None,
-                domains: tuple, config: dict, strings: dict, names: dict, lang: str) -> list[str]:
+                domains: tuple, config: dict, strings: dict, names: dict, lang: str,
+                protected: bool = False) -> list[str]:
     """Page 1 of a school's report: what this school can take from the evaluation.
 
     - its own participation against the mean per school of the region (its own counts, which
@@ -322,7 +323,8 @@ def school_page(participation: list[dict], scores: list[dict], level: str, level
         key = "changes_team" if level == "team" else "changes_pooled"
         out.append(page[key].format(level=levels[level], changes="; ".join(changes)))
     elif level == "none" or not changes:
-        out.append(page["no_scores"])
+        # ``protected``: the disclosure control hid the groups around the team to protect others.
+        out.append(page["no_scores_protected" if protected else "no_scores"])
     out.append(school_summary(domains, strings, names, lang)[0])
     out.append(page["unknown"])
     contact = (config.get("reports") or {}).get("contact") or {}
