@@ -1,0 +1,1 @@
+"""Statistical analyses of the evaluation (model engine, measurement invariance)."""

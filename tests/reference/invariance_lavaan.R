@@ -1,0 +1,63 @@
+# Longitudinal measurement invariance with lavaan: the reference for dpo_eval.analysis.invariance.
+#
+# Usage: Rscript tests/reference/invariance_lavaan.R FRAME.csv FREED OUT.csv
+#   FRAME.csv  one row per participant, columns {item}.pre ... then {item}.post ... (keyed
+#              values, complete cases), as dpo_eval.analysis.invariance.wide_frame writes them
+#   FREED      items whose exit intercepts are free in the partial scalar model ("pk3,pk5"),
+#              or "none" (no partial model)
+#   OUT.csv    columns model, measure, value: chisq, df, pvalue, cfi, tli, rmsea,
+#              rmsea.ci.lower, rmsea.ci.upper, srmr of lavaan's fitMeasures, and std:{item}.{wave}
+#              (standardizedSolution's est.std of each loading)
+#
+# The models are those of the module: one factor per wave (first item's loading fixed at 1),
+# residuals of the same item correlated across the waves; metric: equal loadings; scalar: also
+# equal intercepts and the exit factor mean free; estimator = "ML" (lavaan's default "normal"
+# likelihood: sample covariances divided by N).
+suppressPackageStartupMessages(library(lavaan))
+
+args <- commandArgs(trailingOnly = TRUE)
+stopifnot(length(args) == 3)
+frame <- read.csv(args[1], check.names = FALSE)
+freed <- if (args[2] == "none") character(0) else strsplit(args[2], ",")[[1]]
+items <- sub("\\.pre$", "", grep("\\.pre$", names(frame), value = TRUE))
+names(frame) <- gsub(".", "_", names(frame), fixed = TRUE)
+
+syntax <- function(level, freed = character(0)) {
+  k <- length(items)
+  loading <- function(wave) {
+    labels <- if (level == "configural") paste0("l", wave, seq_len(k)) else paste0("l", seq_len(k))
+    terms <- ifelse(seq_len(k) == 1, paste0("1*", items, "_", wave),
+                    paste0(labels, "*", items, "_", wave))
+    paste0("F", wave, " =~ ", paste(terms, collapse = " + "))
+  }
+  residuals <- paste0(items, "_pre ~~ ", items, "_post")
+  lines <- c(loading("pre"), loading("post"), residuals)
+  if (level == "scalar") {
+    post_label <- ifelse(items %in% freed, paste0("ip", seq_len(k)), paste0("i", seq_len(k)))
+    lines <- c(lines, paste0(items, "_pre ~ i", seq_len(k), "*1"),
+               paste0(items, "_post ~ ", post_label, "*1"), "Fpre ~ 0*1", "Fpost ~ 1")
+  }
+  paste(lines, collapse = "\n")
+}
+
+measures <- c("chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea.ci.lower",
+              "rmsea.ci.upper", "srmr")
+models <- list(configural = syntax("configural"), metric = syntax("metric"),
+               scalar = syntax("scalar"))
+if (length(freed) > 0) models$partial_scalar <- syntax("scalar", freed)
+
+rows <- list()
+for (name in names(models)) {
+  fit <- cfa(models[[name]], data = frame, estimator = "ML", meanstructure = TRUE)
+  stopifnot(lavInspect(fit, "converged"))
+  values <- fitMeasures(fit, measures)
+  rows[[length(rows) + 1]] <- data.frame(model = name, measure = measures,
+                                         value = as.numeric(values))
+  std <- standardizedSolution(fit)
+  std <- std[std$op == "=~", ]
+  rows[[length(rows) + 1]] <- data.frame(model = name,
+                                         measure = paste0("std:", sub("_(pre|post)$", ".\\1", std$rhs)),
+                                         value = std$est.std)
+}
+out <- do.call(rbind, rows)
+write.csv(out, args[3], row.names = FALSE)
