@@ -142,6 +142,29 @@ class CombinedModelSettings(StepSettings):
 
 
 @dataclasses.dataclass(frozen=True)
+class InvarianceSettings(StepSettings):
+    """Longitudinal measurement invariance: the domains, who is analysed, and the decision rules
+    (Chen 2007 cut-offs; see dpo_eval.analysis.invariance)."""
+
+    domains: tuple[str, ...]
+    careless_policy: str
+    min_n: int
+    max_cfi_drop: float
+    max_rmsea_rise: float
+    max_freed_share: float
+    by_cohort: bool
+    KEYS: ClassVar[dict[str, str]] = {"domains": "analysis.domains",
+                                      "careless_policy": "cleaning.careless.policy",
+                                      "min_n": "analysis.invariance.min_n",
+                                      "max_cfi_drop": "analysis.invariance.max_cfi_drop",
+                                      "max_rmsea_rise": "analysis.invariance.max_rmsea_rise",
+                                      "max_freed_share": "analysis.invariance.max_freed_share",
+                                      "by_cohort": "analysis.invariance.by_cohort"}
+    DEFAULTS: ClassVar[dict[str, Any]] = {"min_n": 100, "max_cfi_drop": 0.010, "max_rmsea_rise": 0.015,
+                                          "max_freed_share": 0.5, "by_cohort": True}
+
+
+@dataclasses.dataclass(frozen=True)
 class ReportSettings(StepSettings):
     """What a report prints from the configuration: the study's title and program, the report
     date, the domains in the order reported, and the reports section (disclosure control and
@@ -215,7 +238,7 @@ class OutboxSettings(StepSettings):
 # The settings of every analysis step, in pipeline order: the provenance appendix of the
 # evaluation report prints them, as the configuration its tables were computed with.
 ANALYSIS_SETTINGS = (IngestSettings, NeedsIngestSettings, ScoreSettings, DomainModelSettings,
-                     CombinedModelSettings)
+                     CombinedModelSettings, InvarianceSettings)
 
 
 def computed_with(config: dict) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from dpo_eval.settings import (
     CombinedModelSettings,
     DomainModelSettings,
     IngestSettings,
+    InvarianceSettings,
     InstitutionReportSettings,
     NeedsIngestSettings,
     OutboxSettings,
@@ -102,7 +103,7 @@ DICTIONARY_TABLES = [
       ("flow", "descriptives", "reliability", "needs", "needs_distribution", "needs_tests",
        "needs_formats", "did", "fixed_effects", "variance_components", "model_checks",
        "effect_sizes", "response_shift", "sensitivity", "qq", "sample", "municipalities",
-       "score_benchmarks", "needs_benchmarks")),
+       "score_benchmarks", "needs_benchmarks", "invariance", "invariance_loadings")),
     *(f"results/audit/{name}.csv" for name in ("match_audit", "duplicates", "invalid_values")),
 ]
 
@@ -112,7 +113,7 @@ REPRODUCED = [
       ("flow", "descriptives", "reliability", "needs", "needs_distribution", "needs_tests",
        "needs_formats", "did", "fixed_effects", "variance_components", "model_checks",
        "effect_sizes", "response_shift", "sensitivity", "qq", "sample", "municipalities",
-       "score_benchmarks", "needs_benchmarks")),
+       "score_benchmarks", "needs_benchmarks", "invariance", "invariance_loadings")),
     *(f"results/reports/evaluation.{lang}.pdf" for lang in LANGUAGES),
 ]
 # The pseudonymised analysis data a reproduction package carries: what the rebuild reads, and
