@@ -8,6 +8,14 @@
 #   OUT.csv    columns model, measure, value: chisq, df, pvalue, cfi, tli, rmsea,
 #              rmsea.ci.lower, rmsea.ci.upper, srmr of lavaan's fitMeasures, and std:{item}.{wave}
 #              (standardizedSolution's est.std of each loading)
+# The time of the fits is printed to stderr.
+#
+# The stored numbers (tests/reference/invariance/*.lavaan.csv) were made in that folder with
+#   Rscript ../invariance_lavaan.R demo_universal.csv none demo_universal.lavaan.csv
+# and likewise for every frame there; shifted_professional with FREED "pk3". The demo_* frames
+# are the demo study's, the shifted_* frames those of
+#   python -m dpo_eval.simulate --seed 24 --schools 120 --needs 20 --intercept-shift pk3=0.6
+# (tests/test_invariance.py checks that the pipeline's frames of both studies equal them).
 #
 # The models are those of the module: one factor per wave (first item's loading fixed at 1),
 # residuals of the same item correlated across the waves; metric: equal loadings; scalar: also
@@ -47,6 +55,7 @@ models <- list(configural = syntax("configural"), metric = syntax("metric"),
 if (length(freed) > 0) models$partial_scalar <- syntax("scalar", freed)
 
 rows <- list()
+started <- proc.time()[["elapsed"]]
 for (name in names(models)) {
   fit <- cfa(models[[name]], data = frame, estimator = "ML", meanstructure = TRUE)
   stopifnot(lavInspect(fit, "converged"))
@@ -59,5 +68,7 @@ for (name in names(models)) {
                                          measure = paste0("std:", sub("_(pre|post)$", ".\\1", std$rhs)),
                                          value = std$est.std)
 }
+# The time of the fits alone (without R's start-up), for benchmarks/invariance_speed.py.
+message(sprintf("lavaan fit seconds: %.4f", proc.time()[["elapsed"]] - started))
 out <- do.call(rbind, rows)
 write.csv(out, args[3], row.names = FALSE)
