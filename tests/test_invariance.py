@@ -217,6 +217,17 @@ def test_a_failed_fit_gives_a_row_that_says_so_and_no_numbers():
     assert inv.level_held(table, "universal").level == "not_estimable"
 
 
+def test_a_poorly_fitting_configural_model_supports_no_level():
+    frame = pd.read_csv(REFERENCE / "shifted_professional.csv")  # configural CFI 0.938
+    strict = inv.Criteria(min_cfi=0.95)
+    rows, _ = inv.invariance_rows(frame, "professional", "all", ITEMS["professional"], strict)
+    table = pd.DataFrame(rows).reindex(columns=list(inv.COLUMNS))
+    assert rows[0]["decision"] == "rejected"
+    assert inv.level_held(table, "professional").level == "none"
+    rows, _ = inv.invariance_rows(frame, "professional", "all", ITEMS["professional"], inv.Criteria())
+    assert rows[0]["decision"] == "holds"
+
+
 def test_chen_cut_offs():
     criteria = inv.Criteria()
     assert not criteria.rejects(-0.010, 0.015)

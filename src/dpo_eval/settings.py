@@ -152,6 +152,8 @@ class InvarianceSettings(StepSettings):
     max_cfi_drop: float
     max_rmsea_rise: float
     max_freed_share: float
+    min_cfi: float
+    max_rmsea: float
     by_cohort: bool
     KEYS: ClassVar[dict[str, str]] = {"domains": "analysis.domains",
                                       "careless_policy": "cleaning.careless.policy",
@@ -159,9 +161,12 @@ class InvarianceSettings(StepSettings):
                                       "max_cfi_drop": "analysis.invariance.max_cfi_drop",
                                       "max_rmsea_rise": "analysis.invariance.max_rmsea_rise",
                                       "max_freed_share": "analysis.invariance.max_freed_share",
+                                      "min_cfi": "analysis.invariance.min_cfi",
+                                      "max_rmsea": "analysis.invariance.max_rmsea",
                                       "by_cohort": "analysis.invariance.by_cohort"}
     DEFAULTS: ClassVar[dict[str, Any]] = {"min_n": 100, "max_cfi_drop": 0.010, "max_rmsea_rise": 0.015,
-                                          "max_freed_share": 0.5, "by_cohort": True}
+                                          "max_freed_share": 0.5, "min_cfi": 0.90, "max_rmsea": 0.08,
+                                          "by_cohort": True}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,8 +10,10 @@ levels of constraint (Meredith 1993; Widaman, Ferrer & Conger 2010):
 * metric: the loadings equal across the waves;
 * scalar: also the intercepts equal, the exit wave's latent mean free.
 
-Each level is compared with the one below it by the change of CFI and RMSEA, with Chen's (2007)
-cut-offs (a level is rejected when CFI drops by more than ``max_cfi_drop`` or RMSEA rises by more
+The configural model must fit acceptably on its own (CFI at least ``min_cfi``, RMSEA at most
+``max_rmsea``; Hu & Bentler 1999's "acceptable" region); otherwise not even the same factor
+structure is supported at both waves. Each further level is compared with the one below it by the
+change of CFI and RMSEA, with Chen's (2007) cut-offs (a level is rejected when CFI drops by more than ``max_cfi_drop`` or RMSEA rises by more
 than ``max_rmsea_rise``), and by the likelihood-ratio test, which is reported but does not
 decide (with a few hundred participants it rejects differences of no practical size). When the
 scalar level is rejected and the metric level holds, partial scalar invariance (Byrne,
@@ -51,6 +53,12 @@ class Criteria:
     max_cfi_drop: float = 0.010
     max_rmsea_rise: float = 0.015
     max_freed_share: float = 0.5
+    min_cfi: float = 0.90
+    max_rmsea: float = 0.08
+
+    def configural_fits(self, cfi: float, rmsea: float) -> bool:
+        """Acceptable fit of the configural model: CFI >= min_cfi and RMSEA <= max_rmsea."""
+        return bool(cfi >= self.min_cfi and rmsea <= self.max_rmsea)
 
     def rejects(self, delta_cfi: float, delta_rmsea: float) -> bool:
         """Chen (2007): non-invariance when CFI drops by more than 0.010 or RMSEA rises by more
@@ -188,7 +196,9 @@ def invariance_rows(frame: pd.DataFrame, domain: str, group: str, items: list[st
     data = frame.to_numpy(dtype=float)
     fits = {level: fit_ml(longitudinal_model(k, level), data) for level in LEVELS}
     rows = {level: _model_row(base, level, fits[level]) for level in LEVELS}
-    rows["configural"]["decision"] = "baseline" if rows["configural"]["status"] == "ok" else "not_tested"
+    configural = rows["configural"]
+    configural["decision"] = ("not_tested" if configural["status"] != "ok" else "holds"
+                              if criteria.configural_fits(configural["cfi"], configural["rmsea"]) else "rejected")
     for lower, upper in zip(LEVELS, LEVELS[1:]):
         rows[upper] = _compare(rows[upper], rows[lower], fits[upper], fits[lower], criteria)
     if rows["scalar"]["decision"] == "rejected" and rows["metric"]["decision"] == "holds":
@@ -224,8 +234,9 @@ def invariance_table(responses: pd.DataFrame, items_of: dict[str, list[str]], cr
 @dataclass(frozen=True)
 class LevelHeld:
     """The highest level of invariance supported for one domain and group: ``level`` is one of
-    "scalar", "partial_scalar", "metric", "configural", "not_estimable" (too few participants,
-    or the configural model failed); ``freed_items`` are the items with free exit intercepts."""
+    "scalar", "partial_scalar", "metric", "configural", "none" (the configural model fits
+    poorly), "not_estimable" (too few participants, or the configural model failed);
+    ``freed_items`` are the items with free exit intercepts."""
 
     domain: str
     group: str
@@ -248,6 +259,8 @@ def level_held(table: pd.DataFrame, domain: str, group: str = ALL_PARTICIPANTS) 
     configural = rows.loc["configural"]
     if configural["status"] != "ok":
         return LevelHeld(domain, group, "not_estimable", n, reason=str(configural["note"]))
+    if configural["decision"] != "holds":
+        return LevelHeld(domain, group, "none", n, reason="configural fit below min_cfi / above max_rmsea")
     if rows.loc["metric", "decision"] != "holds":
         return LevelHeld(domain, group, "configural", n, reason=str(rows.loc["metric", "decision"]))
     if rows.loc["scalar", "decision"] == "holds":

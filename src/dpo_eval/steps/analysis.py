@@ -94,7 +94,7 @@ def invariance(settings: InvarianceSettings, codebook: str | Path, responses: st
         table = table[~table["careless"].astype(bool)]
     items_of = {domain: [item.id for item in codebook.items_of(domain)] for domain in settings.domains}
     criteria = Criteria(settings.min_n, settings.max_cfi_drop, settings.max_rmsea_rise,
-                        settings.max_freed_share)
+                        settings.max_freed_share, settings.min_cfi, settings.max_rmsea)
     result, loadings = invariance_table(table, items_of, criteria, settings.by_cohort)
     for domain, group in result[["domain", "group"]].drop_duplicates().itertuples(index=False):
         held = level_held(result, domain, group)
