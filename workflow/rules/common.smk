@@ -1,3 +1,4 @@
+import functools
 from pathlib import Path
 
 
@@ -15,6 +16,7 @@ from dpo_eval.settings import (
     InstitutionReportSettings,
     NeedsIngestSettings,
     OutboxSettings,
+    ReportBatchSettings,
     ReportSettings,
     ScoreSettings,
     computed_with,
@@ -50,14 +52,28 @@ from dpo_eval.study import (
 FONTS = sorted(str(path) for path in Path("reports/fonts").glob("*.ttf"))
 
 
-def registry_ids():
-    """Ids of the registry's institutions (schools, the university and the IRO), read by the
-    same reader as the survey exports (any encoding and separator they accept)."""
+@functools.cache
+def registry():
+    """The institutions registry, read once per DAG build by the same reader as the survey
+    exports (any encoding and separator they accept)."""
     from dpo_eval.ingest import load_registry
 
     with exit_on_user_error():
-        registry = load_registry(config["registry"])
-    return [iid for iid, type_ in zip(registry["id"], registry["type"]) if type_ in STAKEHOLDER_GROUPS]
+        return load_registry(config["registry"])
+
+
+def registry_ids():
+    """Ids of the registry's institutions (schools, the university and the IRO)."""
+    return [iid for iid, type_ in zip(registry()["id"], registry()["type"]) if type_ in STAKEHOLDER_GROUPS]
+
+
+@functools.cache
+def school_batches():
+    """The schools of the registry in the batches of the school-report jobs."""
+    from dpo_eval.report_batches import school_batches as batches
+
+    schools = [iid for iid, type_ in zip(registry()["id"], registry()["type"]) if type_ == "school"]
+    return batches(schools, ReportBatchSettings.from_config(config).batch_size)
 
 
 def validate_recipients():
