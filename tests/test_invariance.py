@@ -30,7 +30,11 @@ SHIFTED_STUDY = ("--seed", "24", "--schools", "120", "--needs", "20", "--interce
 FREED = {"shifted_professional": ["pk3"]}
 LAVAAN_MEASURES = {"chisq": "chisq", "df": "df", "pvalue": "p_value", "cfi": "cfi", "tli": "tli",
                    "rmsea": "rmsea", "rmsea.ci.lower": "rmsea_low", "rmsea.ci.upper": "rmsea_high",
-                   "srmr": "srmr"}
+                   "srmr": "srmr", "chisq.scaled": "chisq_scaled",
+                   "chisq.scaling.factor": "scaling_factor", "pvalue.scaled": "p_value_scaled"}
+LAVAAN_TESTS = {"lr.chisq": "lr_chisq", "lr.df": "lr_df", "lr.pvalue": "lr_p_value",
+                "lr.chisq.scaled": "lr_chisq_scaled", "lr.pvalue.scaled": "lr_p_value_scaled"}
+BELOW = {"metric": "configural", "scalar": "metric", inv.PARTIAL: "metric"}
 CODEBOOK = load_codebook(REPO / "config" / "codebook.yaml")
 ITEMS = {domain: [item.id for item in CODEBOOK.items_of(domain)]
          for domain in ("universal", "professional", "subject_methodical")}
@@ -52,19 +56,21 @@ def python_fits(frame: pd.DataFrame, freed_items: list[str]) -> dict[str, cfa.Cf
 
 
 def compare_with_lavaan(frame: pd.DataFrame, lavaan: pd.DataFrame, freed: list[str]) -> list[str]:
-    """Every fit measure and standardised loading that differs from lavaan's by more than 1e-4
-    relative."""
+    """Every fit measure (normal-theory and Satorra-Bentler), likelihood-ratio test and
+    standardised loading that differs from lavaan's by more than 1e-4 relative."""
     fits = python_fits(frame, freed)
     wrong = []
     for (model, measure), value in lavaan.set_index(["model", "measure"])["value"].items():
         fit = fits[model]
         assert fit.converged and fit.proper, model
-        if measure.startswith("std:"):
+        if measure in LAVAAN_TESTS:
+            ours = float(cfa.likelihood_ratio_test(fit, fits[BELOW[model]])[LAVAAN_TESTS[measure]])
+        elif measure.startswith("std:"):
             column = list(frame.columns).index(measure[4:])
             wave = 0 if measure.endswith(".pre") else 1
             ours = float(fit.standardised_loadings()[column, wave])
         else:
-            ours = float(cfa.fit_measures(fit)[LAVAAN_MEASURES[measure]])
+            ours = float({**cfa.fit_measures(fit), **cfa.scaled_test(fit)}[LAVAAN_MEASURES[measure]])
         if not close(ours, value):
             wrong.append(f"{model} {measure}: ours {ours!r}, lavaan {value!r}")
     return wrong
@@ -74,7 +80,8 @@ def compare_with_lavaan(frame: pd.DataFrame, lavaan: pd.DataFrame, freed: list[s
 def test_fit_statistics_and_standardised_loadings_agree_with_lavaan(design):
     frame = pd.read_csv(REFERENCE / f"{design}.csv")
     lavaan = pd.read_csv(REFERENCE / f"{design}.lavaan.csv")
-    assert len(lavaan) == len(lavaan["model"].unique()) * (9 + frame.shape[1])
+    models = len(lavaan["model"].unique())
+    assert len(lavaan) == models * (12 + frame.shape[1]) + (models - 1) * len(LAVAAN_TESTS)
     assert not compare_with_lavaan(frame, lavaan, FREED.get(design, []))
 
 

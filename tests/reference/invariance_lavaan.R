@@ -6,8 +6,12 @@
 #   FREED      items whose exit intercepts are free in the partial scalar model ("pk3,pk5"),
 #              or "none" (no partial model)
 #   OUT.csv    columns model, measure, value: chisq, df, pvalue, cfi, tli, rmsea,
-#              rmsea.ci.lower, rmsea.ci.upper, srmr of lavaan's fitMeasures, and std:{item}.{wave}
-#              (standardizedSolution's est.std of each loading)
+#              rmsea.ci.lower, rmsea.ci.upper, srmr of lavaan's fitMeasures (estimator "ML"),
+#              chisq.scaled, chisq.scaling.factor, pvalue.scaled (the same model with estimator
+#              "MLM", Satorra-Bentler), std:{item}.{wave} (standardizedSolution's est.std of each
+#              loading), and against the model below it (metric: configural; scalar and
+#              partial_scalar: metric) lr.chisq, lr.df, lr.pvalue (lavTestLRT of the ML fits) and
+#              lr.chisq.scaled, lr.pvalue.scaled (of the MLM fits, Satorra-Bentler 2001)
 # The time of the fits is printed to stderr.
 #
 # The stored numbers (tests/reference/invariance/*.lavaan.csv) were made in that folder with
@@ -54,14 +58,29 @@ models <- list(configural = syntax("configural"), metric = syntax("metric"),
                scalar = syntax("scalar"))
 if (length(freed) > 0) models$partial_scalar <- syntax("scalar", freed)
 
+robust <- c("chisq.scaled", "chisq.scaling.factor", "pvalue.scaled")
+below <- c(metric = "configural", scalar = "metric", partial_scalar = "metric")
+
 rows <- list()
+fits <- list()
 started <- proc.time()[["elapsed"]]
 for (name in names(models)) {
   fit <- cfa(models[[name]], data = frame, estimator = "ML", meanstructure = TRUE)
-  stopifnot(lavInspect(fit, "converged"))
-  values <- fitMeasures(fit, measures)
-  rows[[length(rows) + 1]] <- data.frame(model = name, measure = measures,
+  fit_mlm <- cfa(models[[name]], data = frame, estimator = "MLM", meanstructure = TRUE)
+  stopifnot(lavInspect(fit, "converged"), lavInspect(fit_mlm, "converged"))
+  fits[[name]] <- list(ml = fit, mlm = fit_mlm)
+  values <- c(fitMeasures(fit, measures), fitMeasures(fit_mlm, robust))
+  rows[[length(rows) + 1]] <- data.frame(model = name, measure = c(measures, robust),
                                          value = as.numeric(values))
+  if (name %in% names(below)) {
+    general <- fits[[below[[name]]]]
+    standard <- lavTestLRT(fit, general$ml)
+    scaled <- lavTestLRT(fit_mlm, general$mlm, method = "satorra.bentler.2001")
+    rows[[length(rows) + 1]] <- data.frame(
+      model = name, measure = c("lr.chisq", "lr.df", "lr.pvalue", "lr.chisq.scaled", "lr.pvalue.scaled"),
+      value = c(standard[2, "Chisq diff"], standard[2, "Df diff"], standard[2, "Pr(>Chisq)"],
+                scaled[2, "Chisq diff"], scaled[2, "Pr(>Chisq)"]))
+  }
   std <- standardizedSolution(fit)
   std <- std[std$op == "=~", ]
   rows[[length(rows) + 1]] <- data.frame(model = name,

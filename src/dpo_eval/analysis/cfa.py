@@ -16,13 +16,19 @@ minimised with its exact gradient; the test statistic is chi2 = N F_min (lavaan'
 test of ``estimator = "ML"``). The fit indices follow lavaan's ``fitMeasures``: CFI and TLI
 against the independence model (free means and variances), RMSEA with its 90% interval by
 inverting the noncentral chi-square (lav_fit_rmsea_ci), and Bentler's SRMR including the means.
-Reference: Bollen (1989), Structural Equations with Latent Variables, ch. 4 and 7; Rosseel (2012),
-lavaan, J. Stat. Softw. 48(2).
+The robust variant is the Satorra-Bentler scaled statistic (lavaan's ``estimator = "MLM"``): the
+same estimates, chi2 divided by c = tr(U Gamma) / df, with Gamma the asymptotic covariance of the
+sample means and covariances (fourth moments, divided by N), U = W - W Delta (Delta' W Delta)^-1
+Delta' W, W the normal-theory weight at the implied moments and Delta their Jacobian; nested
+models are compared by the Satorra-Bentler (2001) scaled difference.
+Reference: Bollen (1989), Structural Equations with Latent Variables, ch. 4 and 7; Satorra &
+Bentler (1994, 2001); Rosseel (2012), lavaan, J. Stat. Softw. 48(2).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy import optimize, stats
@@ -66,20 +72,33 @@ class CfaModel:
         return result
 
 
+def vech_indices(p: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of the lower triangle, column by column (lavaan's vech order)."""
+    cols, rows = np.triu_indices(p)
+    return rows, cols
+
+
 @dataclass(frozen=True)
 class Moments:
-    """Complete-data sample moments: mean and covariance divided by N (ML)."""
+    """Complete-data sample moments: mean and covariance divided by N (ML), and Gamma, the
+    asymptotic covariance of (mean, vech(cov)) from the fourth moments (divided by N, lavaan's
+    NACOV of complete data)."""
 
     mean: np.ndarray
     cov: np.ndarray
     n: int
+    gamma: np.ndarray
 
     @classmethod
     def of(cls, data: np.ndarray) -> "Moments":
         data = np.asarray(data, dtype=float)
+        n = data.shape[0]
         mean = data.mean(axis=0)
         centred = data - mean
-        return cls(mean, centred.T @ centred / data.shape[0], data.shape[0])
+        cov = centred.T @ centred / n
+        rows, cols = vech_indices(data.shape[1])
+        deviations = np.hstack([centred, centred[:, rows] * centred[:, cols] - cov[rows, cols]])
+        return cls(mean, cov, n, deviations.T @ deviations / n)
 
 
 @dataclass(frozen=True)
@@ -107,6 +126,17 @@ class CfaFit:
     def implied(self) -> tuple[np.ndarray, np.ndarray]:
         return implied_moments(self.model.matrices(self.params))
 
+    @cached_property
+    def scaling_factor(self) -> float:
+        """Satorra-Bentler c = tr(U Gamma) / df (module docstring)."""
+        if self.df <= 0:
+            return np.nan
+        sigma, _ = self.implied()
+        weight = normal_weight(sigma)
+        delta = moment_jacobian(self.model, self.params)
+        u = weight - weight @ delta @ np.linalg.solve(delta.T @ weight @ delta, delta.T @ weight)
+        return float(np.trace(u @ self.moments.gamma) / self.df)
+
     def standardised_loadings(self) -> np.ndarray:
         """lavaan's std.all: lambda_ij sqrt(psi_jj) / sqrt(sigma_ii)."""
         mats = self.model.matrices(self.params)
@@ -117,6 +147,44 @@ class CfaFit:
 def implied_moments(mats: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     lam = mats["lambda"]
     return lam @ mats["psi"] @ lam.T + mats["theta"], mats["nu"] + lam @ mats["alpha"]
+
+
+def implied_vector(model: CfaModel, params: np.ndarray) -> np.ndarray:
+    """(mu, vech Sigma) of the model at ``params``."""
+    sigma, mu = implied_moments(model.matrices(params))
+    rows, cols = vech_indices(sigma.shape[0])
+    return np.concatenate([mu, sigma[rows, cols]])
+
+
+def moment_jacobian(model: CfaModel, params: np.ndarray) -> np.ndarray:
+    """Delta = d(mu, vech Sigma) / d params, by central differences (the moments are
+    polynomials of degree 3 in the parameters: the error is of order h^2)."""
+    columns = []
+    for index in range(params.size):
+        h = 1e-5 * max(1.0, abs(params[index]))
+        up, down = params.copy(), params.copy()
+        up[index] += h
+        down[index] -= h
+        columns.append((implied_vector(model, up) - implied_vector(model, down)) / (2 * h))
+    return np.column_stack(columns)
+
+
+def normal_weight(sigma: np.ndarray) -> np.ndarray:
+    """The normal-theory weight of (mean, vech cov): blockdiag(Sigma^-1, D' (Sigma^-1 x
+    Sigma^-1) D / 2), D the duplication matrix."""
+    p = sigma.shape[0]
+    rows, cols = vech_indices(p)
+    inverse = np.linalg.inv(sigma)
+    # D' (A x A) D / 2 element by element, for vech pairs (i,j), (k,l): a_ik a_jl + a_il a_jk,
+    # halved for each of the two that is a diagonal element (D lists it once, not twice).
+    block = (inverse[np.ix_(rows, rows)] * inverse[np.ix_(cols, cols)]
+             + inverse[np.ix_(rows, cols)] * inverse[np.ix_(cols, rows)])
+    half = np.where(rows == cols, 0.5, 1.0)
+    block *= half[:, None] * half[None, :]
+    weight = np.zeros((p + rows.size, p + rows.size))
+    weight[:p, :p] = inverse
+    weight[p:, p:] = block
+    return weight
 
 
 def discrepancy_and_gradient(params: np.ndarray, model: CfaModel,
@@ -286,8 +354,19 @@ def fit_measures(fit: CfaFit) -> dict[str, float]:
     }
 
 
+def scaled_test(fit: CfaFit) -> dict[str, float]:
+    """The Satorra-Bentler scaled chi-square (lavaan's chisq.scaled of estimator "MLM")."""
+    scaled = fit.chisq / fit.scaling_factor
+    return {"scaling_factor": fit.scaling_factor, "chisq_scaled": scaled,
+            "p_value_scaled": float(stats.chi2.sf(scaled, fit.df))}
+
+
 def likelihood_ratio_test(restricted: CfaFit, general: CfaFit) -> dict[str, float]:
-    """Chi-square difference of nested ML fits (lavaan's lavTestLRT, method "standard")."""
+    """Chi-square difference of nested ML fits (lavaan's lavTestLRT, method "standard"), and the
+    Satorra-Bentler (2001) scaled difference: (T0 - T1) / ((df0 c0 - df1 c1) / (df0 - df1))."""
     difference = restricted.chisq - general.chisq
     df = restricted.df - general.df
-    return {"lr_chisq": difference, "lr_df": df, "lr_p_value": float(stats.chi2.sf(difference, df))}
+    scale = (restricted.df * restricted.scaling_factor - general.df * general.scaling_factor) / df
+    scaled = difference / scale
+    return {"lr_chisq": difference, "lr_df": df, "lr_p_value": float(stats.chi2.sf(difference, df)),
+            "lr_chisq_scaled": scaled, "lr_p_value_scaled": float(stats.chi2.sf(scaled, df))}

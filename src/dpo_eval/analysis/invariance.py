@@ -14,8 +14,9 @@ The configural model must fit acceptably on its own (CFI at least ``min_cfi``, R
 ``max_rmsea``; Hu & Bentler 1999's "acceptable" region); otherwise not even the same factor
 structure is supported at both waves. Each further level is compared with the one below it by the
 change of CFI and RMSEA, with Chen's (2007) cut-offs (a level is rejected when CFI drops by more than ``max_cfi_drop`` or RMSEA rises by more
-than ``max_rmsea_rise``), and by the likelihood-ratio test, which is reported but does not
-decide (with a few hundred participants it rejects differences of no practical size). When the
+than ``max_rmsea_rise``), and by the likelihood-ratio test, normal-theory and Satorra-Bentler
+scaled (robust to the non-normality of 5-point items), which is reported but does not decide
+(with a few hundred participants it rejects differences of no practical size). When the
 scalar level is rejected and the metric level holds, partial scalar invariance (Byrne,
 Shavelson & Muthen 1989) frees the exit intercept that lowers chi-square most, one at a time,
 until the criteria hold again or ``max_freed_share`` of the items are free. The estimator is
@@ -32,16 +33,17 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from dpo_eval.analysis.cfa import CfaFit, CfaModel, fit_measures, fit_ml, likelihood_ratio_test
+from dpo_eval.analysis.cfa import CfaFit, CfaModel, fit_measures, fit_ml, likelihood_ratio_test, scaled_test
 from dpo_eval.study import COHORTS, MODEL_WAVES
 
 LEVELS = ("configural", "metric", "scalar")
 PARTIAL = "partial_scalar"
 ALL_PARTICIPANTS = "all"
-MEASURES = ("chisq", "df", "p_value", "cfi", "tli", "rmsea", "rmsea_low", "rmsea_high", "srmr")
+MEASURES = ("chisq", "df", "p_value", "cfi", "tli", "rmsea", "rmsea_low", "rmsea_high", "srmr",
+            "scaling_factor", "chisq_scaled", "p_value_scaled")
 COLUMNS = ("domain", "group", "model", "status", "n", "k", *MEASURES, "compared_with", "delta_cfi",
-           "delta_rmsea", "delta_srmr", "lr_chisq", "lr_df", "lr_p_value", "decision",
-           "freed_items", "note")
+           "delta_rmsea", "delta_srmr", "lr_chisq", "lr_df", "lr_p_value", "lr_chisq_scaled",
+           "lr_p_value_scaled", "decision", "freed_items", "note")
 LOADING_COLUMNS = ("domain", "group", "model", "item", "wave", "loading_std")
 
 
@@ -134,7 +136,7 @@ def _model_row(base: dict, model: str, fit: CfaFit | None, note: str = "") -> di
     row["status"] = status
     if status != "ok":
         return {**row, "note": STATUS_NOTES[status].format(message=fit.message)}
-    return {**row, **fit_measures(fit), "note": note}
+    return {**row, **fit_measures(fit), **scaled_test(fit), "note": note}
 
 
 def _compare(row: dict, general_row: dict, restricted: CfaFit, general: CfaFit,
