@@ -35,5 +35,5 @@ AUDIT_TABLES = ("match_audit", "duplicates", "invalid_values")
 # libraries every time it builds its DAG.
 EVALUATION_TABLES = ("did", "flow", "descriptives", "sample", "municipalities", "reliability", "needs",
                      "needs_tests", "needs_formats", "needs_distribution", "effect_sizes", "model_checks",
-                     "variance_components", "sensitivity", "response_shift", "qq")
+                     "variance_components", "sensitivity", "response_shift", "qq", "invariance")
 INSTITUTION_TABLES = ("score_benchmarks", "needs_benchmarks", "did", "model_checks")
