@@ -181,6 +181,7 @@ def test_without_the_shift_the_same_study_is_scalar_invariant(tmp_path):
     assert inv.PARTIAL not in set(table["model"])
 
 
+@pytest.mark.pipeline
 def test_demo_study_scalar_invariance_is_not_rejected(demo_run):
     table = pd.read_csv(demo_run / "results" / "tables" / "invariance.csv", keep_default_na=False,
                         na_values=[""])
@@ -197,6 +198,7 @@ def test_demo_study_scalar_invariance_is_not_rejected(demo_run):
     assert loadings["loading_std"].between(0.3, 0.9).all()
 
 
+@pytest.mark.pipeline
 def test_the_stored_demo_frames_are_the_demo_study(demo_run):
     responses = pd.read_csv(demo_run / "results" / "clean" / "responses.csv")
     for domain, items in ITEMS.items():
