@@ -179,16 +179,19 @@ def _item_offsets(items: list[Item]) -> np.ndarray:
 
 
 def responses_from_latent(theta: np.ndarray, items: list[Item], sd_item: float,
-                          rng: np.random.Generator, shift: dict | None = None) -> np.ndarray:
-    """Raw 1..5 answers (reverse-keyed items mirrored) for latent values ``theta`` (n,);
-    ``shift`` adds to the intercepts of the items it names (item id -> shift)."""
+                          rng: np.random.Generator, points: int = 5, shift: dict | None = None) -> np.ndarray:
+    """Raw 1..``points`` answers (reverse-keyed items mirrored) for latent values ``theta`` (n,)
+    on the 1-5 metric, stretched linearly onto a scale with other than 5 points; ``shift`` adds
+    to the intercepts of the items it names (item id -> shift)."""
     offsets = _item_offsets(items)
     if shift:
         offsets = offsets + np.array([shift.get(item.id, 0.0) for item in items])
     x = theta[:, None] + offsets[None, :] + rng.normal(0.0, sd_item, (theta.size, len(items)))
-    answers = np.clip(np.rint(x), 1, 5).astype(int)
+    if points != 5:
+        x = 1 + (x - 1) * (points - 1) / 4
+    answers = np.clip(np.rint(x), 1, points).astype(int)
     reverse = np.array([item.reverse for item in items])
-    answers[:, reverse] = 6 - answers[:, reverse]
+    answers[:, reverse] = points + 1 - answers[:, reverse]
     return answers
 
 
@@ -461,7 +464,8 @@ class _StudyWriter:
             items = self.codebook.items_of(domain)
             theta = np.array([latent[(person["code"], domain)]["then" if retrospective else wave]])
             shift = self.spec.intercept_shift if wave == "post" and not retrospective else None
-            values = responses_from_latent(theta, items, self.spec.sd_item, self.rng, shift)[0]
+            values = responses_from_latent(theta, items, self.spec.sd_item, self.rng,
+                                           self.codebook.scale_points(items[0].scale)[1], shift)[0]
             for item, value in zip(items, values):
                 answers[("then:" if retrospective else "") + item.id] = int(value)
         return answers

@@ -1,1 +1,2 @@
-"""Statistical analyses of the evaluation (model engine, measurement invariance)."""
+"""Statistical analysis of the study: the mixed-model engine (``dpo_eval.analysis.lmm``) and
+measurement invariance (``cfa``, ``invariance``)."""
