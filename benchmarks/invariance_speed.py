@@ -33,7 +33,8 @@ sys.path.insert(0, str(REPO / "src"))
 
 from dpo_eval.analysis import invariance as inv  # noqa: E402
 from dpo_eval.codebook import load_codebook  # noqa: E402
-from dpo_eval.ingest import ingest_competencies, load_registry  # noqa: E402
+from dpo_eval.ingest import ingest_competencies  # noqa: E402
+from dpo_eval.registry import load_registry  # noqa: E402
 from dpo_eval.pseudonymise import DEMO_SECRET  # noqa: E402
 from dpo_eval.settings import InvarianceSettings  # noqa: E402
 from dpo_eval.simulation_study import study_config  # noqa: E402

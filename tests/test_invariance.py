@@ -17,7 +17,8 @@ from conftest import REPO, simulate
 from dpo_eval.analysis import cfa
 from dpo_eval.analysis import invariance as inv
 from dpo_eval.codebook import load_codebook
-from dpo_eval.ingest import ingest_competencies, load_registry
+from dpo_eval.ingest import ingest_competencies
+from dpo_eval.registry import load_registry
 from dpo_eval.pseudonymise import DEMO_SECRET
 from dpo_eval.simulation_study import study_config
 
