@@ -113,7 +113,7 @@ def invariance_rows(table: pd.DataFrame, domains: list[str], t: dict, names: dic
         for group, rows in table[table["domain"] == domain].groupby("group", sort=False):
             heading = f"{names['domain'][domain]}: {s['groups'][group]} (n = {format_count(int(rows['n'].iloc[0]), lang)})"
             if (rows["status"] == "too_few").all():
-                note = s["row_too_few"].format(n=format_count(int(rows["n"].iloc[0]), lang))
+                note = s["row_too_few"].format(n=counted(int(rows["n"].iloc[0]), t["nouns"]["participant"], lang))
                 blocks.append({"heading": heading, "rows": [{"model": "—", "note": note}]})
                 continue
             lines = []
@@ -122,7 +122,7 @@ def invariance_rows(table: pd.DataFrame, domains: list[str], t: dict, names: dic
                 if isinstance(row.freed_items, str) and row.freed_items:
                     model += " (" + s["freed"].format(items=", ".join(row.freed_items.split(";"))) + ")"
                 if row.status != "ok":
-                    note = s["row_" + row.status].format(n=format_count(int(row.n), lang))
+                    note = s["row_" + row.status].format(n=counted(int(row.n), t["nouns"]["participant"], lang))
                     lines.append({"model": model, "note": note})
                     continue
                 lines.append({"model": model, "chisq": f"{fmt(row.chisq, 2)} ({int(row.df)})", "cfi": fmt(row.cfi),
