@@ -40,6 +40,7 @@ TOOLS = {
     "R": (lambda: _r_with("lme4", "lmerTest", "psych"),
           "Rscript with lme4, lmerTest and psych: apt-get install r-base-core r-cran-lme4 "
           "r-cran-lmertest r-cran-psych"),
+    "lavaan": (lambda: _r_with("lavaan"), "Rscript with lavaan: apt-get install r-base-core r-cran-lavaan"),
     "harfbuzz-subset": (lambda: _harfbuzz_subset_loaded(), "apt-get install libharfbuzz-subset0"),
 }
 

@@ -174,7 +174,7 @@ CONFIG_READERS: dict[str, tuple[set[str], object]] = {
     "cleaning.out_of_range": ({"ingest"}, _toggle("missing", "error")),
     "cleaning.unknown_labels": ({"ingest"}, _toggle("error", "missing")),
     "cleaning.near_miss_matching": ({"ingest"}, None),
-    "cleaning.careless.policy": ({"ingest", "score", "fit_domain", "fit_combined"},
+    "cleaning.careless.policy": ({"ingest", "score", "fit_domain", "fit_combined", "invariance"},
                                  _toggle("flag", "exclude")),
     "cleaning.careless.min_even_odd": ({"ingest"}, lambda value: 0.1 if value is None else None),
     "cleaning.careless": ({"ingest"}, None),
@@ -189,9 +189,11 @@ CONFIG_READERS: dict[str, tuple[set[str], object]] = {
     "waves.post.sheet": ({"ingest"}, None),
     "analysis.min_item_share": ({"score"}, None),
     "analysis.covariates": ({"fit_domain", "fit_combined"}, None),
+    # The decision rules of the invariance step; the evaluation report prints them (provenance).
+    "analysis.invariance": ({"invariance", "evaluation_report"}, None),
     # Fewer domains: fewer model jobs, the domain lists of the combined model, the tables and
     # the reports change.
-    "analysis.domains": ({"score", "fit_combined", "collect_models", "disclosure_control", "evaluation_report",
+    "analysis.domains": ({"score", "fit_combined", "collect_models", "disclosure_control", "invariance", "evaluation_report",
                           "institution_report_batch"}, None),
     # Fewer languages: no new job; the disclosure control, the outbox and the reproduction
     # package lose a report.

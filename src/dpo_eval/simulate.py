@@ -164,6 +164,9 @@ class SimulationSpec:
     followup_retention_of_gain: float = 0.8
     small_institution_size: int | None = None
     contamination: Contamination = field(default_factory=Contamination)
+    # Non-invariance: item id -> shift of that item's intercept at the exit wave (keyed 1-5
+    # metric, before rounding); the measurement-invariance check must find it. Empty: none.
+    intercept_shift: dict = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- latent model
@@ -176,10 +179,13 @@ def _item_offsets(items: list[Item]) -> np.ndarray:
 
 
 def responses_from_latent(theta: np.ndarray, items: list[Item], sd_item: float,
-                          rng: np.random.Generator, points: int = 5) -> np.ndarray:
+                          rng: np.random.Generator, points: int = 5, shift: dict | None = None) -> np.ndarray:
     """Raw 1..``points`` answers (reverse-keyed items mirrored) for latent values ``theta`` (n,)
-    on the 1-5 metric, stretched linearly onto a scale with other than 5 points."""
+    on the 1-5 metric, stretched linearly onto a scale with other than 5 points; ``shift`` adds
+    to the intercepts of the items it names (item id -> shift)."""
     offsets = _item_offsets(items)
+    if shift:
+        offsets = offsets + np.array([shift.get(item.id, 0.0) for item in items])
     x = theta[:, None] + offsets[None, :] + rng.normal(0.0, sd_item, (theta.size, len(items)))
     if points != 5:
         x = 1 + (x - 1) * (points - 1) / 4
@@ -457,8 +463,9 @@ class _StudyWriter:
         for domain in domains:
             items = self.codebook.items_of(domain)
             theta = np.array([latent[(person["code"], domain)]["then" if retrospective else wave]])
+            shift = self.spec.intercept_shift if wave == "post" and not retrospective else None
             values = responses_from_latent(theta, items, self.spec.sd_item, self.rng,
-                                           self.codebook.scale_points(items[0].scale)[1])[0]
+                                           self.codebook.scale_points(items[0].scale)[1], shift)[0]
             for item, value in zip(items, values):
                 answers[("then:" if retrospective else "") + item.id] = int(value)
         return answers
@@ -710,7 +717,14 @@ class _StudyWriter:
         effects = (true_score_effects(spec, self.codebook) if score_truth
                    else {"did": None, "response_shift": None})
         spec_dict = asdict(spec)
+        non_invariance = spec_dict.pop("intercept_shift")
+        # Only a study with injected non-invariance records it: the demo's truth stays as it was.
+        extra = {"non_invariance": {
+            "wave": "post", "intercept_shift": non_invariance,
+            "domain": {i.id: i.domain for i in self.codebook.items if i.id in non_invariance}}
+        } if non_invariance else {}
         return {
+            **extra,
             "generator": "dpo_eval.simulate",
             "spec": spec_dict,
             "files": FILES,
@@ -756,6 +770,17 @@ def simulate_study(spec: SimulationSpec, codebook: Codebook, out: Path, truth_pa
     return truth
 
 
+def _intercept_shifts(parser: argparse.ArgumentParser, values: list[str]) -> dict[str, float]:
+    shifts = {}
+    for value in values:
+        item, _, shift = value.partition("=")
+        try:
+            shifts[item.strip()] = float(shift)
+        except ValueError:
+            parser.error(f"--intercept-shift {value!r}: expected ITEM=SHIFT, e.g. pk3=0.8")
+    return shifts
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m dpo_eval.simulate",
@@ -775,14 +800,22 @@ def main(argv: list[str] | None = None) -> None:
                         help="multiplier of the true program effects (0 gives a null study)")
     parser.add_argument("--small-institution", type=int, default=None,
                         help="give the first school exactly this many participants")
+    parser.add_argument("--intercept-shift", action="append", default=[], metavar="ITEM=SHIFT",
+                        help="shift the intercept of ITEM at the exit wave by SHIFT scale points "
+                             "(non-invariance; repeatable)")
     args = parser.parse_args(argv)
     spec = SimulationSpec(seed=args.seed, n_schools=args.schools,
                           n_municipalities=args.municipalities, team_size_mean=args.team_size,
                           n_needs=args.needs, small_institution_size=args.small_institution,
-                          contamination=Contamination().scaled(args.contamination))
+                          contamination=Contamination().scaled(args.contamination),
+                          intercept_shift=_intercept_shifts(parser, args.intercept_shift))
     spec.did = {d: v * args.effect_scale for d, v in spec.did.items()}
     truth_path = args.truth or args.out.parent / "truth.json"
-    truth = simulate_study(spec, load_codebook(args.codebook), args.out, truth_path)
+    codebook = load_codebook(args.codebook)
+    unknown = set(spec.intercept_shift) - {item.id for item in codebook.items}
+    if unknown:
+        parser.error(f"--intercept-shift: {', '.join(sorted(unknown))} is not an item of {args.codebook}")
+    truth = simulate_study(spec, codebook, args.out, truth_path)
     print(f"wrote {len(FILES)} files to {args.out}; ground truth in {truth_path}: "
           f"{truth['participants']['enrolled']} participants, "
           f"{truth['institutions']['schools']} schools")

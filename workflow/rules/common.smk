@@ -13,6 +13,7 @@ from dpo_eval.settings import (
     DisclosureSettings,
     DomainModelSettings,
     IngestSettings,
+    InvarianceSettings,
     InstitutionReportSettings,
     NeedsIngestSettings,
     OutboxSettings,

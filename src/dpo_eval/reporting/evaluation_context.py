@@ -18,11 +18,11 @@ from dpo_eval.reporting.labels import names as label_names
 from dpo_eval.typography import counted, format_count
 
 EVALUATION_ORDER = ("fig-flow", "tab-flow", "tab-flow-model", "tab-sample", "tab-municipalities",
-                    "tab-reliability", "tab-needs", "fig-likert", "tab-formats", "fig-means",
+                    "tab-reliability", "tab-invariance", "tab-needs", "fig-likert", "tab-formats", "fig-means",
                     "tab-descriptives", "tab-did", "fig-forest", "tab-effects", "tab-checks", "fig-qq",
                     "tab-sensitivity", "fig-sensitivity", "tab-shift", "tab-provenance")
 SENSITIVITY_ROWS = ("primary", "careless_excluded", "completers", "then_baseline", "followup", "moderation_communication")
-SECTIONS = ("summary", "design", "flow", "sample", "instrument", "needs", "gains", "checks",
+SECTIONS = ("summary", "design", "flow", "sample", "instrument", "invariance", "needs", "gains", "checks",
             "sensitivity", "interpretation", "limitations", "conclusions", "authors", "methods", "provenance")
 
 
@@ -123,6 +123,38 @@ def reliability_rows(reliability: pd.DataFrame, codebook, t: dict, names: dict, 
                          "alpha_ci": format_ci(alpha["conf_low"], alpha["conf_high"], lang),
                          "omega": fmt(omega["estimate"]), "item_r": f"{fmt(item_r.min())}–{fmt(item_r.max())}"})
     return rows
+
+
+def invariance_rows(table: pd.DataFrame, domains: list[str], t: dict, names: dict, lang: str) -> list[dict]:
+    """Blocks of Table "invariance": per domain and group a heading, then a row per model with
+    its fit, the change from the model below it and the decision, or the reason for no numbers."""
+    s = t["invariance"]
+    fmt = lambda v, digits=3: format_optional(v, lang, digits)  # noqa: E731
+    blocks = []
+    for domain in domains:
+        for group, rows in table[table["domain"] == domain].groupby("group", sort=False):
+            heading = f"{names['domain'][domain]}: {s['groups'][group]} (n = {format_count(int(rows['n'].iloc[0]), lang)})"
+            if (rows["status"] == "too_few").all():
+                note = s["row_too_few"].format(n=counted(int(rows["n"].iloc[0]), t["nouns"]["participant"], lang))
+                blocks.append({"heading": heading, "rows": [{"model": "—", "note": note}]})
+                continue
+            lines = []
+            for row in rows.itertuples():
+                model = s["models"][row.model]
+                if isinstance(row.freed_items, str) and row.freed_items:
+                    model += " (" + s["freed"].format(items=", ".join(row.freed_items.split(";"))) + ")"
+                if row.status != "ok":
+                    note = s["row_" + row.status].format(n=counted(int(row.n), t["nouns"]["participant"], lang))
+                    lines.append({"model": model, "note": note})
+                    continue
+                lines.append({"model": model, "chisq": f"{fmt(row.chisq, 2)} ({int(row.df)})", "cfi": fmt(row.cfi),
+                              "rmsea": f"{fmt(row.rmsea)} {format_ci(row.rmsea_low, row.rmsea_high, lang, 3)}",
+                              "srmr": fmt(row.srmr), "delta_cfi": fmt(row.delta_cfi), "delta_rmsea": fmt(row.delta_rmsea),
+                              "p": "—" if pd.isna(row.lr_p_value_scaled) else
+                              format_p(row.lr_p_value_scaled, lang).removeprefix("p\u00a0").removeprefix("=\u00a0"),
+                              "decision": s["decisions"][row.decision], "note": ""})
+            blocks.append({"heading": heading, "rows": lines})
+    return blocks
 
 
 def needs_rows(tables: dict, view: release_view.ReportCells, t: dict, names: dict, lang: str) -> dict:
@@ -362,6 +394,8 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
             needs["groups"], tables["needs"].groupby("stakeholder")["n"].max().to_dict(),
             {k: Numbering(EVALUATION_ORDER)[v] for k, v in (("table", "tab-needs"), ("figure", "fig-likert"),
                                                              ("table2", "tab-formats"))}, t, lang),
+        "invariance_lines": sentences.invariance_sentences(findings, t, names, lang),
+        "invariance": invariance_rows(tables["invariance"], domains, t, names, lang),
         "group_headers": needs["group_headers"], "need_rows": needs["need_rows"], "format_rows": needs["format_rows"],
         "descriptives": descriptives,
         "descriptive_notes": disclosure_notes(descriptive_hidden(view), t, min_cell, low_threshold=False),

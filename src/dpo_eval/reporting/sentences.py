@@ -21,7 +21,7 @@ import pandas as pd
 from dpo_eval.reporting.findings import (NEGATIVE, NOT_CONVERGED, NOT_ESTIMABLE, NULL, POSITIVE, SENSITIVITY_ANALYSES,
                                          EvaluationFindings, SecondaryFinding)
 from dpo_eval.reporting.findings import verdict as findings_verdict
-from dpo_eval.reporting.formatting import format_ci, format_p, join_words, points, quote
+from dpo_eval.reporting.formatting import format_ci, format_optional, format_p, join_words, points, quote
 from dpo_eval.study import WAVES
 from dpo_eval.typography import counted, format_number
 
@@ -245,6 +245,25 @@ def interpretation(findings: EvaluationFindings, strings: dict, names: dict, lan
             "needs": needs_sentences(findings, strings, names, lang),
             "conclusions": conclusions(findings, strings, names, lang),
             "recommendations": recommendations(findings, strings, names, lang)}
+
+
+def invariance_sentences(findings: EvaluationFindings, strings: dict, names: dict, lang: str) -> list[str]:
+    """One sentence per domain from its InvarianceFinding: the level of measurement invariance
+    between entry and exit and what it allows for comparing means across the waves (the freed
+    items named), or why it was not assessed; then the levels of the cohorts fitted on their own."""
+    t = strings["invariance"]
+    out = []
+    for f in findings.invariance:
+        key = f.level if f.assessed else f.reason
+        text = t[key].format(domain=names["domain"][f.domain],
+                             n=counted(f.n, strings["nouns"]["participant"], lang),
+                             items=join_words([quote(names["item"][i], lang) for i in f.freed_items], strings),
+                             cfi=format_optional(f.cfi, lang, 3), rmsea=format_optional(f.rmsea, lang, 3))
+        if f.cohorts:
+            text += " " + t["cohorts"].format(levels="; ".join(
+                f"{t['groups'][cohort]} — {t['levels'][level]}" for cohort, level in f.cohorts))
+        out.append(text)
+    return out
 
 
 def combined_sentence(findings: EvaluationFindings, strings: dict, names: dict, lang: str) -> str:
