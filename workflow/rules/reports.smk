@@ -113,7 +113,9 @@ rule institution_reports:
     directory output: Snakemake empties it before the job, so a school withdrawn from the
     registry keeps no report."""
     input:
-        batches=expand("results/reports/batches/{batch}", batch=range(len(school_batches()))),
+        # A function: the registry is read only when the school reports are built (a reproduction
+        # package has no registry and builds no school report).
+        batches=lambda wildcards: expand("results/reports/batches/{batch}", batch=range(len(school_batches()))),
         code=script_code("institution_reports"),
     output:
         directory("results/reports/institutions"),
