@@ -14,7 +14,8 @@ import yaml
 from conftest import REPO, copy_project, run_snakemake, simulate, use_test_secret
 from dpo_eval.codebook import load_codebook
 from dpo_eval.codes import normalise_code
-from dpo_eval.ingest import ingest_competencies, load_registry
+from dpo_eval.ingest import ingest_competencies
+from dpo_eval.registry import load_registry
 from dpo_eval.io import csv_bytes
 from dpo_eval.models import did_table, fit_primary, model_frame
 from dpo_eval.scoring import scale_scores

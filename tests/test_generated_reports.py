@@ -82,7 +82,7 @@ def check_study(project: Path, null: bool = False) -> dict:
 
 def blank_communication(project: Path) -> None:
     """No one answers the communication scale at entry: the moderation cannot be estimated."""
-    from dpo_eval.simulate import COMM_PROMPT
+    from dpo_eval.simulate.exports import COMM_PROMPT
 
     path = project / "data" / "raw" / "pre_entry_google.csv"
     with open(path, encoding="utf-8", newline="") as stream:
