@@ -118,3 +118,8 @@ def test_typeset_html_is_idempotent():
     markup = '<p>Программа ДПО и в школе: 95% ДИ [0,07; 0,93] "итог"</p>'
     once = typeset_html(markup, "ru", TERMS_RU)
     assert typeset_html(once, "ru", TERMS_RU) == once
+
+
+def test_a_line_break_of_a_figure_label_stays_a_line_break():
+    assert typeset("анкет 121\nучастников 118 и в", "ru") == f"анкет 121\nучастников 118 и{S}в"
+    assert typeset("в\nшколе", "ru") == "в\nшколе"

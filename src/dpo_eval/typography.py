@@ -231,11 +231,17 @@ def quotes(text: str, lang: str, depth: int = 0) -> tuple[str, int]:
     return "".join(out), depth
 
 
-def typeset(text: str, lang: str) -> str:
-    """One text set by the rules of its language (``typesetting_rules``) and its quotation marks."""
+def _apply_rules(text: str, lang: str) -> str:
     for _name, pattern, replacement in typesetting_rules(lang):
         text = pattern.sub(replacement, text)
-    return quotes(text, lang)[0]
+    return text
+
+
+def typeset(text: str, lang: str) -> str:
+    """One text set by the rules of its language (``typesetting_rules``) and its quotation marks.
+    A line break of the text (a figure's label) stays one: the rules apply line by line."""
+    lines = [_apply_rules(line, lang) for line in text.split("\n")]
+    return quotes("\n".join(lines), lang)[0]
 
 
 class FirstUse:
@@ -311,9 +317,7 @@ def typeset_html(markup: str, lang: str, terms: dict[str, str] | None = None) ->
         if any(v for _, v in stack) or not token.strip():
             out.append(token)
             continue
-        text = _html.unescape(token)
-        for _name, pattern, replacement in typesetting_rules(lang):
-            text = pattern.sub(replacement, text)
+        text = _apply_rules(_html.unescape(token), lang)
         text, depth = quotes(text, lang, depth)
         if stack and stack[-1][0] in _PROSE_TAGS or any(t in _PROSE_TAGS for t, _ in stack):
             text = expand(text)
