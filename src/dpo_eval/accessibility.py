@@ -44,15 +44,19 @@ def pdf_options(identifier: bytes, font_config=None, tagged: bool = True) -> dic
     return options
 
 
-def write_pdf(html, info: DocumentInfo, identifier: bytes, font_config=None, tagged: bool = True) -> bytes:
-    """A WeasyPrint ``HTML`` document as tagged PDF bytes with ``info`` as its metadata (the
-    title, language and authors a screen reader and a document list show)."""
-    document = html.render(font_config=font_config)
-    document.metadata.title = info.title
-    document.metadata.lang = info.lang
-    document.metadata.authors = list(info.authors)
-    if info.subject:
-        document.metadata.description = info.subject
+def write_pdf(html, info: DocumentInfo | None, identifier: bytes, font_config=None, tagged: bool = True,
+              document=None) -> bytes:
+    """A WeasyPrint ``HTML`` (or its already rendered ``document``) as tagged PDF bytes with
+    ``info`` as its metadata (the title, language and authors a screen reader and a document
+    list show); ``info`` None keeps what the HTML says (``<title>``, ``lang``, ``<meta>``)."""
+    if document is None:
+        document = html.render(font_config=font_config)
+    if info is not None:
+        document.metadata.title = info.title
+        document.metadata.lang = info.lang
+        document.metadata.authors = list(info.authors)
+        if info.subject:
+            document.metadata.description = info.subject
     document.metadata.generator = "dpo_eval"
     options = pdf_options(identifier, tagged=tagged)
     options.pop("font_config")

@@ -187,9 +187,9 @@ def diverging_likert(distribution: pd.DataFrame, area_names: dict, groups: dict,
     """Diverging stacked bars: ratings 1-2 to the left of zero, 4-5 to the right, 3 centred;
     one panel per group of respondents, the legend above the panels."""
     areas = list(area_names)
-    label_lines = [wrap(area_names[a], 40, lang) for a in areas]
-    rows_height = sum(0.16 * (label.count("\n") + 1) + 0.08 for label in label_lines)
-    figure, axes = plt.subplots(len(groups), 1, figsize=(FIGURE_WIDTH, 0.9 + (rows_height + 0.3) * len(groups)),
+    label_lines = [wrap(area_names[a], 44, lang) for a in areas]
+    rows_height = sum(0.13 * (label.count("\n") + 1) + 0.1 for label in label_lines)
+    figure, axes = plt.subplots(len(groups), 1, figsize=(FIGURE_WIDTH, 0.8 + (rows_height + 0.3) * len(groups)),
                                 sharex=True, squeeze=False)
     for axis, (group, group_name) in zip(axes[:, 0], groups.items()):
         shares = (distribution[distribution["stakeholder"] == group]

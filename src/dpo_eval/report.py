@@ -28,7 +28,9 @@ import pandas as pd
 import yaml
 
 from dpo_eval import __version__, aggregates, figures
+from dpo_eval.accessibility import DocumentInfo, organisations
 from dpo_eval.aggregates import suppress
+from dpo_eval.layout import load_terms, render_report
 from dpo_eval.codebook import load_codebook
 from dpo_eval.io import read_csv, sha256_file, write_outputs
 from dpo_eval.study import EVALUATION_TABLES, INSTITUTION_TABLES
@@ -803,18 +805,16 @@ def fonttools_subsetting():
         fonts.harfbuzz_subset = saved
 
 
-def render_pdf(html: str, base_url: str | Path, iso_date: str, font_config=None, portable: bool = False) -> bytes:
+def render_pdf(html: str, base_url: str | Path, iso_date: str, font_config=None, portable: bool = False,
+               info: DocumentInfo | None = None, terms: dict | None = None) -> bytes:
     """HTML -> PDF bytes, byte-stable: a document identifier derived from the content and font
     timestamps from the report date. ``font_config`` (a WeasyPrint FontConfiguration) lets
     successive documents of one process share the fonts they load. ``portable``: fonts subset
     by fontTools whatever the system libraries (``fonttools_subsetting``), for PDFs that are
     rebuilt byte for byte on other machines."""
-    from weasyprint import HTML
-
     identifier = hashlib.sha256(html.encode("utf-8")).hexdigest()[:32].encode()
     with source_date_epoch(iso_date), (fonttools_subsetting() if portable else contextlib.nullcontext()):
-        return HTML(string=html, base_url=str(base_url)).write_pdf(pdf_identifier=identifier,
-                                                                   font_config=font_config)
+        return render_report(html, base_url, info, identifier, font_config, terms)
 
 
 def demo_secret_used(inputs: dict) -> bool:
@@ -838,7 +838,9 @@ def build_evaluation_report(config: dict, inputs: dict, lang: str, output: str |
     context = {**evaluation_context(config, tables, registry, lang, strings, prov),
                "demo_secret": demo_secret_used(inputs)}
     html = template_environment(templates_dir).get_template(Path(inputs["template"]).name).render(context)
-    write_outputs({output: render_pdf(html, templates_dir, config["study"]["report_date"], portable=True)})
+    info = DocumentInfo(context["title"], lang, organisations(config, lang))
+    write_outputs({output: render_pdf(html, templates_dir, config["study"]["report_date"], portable=True, info=info,
+                                      terms=load_terms(inputs["i18n"], lang))})
 
 
 # Loggers whose INFO/DEBUG chatter (one line per font table read) would bury the real warnings.
@@ -882,6 +884,7 @@ def _start_renderer(config: dict, tables: dict, registry: pd.DataFrame, i18n_dir
                 for lang in strings}
     _RENDERER.update(config=config, tables=tables, registry=registry, templates_dir=templates_dir, codebook=codebook,
                      strings=strings, findings=findings, demo_secret=demo_secret,
+                     terms={lang: load_terms(i18n_dir, lang) for lang in strings},
                      template=template_environment(templates_dir).get_template(Path(template).name),
                      font_config=FontConfiguration())
 
@@ -900,7 +903,9 @@ def _render_institution(institution: str) -> tuple[str, bytes, dict, list[str]]:
                                              lang, r["findings"][lang], r["codebook"]),
                        "demo_secret": r["demo_secret"]}
             html = r["template"].render(context)
-            pdf = render_pdf(html, r["templates_dir"], r["config"]["study"]["report_date"], r["font_config"])
+            info = DocumentInfo(context["title"], lang, organisations(r["config"], lang))
+            pdf = render_pdf(html, r["templates_dir"], r["config"]["study"]["report_date"], r["font_config"],
+                             info=info, terms=r["terms"][lang])
         messages.extend(f"{w.category.__name__}: {w.message}" for w in caught)
     finally:
         logging.getLogger().removeHandler(handler)

@@ -279,8 +279,10 @@ class FirstUse:
 # Elements whose text is never typeset: code, provenance values (class "literal") and styles.
 _VERBATIM_TAGS = {"style", "script", "code", "pre", "kbd", "samp"}
 _VERBATIM_CLASSES = {"literal", "hash"}
-# Abbreviations are expanded in running text only, not in headings, tables or captions.
+# Abbreviations are expanded in running text only, not in headings, tables, captions or subtitles.
 _PROSE_TAGS = {"p", "li"}
+_NO_EXPANSION_CLASSES = {"subtitle", "running"}
+_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6", "caption", "figcaption", "th", "td", "title"}
 _VOID_TAGS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 _TOKEN = re.compile(r"(<!--.*?-->|<[^>]*>)", re.DOTALL)
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)([^>]*?)(/?)>", re.DOTALL)
@@ -293,7 +295,7 @@ def typeset_html(markup: str, lang: str, terms: dict[str, str] | None = None) ->
     Markup, attribute values and verbatim elements (``code``, class ``literal`` or ``hash``,
     styles) are left as they are."""
     expand = FirstUse(terms or {}, lang)
-    stack: list[tuple[str, bool]] = []  # (tag, verbatim)
+    stack: list[tuple[str, bool, bool]] = []  # (tag, verbatim, running text)
     depth = 0
     out = []
     for token in _TOKEN.split(markup):
@@ -311,15 +313,16 @@ def typeset_html(markup: str, lang: str, terms: dict[str, str] | None = None) ->
                         break
             elif not self_closing and name not in _VOID_TAGS:
                 classes = set(_CLASS.search(attributes).group(1).split()) if _CLASS.search(attributes) else set()
-                verbatim = name in _VERBATIM_TAGS or bool(classes & _VERBATIM_CLASSES) or any(v for _, v in stack)
-                stack.append((name, verbatim))
+                verbatim = name in _VERBATIM_TAGS or bool(classes & _VERBATIM_CLASSES) or any(v for _, v, _ in stack)
+                prose = name in _PROSE_TAGS and not classes & _NO_EXPANSION_CLASSES
+                stack.append((name, verbatim, prose))
             continue
-        if any(v for _, v in stack) or not token.strip():
+        if any(v for _, v, _ in stack) or not token.strip():
             out.append(token)
             continue
         text = _apply_rules(_html.unescape(token), lang)
         text, depth = quotes(text, lang, depth)
-        if stack and stack[-1][0] in _PROSE_TAGS or any(t in _PROSE_TAGS for t, _ in stack):
+        if any(prose for _, _, prose in stack) and not any(t in _HEADINGS for t, _, _ in stack):
             text = expand(text)
         out.append(_html.escape(text, quote=False))
     return "".join(out)
