@@ -1,13 +1,14 @@
-# Two commands for a fresh machine with Python 3.11 (see README.md):
+# Commands for a fresh machine with Python 3.11 (see README.md):
 #   make run   - set up .venv from the lock file and run the pipeline on the bundled demo study
-#   make test  - the same set-up, then the whole test suite
+#   make test  - the same set-up, then the whole test suite (what CI runs)
+#   make check - the quick tier for the inner loop: lint, the tests that run no pipeline, a dry run
 PYTHON ?= python3.11
 VENV ?= .venv
 CORES ?= 4
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-16)
 
-.PHONY: run test setup lock demo-data clean
+.PHONY: run test check setup lock demo-data clean
 
 setup: $(STAMP)
 
@@ -24,6 +25,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+check: $(STAMP)
+	$(BIN)/snakemake --lint
+	$(BIN)/snakemake --dry-run --quiet rules
+	$(BIN)/python -m pytest -m "not pipeline and not slurm"
 
 # Regenerate the bundled demo study (byte-identical for the same seed; a test checks this).
 demo-data: $(STAMP)

@@ -4,9 +4,10 @@
 
 writes a study of ``--schools`` schools with the seeded generator into a copy of the project
 (with a recipients file addressed to its institutions), builds the tables the school reports
-read, then times ``snakemake --cores N results/reports/institutions``: the one
-``institution_reports`` job renders all PDFs in a pool of N processes. Prints the wall time, the
-reports per second and the slowest part of the log.
+read, then times ``snakemake --cores N results/reports/institutions``: the
+``institution_report_batch`` jobs render the PDFs, each in a pool of N processes, and
+``institution_reports`` gathers them. Prints the wall time, the reports per second and the end
+of each batch's log.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def main() -> None:
         started = time.perf_counter()
         # The target goes first: --forcerun takes any number of rule names and would swallow it.
         snakemake(project, "results/reports/institutions", "--cores", str(args.cores), "--forcerun",
-                  "institution_reports")
+                  "institution_report_batch")
         elapsed = time.perf_counter() - started
         cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
@@ -120,7 +121,8 @@ def main() -> None:
               f"({len(reports) / elapsed:.2f} reports/s, {elapsed / max(1, len(reports)):.2f} s per report)")
         print(f"CPU time of the job (all processes): {cpu:.0f} s, i.e. {cpu / max(1, len(reports)):.2f} CPU s per "
               f"report; load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-        print((project / "logs" / "institution_reports.log").read_text(encoding="utf-8").strip()[-1500:])
+        for log in sorted((project / "logs" / "institution_report_batch").glob("*.log")):
+            print(log.read_text(encoding="utf-8").strip()[-600:])
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)

@@ -40,7 +40,14 @@ TOOLS = {
     "R": (lambda: _r_with("lme4", "lmerTest", "psych"),
           "Rscript with lme4, lmerTest and psych: apt-get install r-base-core r-cran-lme4 "
           "r-cran-lmertest r-cran-psych"),
+    "harfbuzz-subset": (lambda: _harfbuzz_subset_loaded(), "apt-get install libharfbuzz-subset0"),
 }
+
+
+def _harfbuzz_subset_loaded() -> bool:
+    from weasyprint.text import ffi
+
+    return ffi.harfbuzz_subset is not None
 _available: dict[str, bool] = {}
 
 
@@ -51,7 +58,7 @@ def tool_available(tool: str) -> bool:
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "requires_tool(name): needs a system tool (pdftotext, R); "
+    config.addinivalue_line("markers", "requires_tool(name): needs a system tool (pdftotext, R, harfbuzz-subset); "
                             "skipped without it, failed without it under DPO_EVAL_REQUIRE_TOOLS=1")
 
 

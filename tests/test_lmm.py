@@ -9,7 +9,6 @@ tests/reference/satterthwaite_40_digits.py (40-digit decimal arithmetic, no engi
 """
 
 import importlib.util
-import shutil
 import subprocess
 import sys
 
@@ -299,7 +298,7 @@ def test_command_line_fits_a_model_frame(tmp_path):
     assert not (tmp_path / "x.csv").exists()
 
 
-@pytest.mark.skipif(shutil.which("Rscript") is None, reason="Rscript (lme4, lmerTest) not installed")
+@pytest.mark.requires_tool("R")
 @pytest.mark.parametrize("case", ["tiny-residual", "thousands"])
 def test_lme4_deviance_at_the_projects_theta_is_its_optimum(fits, case, tmp_path):
     """lme4's own REML deviance function (devFunOnly = TRUE) at the project's theta is within

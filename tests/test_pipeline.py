@@ -57,6 +57,7 @@ def result_digests(project: Path) -> dict[str, str]:
 EXPECTED_LOGS = {
     "ingest.log", "ingest_needs.log", "input_manifest.log", "score.log", "reliability.log",
     "needs_analysis.log", "fit_combined.log", "collect_models.log", "institution_reports.log",
+    "institution_report_batch/0.log",
     "data_dictionary.log", "reproduction_package.log", "open_data_package.log", "outbox.log",
     *(f"fit_domain/{d}.log" for d in ("universal", "professional", "subject_methodical")),
     *(f"evaluation_report/{lang}.log" for lang in ("ru", "en")),

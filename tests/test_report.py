@@ -239,8 +239,6 @@ def test_portable_pdfs_do_not_depend_on_harfbuzz_subsetting():
     import subprocess
     import sys
 
-    from weasyprint.text import ffi
-
     from dpo_eval.report import render_pdf
 
     templates = str(REPO / "reports" / "templates")
@@ -248,5 +246,14 @@ def test_portable_pdfs_do_not_depend_on_harfbuzz_subsetting():
     hidden = subprocess.run([sys.executable, "-c", HIDE_HARFBUZZ_SUBSET, templates], input=PORTABLE_HTML.encode(),
                             capture_output=True, check=True).stdout
     assert portable == hidden
-    if ffi.harfbuzz_subset is not None:  # installed (CI installs it): the fast path is really another one
-        assert render_pdf(PORTABLE_HTML, templates, "2026-04-01") != portable
+
+
+@pytest.mark.requires_tool("harfbuzz-subset")
+def test_school_reports_take_the_harfbuzz_subsetter_where_it_is_installed():
+    """The fast path (HarfBuzz subsetting, CI installs it) is really another one than the
+    portable fontTools path of the evaluation reports."""
+    from dpo_eval.report import render_pdf
+
+    templates = str(REPO / "reports" / "templates")
+    portable = render_pdf(PORTABLE_HTML, templates, "2026-04-01", portable=True)
+    assert render_pdf(PORTABLE_HTML, templates, "2026-04-01") != portable

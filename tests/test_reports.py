@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import copy_project, run_snakemake, simulate
+from conftest import copy_project, planned_jobs, run_snakemake, simulate
 from dpo_eval.aggregates import suppress
 
 PDFTOTEXT = shutil.which("pdftotext")
@@ -129,10 +129,34 @@ def test_russian_report_reads_as_russian(demo_run):
 
 @pytest.mark.pipeline
 @needs_pdftotext
-def test_institution_reports_are_one_job_with_a_quiet_log(demo_run):
-    log = (demo_run / "logs" / "institution_reports.log").read_text(encoding="utf-8")
+def test_institution_reports_are_one_batch_with_a_quiet_log(demo_run):
+    log = (demo_run / "logs" / "institution_report_batch" / "0.log").read_text(encoding="utf-8")
     assert "DEBUG" not in log and "fontTools" not in log
     assert "institution reports: 60 written" in log
+    gather = (demo_run / "logs" / "institution_reports.log").read_text(encoding="utf-8")
+    assert "institution reports: 60 gathered from 1 batch(es)" in gather
+
+
+@pytest.mark.pipeline
+def test_school_reports_are_the_same_bytes_for_any_batch_size(demo_run, tmp_path):
+    """The demo's 60 school reports rendered as 9 batch jobs of at most 7 schools equal the
+    single job's reports and index byte for byte."""
+    project = tmp_path / "batched"
+    shutil.copytree(demo_run, project, symlinks=True)
+    config_path = project / "config" / "config.yaml"
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    config["reports"]["batch_size"] = 7
+    config_path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    assert planned_jobs(project) == {"institution_report_batch": 9, "institution_reports": 1, "outbox": 1, "all": 1}
+    run_snakemake(project, "--cores", "2")
+    single = demo_run / "results" / "reports" / "institutions"
+    batched = project / "results" / "reports" / "institutions"
+    assert sorted(p.name for p in batched.iterdir()) == sorted(p.name for p in single.iterdir())
+    for path in sorted(single.iterdir()):
+        assert (batched / path.name).read_bytes() == path.read_bytes(), path.name
+    assert len(list((project / "logs" / "institution_report_batch").glob("*.log"))) == 9
+    assert not (project / "results" / "reports" / "batches").exists() or \
+        not any((project / "results" / "reports" / "batches").iterdir())
 
 
 @pytest.mark.pipeline

@@ -163,8 +163,8 @@ def _toggle(first, second):
 # be valid under the schema, how to edit them.
 CONFIG_READERS: dict[str, tuple[set[str], object]] = {
     "study.title": ({"evaluation_report"}, None),
-    "study.program": ({"evaluation_report", "institution_reports"}, None),
-    "study.report_date": ({"evaluation_report", "institution_reports", "outbox"},
+    "study.program": ({"evaluation_report", "institution_report_batch"}, None),
+    "study.report_date": ({"evaluation_report", "institution_report_batch", "outbox"},
                           lambda value: "2026-04-02"),
     "cleaning.out_of_range": ({"ingest"}, _toggle("missing", "error")),
     "cleaning.unknown_labels": ({"ingest"}, _toggle("error", "missing")),
@@ -187,12 +187,12 @@ CONFIG_READERS: dict[str, tuple[set[str], object]] = {
     # Fewer domains: fewer model jobs, the domain lists of the combined model, the tables and
     # the reports change.
     "analysis.domains": ({"score", "fit_combined", "collect_models", "evaluation_report",
-                          "institution_reports"}, None),
+                          "institution_report_batch"}, None),
     # Fewer languages: no new job; the outbox and the reproduction package lose a report.
     "reports.languages": ({"outbox", "reproduction_package"}, None),
-    "reports": ({"evaluation_report", "institution_reports"}, None),
+    "reports": ({"evaluation_report", "institution_report_batch"}, None),
     # The disclosure threshold also sets the k of the data packages.
-    "reports.min_cell": ({"evaluation_report", "institution_reports", "reproduction_package",
+    "reports.min_cell": ({"evaluation_report", "institution_report_batch", "reproduction_package",
                           "open_data_package"}, None),
     "delivery.sender": ({"outbox"}, None),
     "delivery.sender_name": ({"outbox"}, None),

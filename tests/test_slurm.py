@@ -99,7 +99,7 @@ def test_demo_pipeline_on_slurm_is_byte_identical_to_the_local_run(slurm, reques
     demo_run = request.getfixturevalue("demo_run")
     submitted = submitted_rules(output)
     # The work ran on the cluster: the ingest, the models and the reports went through sbatch.
-    for rule in ("ingest", "score", "fit_domain", "evaluation_report"):
+    for rule in ("ingest", "score", "fit_domain", "evaluation_report", "institution_report_batch"):
         assert submitted.get(rule), f"{rule} was not submitted to Slurm: {submitted}"
     assert submitted["fit_domain"] == 3 and submitted["evaluation_report"] == 2
     assert not set(submitted) & local_rules(output)

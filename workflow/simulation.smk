@@ -8,19 +8,15 @@
 # job is one batch of replicates of one condition or number of schools, so that a cluster
 # (`--profile workflow/profiles/slurm`) runs them side by side.
 
-import os
-import sys
 from pathlib import Path
 
 import yaml
 
-# The rules run the package in this repository (as in the Snakefile).
+
+include: "rules/package_path.smk"
+
+
 REPO = Path(workflow.basedir).parent
-PACKAGE_ROOT = str(REPO / "src")
-sys.path.insert(0, PACKAGE_ROOT)
-os.environ.update(
-    PYTHONPATH=os.pathsep.join(filter(None, [PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))
-)
 
 from dpo_eval.config import validate_config
 from dpo_eval.simulation_study import batch_seeds, merge_settings, n_batches

@@ -156,7 +156,9 @@ class ReportSettings(StepSettings):
     @classmethod
     def from_config(cls, config: dict):
         settings = super().from_config(config)
-        reports = {k: v for k, v in settings.reports.items() if k != "languages"}
+        # Not the languages (a school's report is in its registry language), nor the batch size
+        # (how the reports are split into jobs does not change a report).
+        reports = {k: v for k, v in settings.reports.items() if k not in ("languages", "batch_size")}
         return dataclasses.replace(settings, reports=reports)
 
     def report_config(self, codebook: str, computed_with: dict | None = None) -> dict:
@@ -185,7 +187,9 @@ class InstitutionReportSettings(StepSettings):
     @classmethod
     def from_config(cls, config: dict):
         settings = super().from_config(config)
-        reports = {k: v for k, v in settings.reports.items() if k != "languages"}
+        # Not the languages (a school's report is in its registry language), nor the batch size
+        # (how the reports are split into jobs does not change a report).
+        reports = {k: v for k, v in settings.reports.items() if k not in ("languages", "batch_size")}
         return dataclasses.replace(settings, reports=reports)
 
     def report_config(self, codebook: str) -> dict:
@@ -193,6 +197,16 @@ class InstitutionReportSettings(StepSettings):
         return {"codebook": str(codebook),
                 "study": {"program": self.program, "report_date": self.report_date},
                 "analysis": {"domains": list(self.domains)}, "reports": self.reports}
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportBatchSettings(StepSettings):
+    """How many schools one school-report job renders (the workflow's scatter, not a report
+    setting: every batch size gives the same reports)."""
+
+    batch_size: int
+    KEYS: ClassVar[dict[str, str]] = {"batch_size": "reports.batch_size"}
+    DEFAULTS: ClassVar[dict[str, Any]] = {"batch_size": 250}
 
 
 @dataclasses.dataclass(frozen=True)

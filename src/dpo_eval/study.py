@@ -20,6 +20,16 @@ PROGRAM, COMPARISON = COHORTS = ("program", "comparison")
 # are also the institution types of the registry.
 STAKEHOLDER_GROUPS = ("university", "iro", "school")
 
+# The table registry: every table the pipeline writes, by folder of results/ (the workflow's
+# targets, the data dictionary's check and the reproduction package are derived from it).
+CLEAN_TABLES = ("responses", "respondents", "scores", "needs", "needs_formats", "flow_waves",
+                "institutions", "input_manifest")
+ANALYSIS_TABLES = ("flow", "descriptives", "reliability", "needs", "needs_distribution", "needs_tests",
+                   "needs_formats", "did", "fixed_effects", "variance_components", "model_checks",
+                   "effect_sizes", "response_shift", "sensitivity", "qq", "sample", "municipalities",
+                   "score_benchmarks", "needs_benchmarks")
+AUDIT_TABLES = ("match_audit", "duplicates", "invalid_values")
+
 # The tables the evaluation report and the school reports read (results/tables/{name}.csv). Here,
 # not in dpo_eval.report, so that the workflow can list them without importing the reporting
 # libraries every time it builds its DAG.

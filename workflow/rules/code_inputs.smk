@@ -64,7 +64,7 @@ def _parsed_package_imports(path):
 def script_code(script):
     """The package modules that <SCRIPTS_DIR>/<script>.py runs: the transitive closure of
     its `dpo_eval` imports. A rule declares them as inputs, so that an edit of any of them
-    reruns exactly the rules that run it (tests/test_code_inputs.py checks every rule)."""
+    reruns exactly the rules that run it (tests/test_reruns.py checks every rule)."""
     seen, pending = set(), [Path(SCRIPTS_DIR) / f"{script}.py"]
     while pending:
         for module_file in _package_imports(pending.pop()):

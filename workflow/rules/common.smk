@@ -1,14 +1,9 @@
-import os
-import sys
+import functools
 from pathlib import Path
 
-# The rules run the package in this repository (whose modules they declare as inputs), also
-# where it is not installed, e.g. inside a per-rule conda environment.
-PACKAGE_ROOT = str(Path(workflow.basedir) / "src")
-sys.path.insert(0, PACKAGE_ROOT)
-os.environ.update(
-    PYTHONPATH=os.pathsep.join(filter(None, [PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))
-)
+
+include: "package_path.smk"
+
 
 from dpo_eval.codebook import load_codebook
 from dpo_eval.config import validate_config
@@ -20,6 +15,7 @@ from dpo_eval.settings import (
     InstitutionReportSettings,
     NeedsIngestSettings,
     OutboxSettings,
+    ReportBatchSettings,
     ReportSettings,
     ScoreSettings,
     computed_with,
@@ -44,19 +40,39 @@ SCRIPTS_DIR = Path(workflow.basedir) / "workflow" / "scripts"
 include: "code_inputs.smk"
 
 
-from dpo_eval.study import EVALUATION_TABLES, INSTITUTION_TABLES
+from dpo_eval.study import (
+    ANALYSIS_TABLES,
+    AUDIT_TABLES,
+    CLEAN_TABLES,
+    EVALUATION_TABLES,
+    INSTITUTION_TABLES,
+)
 
 FONTS = sorted(str(path) for path in Path("reports/fonts").glob("*.ttf"))
 
 
-def registry_ids():
-    """Ids of the registry's institutions (schools, the university and the IRO), read by the
-    same reader as the survey exports (any encoding and separator they accept)."""
+@functools.cache
+def registry():
+    """The institutions registry, read once per DAG build by the same reader as the survey
+    exports (any encoding and separator they accept)."""
     from dpo_eval.ingest import load_registry
 
     with exit_on_user_error():
-        registry = load_registry(config["registry"])
-    return [iid for iid, type_ in zip(registry["id"], registry["type"]) if type_ in STAKEHOLDER_GROUPS]
+        return load_registry(config["registry"])
+
+
+def registry_ids():
+    """Ids of the registry's institutions (schools, the university and the IRO)."""
+    return [iid for iid, type_ in zip(registry()["id"], registry()["type"]) if type_ in STAKEHOLDER_GROUPS]
+
+
+@functools.cache
+def school_batches():
+    """The schools of the registry in the batches of the school-report jobs."""
+    from dpo_eval.report_batches import school_batches as batches
+
+    schools = [iid for iid, type_ in zip(registry()["id"], registry()["type"]) if type_ == "school"]
+    return batches(schools, ReportBatchSettings.from_config(config).batch_size)
 
 
 def validate_recipients():
@@ -93,28 +109,17 @@ def outbox_provenance():
     templates = sorted(str(p) for p in Path("reports/templates").glob("*.html"))
     return [*raw_inputs(), *templates]
 
-# Every table described in the data dictionary (src/dpo_eval/data_dictionary.yaml).
+# Every table the pipeline writes (the registry is dpo_eval.study), all described in the data
+# dictionary (src/dpo_eval/data_dictionary.yaml).
+ANALYSIS_OUTPUTS = [f"results/tables/{name}.csv" for name in ANALYSIS_TABLES]
 DICTIONARY_TABLES = [
-    *(f"results/clean/{name}.csv" for name in
-      ("responses", "respondents", "scores", "needs", "needs_formats", "flow_waves",
-       "institutions", "input_manifest")),
-    *(f"results/tables/{name}.csv" for name in
-      ("flow", "descriptives", "reliability", "needs", "needs_distribution", "needs_tests",
-       "needs_formats", "did", "fixed_effects", "variance_components", "model_checks",
-       "effect_sizes", "response_shift", "sensitivity", "qq", "sample", "municipalities",
-       "score_benchmarks", "needs_benchmarks")),
-    *(f"results/audit/{name}.csv" for name in ("match_audit", "duplicates", "invalid_values")),
+    *(f"results/clean/{name}.csv" for name in CLEAN_TABLES),
+    *ANALYSIS_OUTPUTS,
+    *(f"results/audit/{name}.csv" for name in AUDIT_TABLES),
 ]
 
 # What a reproduction package rebuilds and checks: every analysis table and the evaluation reports.
-REPRODUCED = [
-    *(f"results/tables/{name}.csv" for name in
-      ("flow", "descriptives", "reliability", "needs", "needs_distribution", "needs_tests",
-       "needs_formats", "did", "fixed_effects", "variance_components", "model_checks",
-       "effect_sizes", "response_shift", "sensitivity", "qq", "sample", "municipalities",
-       "score_benchmarks", "needs_benchmarks")),
-    *(f"results/reports/evaluation.{lang}.pdf" for lang in LANGUAGES),
-]
+REPRODUCED = [*ANALYSIS_OUTPUTS, *(f"results/reports/evaluation.{lang}.pdf" for lang in LANGUAGES)]
 # The pseudonymised analysis data a reproduction package carries: what the rebuild reads, and
 # nothing else (not respondents.csv, with its submission times and response times).
 PACKAGE_DATA = [

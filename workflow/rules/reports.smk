@@ -1,6 +1,7 @@
 # Small steps run where Snakemake runs, not as cluster jobs (see README.md,
 # "Running on a cluster").
 localrules:
+    institution_reports,
     data_dictionary,
     reproduction_package,
     open_data_package,
@@ -41,12 +42,11 @@ rule evaluation_report:
         "../scripts/evaluation_report.py"
 
 
-rule institution_reports:
-    """Every school's report, in the language of the registry, aggregates only, rendered in one
-    process pool (fonts and templates loaded once per worker), and index.csv listing each
-    report's title and whether it carries a score figure of the school's team or municipality.
-    One directory output: Snakemake empties it before the job, so a school withdrawn from the
-    registry keeps no report."""
+rule institution_report_batch:
+    """One batch of the school reports (reports.batch_size schools, see school_batches), each in
+    the language of the registry, aggregates only, rendered in one process pool (fonts and
+    templates loaded once per worker), with the batch's rows of index.csv. A cluster runs the
+    batches as parallel jobs."""
     input:
         tables=expand("results/tables/{name}.csv", name=INSTITUTION_TABLES),
         institutions="results/clean/institutions.csv",
@@ -57,15 +57,36 @@ rule institution_reports:
         i18n="reports/i18n",
         strings=expand("reports/i18n/{lang}.yaml", lang=["ru", "en"]),
         fonts=FONTS,
-        code=script_code("institution_reports"),
+        code=script_code("institution_report_batch"),
     params:
         settings=InstitutionReportSettings.from_config(config).as_params(),
+        schools=lambda wildcards: school_batches()[int(wildcards.batch)],
     output:
-        directory("results/reports/institutions"),
+        temp(directory("results/reports/batches/{batch}")),
     threads: 4
     resources:
         mem_mb=3000,
         runtime=60,
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/institution_report_batch/{batch}.log",
+    wildcard_constraints:
+        batch=r"\d+",
+    script:
+        "../scripts/institution_report_batch.py"
+
+
+rule institution_reports:
+    """Every school's report, gathered from the batches, and index.csv listing each report's
+    title and whether it carries a score figure of the school's team or municipality. One
+    directory output: Snakemake empties it before the job, so a school withdrawn from the
+    registry keeps no report."""
+    input:
+        batches=expand("results/reports/batches/{batch}", batch=range(len(school_batches()))),
+        code=script_code("institution_reports"),
+    output:
+        directory("results/reports/institutions"),
     conda:
         "../../environment.yml"
     log:

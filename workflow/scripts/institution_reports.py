@@ -1,12 +1,9 @@
 import sys
 
 from dpo_eval.io import step_log
-from dpo_eval.settings import InstitutionReportSettings
 from dpo_eval.steps import reports
 
 with step_log(snakemake.log[0]):
-    problems = reports.institution_reports(InstitutionReportSettings.from_params(snakemake.params.settings),
-                                           snakemake.input, snakemake.output[0], threads=snakemake.threads)
-# The data warnings go to the console too, not only to the log.
+    problems = reports.gather_institution_reports(snakemake.input.batches, snakemake.output[0])
 for line in problems:
     print(f"institution_reports: {line}", file=sys.stderr)

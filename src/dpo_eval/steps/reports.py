@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dpo_eval import report_batches
 from dpo_eval.dictionary import build_dictionary
 from dpo_eval.io import write_outputs
 from dpo_eval.package import build_open_package, build_package
@@ -20,13 +21,18 @@ def evaluation_report(settings: ReportSettings, computed_with: dict, inputs: dic
     build_evaluation_report(config, inputs, lang, output)
 
 
-def institution_reports(settings: InstitutionReportSettings, inputs: dict,
-                        output_dir: str | Path, threads: int = 1) -> list[str]:
-    """Every school's report (registry type "school"), in the language of the registry,
-    aggregates only, as ``<id>.pdf`` in ``output_dir`` with its ``index.csv``, rendered by a pool
-    of ``threads`` processes; returns the warnings for the console summary."""
+def institution_report_batch(settings: InstitutionReportSettings, inputs: dict, schools: list[str],
+                             output_dir: str | Path, threads: int = 1) -> list[str]:
+    """One batch of the school reports: each of ``schools`` in the language of the registry,
+    aggregates only, as ``<id>.pdf`` in ``output_dir`` with the batch's ``index.csv``, rendered
+    by a pool of ``threads`` processes; returns the warnings for the console summary."""
     return build_institution_reports(settings.report_config(inputs["codebook"]), inputs, output_dir,
-                                     threads)
+                                     threads, institutions=list(schools))
+
+
+def gather_institution_reports(batch_dirs: list[str], output_dir: str | Path) -> list[str]:
+    """The batches' reports and index rows as one folder (results/reports/institutions)."""
+    return report_batches.gather_institution_reports(batch_dirs, output_dir)
 
 
 def data_dictionary(tables: list[str], output: str | Path) -> None:
