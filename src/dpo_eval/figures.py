@@ -291,16 +291,12 @@ class ScoreAxis:
     step: float
 
 
-def score_axis(means) -> ScoreAxis:
-    """One axis for all school reports of a study, from every mean any of them can show (all
-    levels and the region, entry and exit): half-point bounds a quarter point beyond the
-    extremes, at least one point wide, within 1-5; ticks every 0.25 up to 1.5 points, else 0.5."""
-    values = pd.Series(means, dtype=float).dropna()
-    if values.empty:
-        return ScoreAxis(1.0, 5.0, 1.0)
-    low = max(1.0, math.floor((values.min() - 0.25) * 2) / 2)
-    high = min(5.0, max(low + 1.0, math.ceil((values.max() + 0.25) * 2) / 2))
-    return ScoreAxis(low, high, 0.25 if high - low <= 1.5 else 0.5)
+def score_axis(scale_low: float = 1.0, scale_high: float = 5.0) -> ScoreAxis:
+    """The axis of every school report of a study: the whole response scale, ticks every half
+    point. Not a window around the means: a window fitted to the means shown would differ
+    between studies' batches of reports only through the data, and one fitted to all schools'
+    means would let its bounds tell something about cells too small to be shown."""
+    return ScoreAxis(float(scale_low), float(scale_high), 0.5)
 
 
 def profile_plot(series: list[dict], domain_names: dict, axis_range: ScoreAxis, names: dict, lang: str) -> str:
