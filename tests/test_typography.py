@@ -43,6 +43,9 @@ CASES = [
     ("range_dash", "en", "2026-04-01", "2026-04-01"),  # an ISO date stays
     ("range_dash", "ru", "+7 (4217) 00-00-00", "+7 (4217) 00-00-00"),  # so does a phone number
     ("minus", "ru", "оценка -0,25", f"оценка {M}0,25"),
+    ("abbreviation", "ru", "курс ХК ИРО и АмГПГУ", f"курс ХК{S}ИРО и{S}АмГПГУ"),
+    ("abbreviation", "en", "the KhK IRO course", f"the KhK{S}IRO course"),
+    ("abbreviation", "ru", "ДИ Фельдта", "ДИ Фельдта"),
     ("dash", "ru", "волна 1 — входная", f"волна{S}1{S}\u2014 входная"),
     ("quotes", "ru", 'направление "Управление"', "направление «Управление»"),
     ("quotes", "ru", "“Управление”", "«Управление»"),

@@ -82,7 +82,7 @@ def to_svg(figure) -> str:
 def wrap(text: str, width: int, lang: str) -> str:
     """A label set by the language's rules (``typeset``: its no-break spaces keep a preposition
     with its word) and wrapped to ``width`` characters."""
-    return textwrap.fill(typeset(str(text), lang), width)
+    return textwrap.fill(typeset(str(text), lang), width, break_long_words=False)
 
 
 # --------------------------------------------------------------------------- forest plots
@@ -185,33 +185,32 @@ def means_plot(descriptives: pd.DataFrame, domain_names: dict, wave_names: dict,
 def diverging_likert(distribution: pd.DataFrame, area_names: dict, groups: dict, labels: list[str],
                      lang: str, x_label: str | None = None) -> str:
     """Diverging stacked bars: ratings 1-2 to the left of zero, 4-5 to the right, 3 centred;
-    one panel per group of respondents, the legend above the panels."""
+    one panel per group of respondents side by side (small multiples sharing the need areas'
+    rows, so that a row compares across groups), the legend above the panels."""
     areas = list(area_names)
-    label_lines = [wrap(area_names[a], 44, lang) for a in areas]
-    rows_height = sum(0.13 * (label.count("\n") + 1) + 0.1 for label in label_lines)
-    figure, axes = plt.subplots(len(groups), 1, figsize=(FIGURE_WIDTH, 0.8 + (rows_height + 0.3) * len(groups)),
-                                sharex=True, squeeze=False)
-    for axis, (group, group_name) in zip(axes[:, 0], groups.items()):
+    label_lines = [wrap(area_names[a], 30, lang) for a in areas]
+    height = 1.3 + sum(0.13 * (label.count("\n") + 1) + 0.12 for label in label_lines)
+    figure, axes = plt.subplots(1, len(groups), figsize=(FIGURE_WIDTH, height), sharey=True, squeeze=False)
+    y = np.arange(len(areas))[::-1]
+    for axis, (group, group_name) in zip(axes[0], groups.items()):
         shares = (distribution[distribution["stakeholder"] == group]
                   .pivot_table(index="area", columns="value", values="share", fill_value=0.0)
                   .reindex(index=areas, columns=[1, 2, 3, 4, 5], fill_value=0.0))
-        y = np.arange(len(areas))[::-1]
         left = -(shares[1] + shares[2] + shares[3] / 2)
         for value in [1, 2, 3, 4, 5]:
             axis.barh(y, shares[value], left=left, color=LIKERT_COLOURS[value - 1], height=0.7,
                       edgecolor="white", linewidth=0.4, label=typeset(labels[value - 1], lang))
             left = left + shares[value]
         axis.axvline(0, color="#333333", linewidth=0.6)
-        axis.set_yticks(y, label_lines)
-        axis.tick_params(axis="y", length=0)
-        axis.set_title(typeset(group_name, lang), loc="left", fontweight="bold")
+        axis.set_title(wrap(group_name, 18, lang), fontweight="bold")
         axis.set_xlim(-1, 1)
-    last = axes[-1, 0]
-    last.set_xticks([-1, -0.5, 0, 0.5, 1])
-    last.xaxis.set_major_formatter(tick_formatter(lang, percent=True))
+        axis.set_xticks([-0.5, 0, 0.5])
+        axis.xaxis.set_major_formatter(tick_formatter(lang, percent=True))
+        axis.tick_params(axis="y", length=0)
+    axes[0][0].set_yticks(y, label_lines)
     if x_label:
-        last.set_xlabel(x_label)
-    handles, names = last.get_legend_handles_labels()
+        figure.supxlabel(typeset(x_label, lang), fontsize=plt.rcParams["axes.labelsize"])
+    handles, names = axes[0][0].get_legend_handles_labels()
     figure.legend(handles, [textwrap.fill(n, 20) for n in names], loc="outside upper center", ncol=5,
                   frameon=False, handlelength=1.2, columnspacing=1.0)
     return to_svg(figure)

@@ -89,6 +89,16 @@ def _is_float(element: ET.Element) -> bool:
     return element.tag == "div" and "block" in element.get("class", "").split()
 
 
+def _kind(element: ET.Element) -> str | None:
+    """"figure" or "table" for a float (by what it holds), else None."""
+    if element.tag == "figure" or (element.tag == "div" and element.find(".//img") is not None
+                                   and element.find(".//table") is None):
+        return "figure"
+    if element.tag == "table" or element.find(".//table") is not None:
+        return "table"
+    return None
+
+
 def _rows(element: ET.Element) -> int:
     return sum(1 for body in element.iter("tbody") for row in body if row.tag == "tr")
 
@@ -100,6 +110,10 @@ def _float_down(body: ET.Element, element: ET.Element, room: float, heights: dic
     cannot move may split instead. False when neither is possible."""
     children = list(body)
     index = children.index(element)
+    # A float never passes another of its kind: figures and tables keep their numbered order.
+    kind = _kind(element)
+    last = next((i for i in range(index + 1, len(children)) if _kind(children[i]) == kind), len(children))
+    children = children[:last]
     target, used = index + 1, 0.0
     while target < len(children):
         used += heights.get(children[target].get(INDEX_ATTRIBUTE), 0.0)

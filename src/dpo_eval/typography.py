@@ -190,6 +190,9 @@ def _rules(lang: str) -> list[tuple[str, re.Pattern, str]]:
         # (not before a conjunction or preposition: "0,023 и 0,041" may break after the number).
         ("number_unit", re.compile(rf"(?<=\d){_SPACE}(?=[^\W\d_])(?!(?:{_words(NOT_COUNTED[lang])})(?!\w))",
                                    re.IGNORECASE), NBSP),
+        # "ХК ИРО", "KhK IRO": the words of an abbreviation stay on one line.
+        ("abbreviation", re.compile(rf"(?<![\w\-])([A-ZА-ЯЁ][A-Za-zА-Яа-яЁё]*[A-ZА-ЯЁ]){_SPACE}(?=[A-ZА-ЯЁ]{{2,}}(?![a-zа-яё]))"),
+         f"\\1{NBSP}"),
         # "текст — текст": the dash never begins a line.
         ("dash", re.compile(rf"(?<=\S){_SPACE}{EM_DASH}"), f"{NBSP}{EM_DASH}"),
     ]
