@@ -12,7 +12,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import math
 import os
 import platform
 import shutil
@@ -27,10 +26,11 @@ import jinja2
 import pandas as pd
 import yaml
 
-from dpo_eval import __version__, aggregates, figures
+from dpo_eval import __version__, aggregates
 from dpo_eval.accessibility import DocumentInfo, organisations
 from dpo_eval.aggregates import suppress
 from dpo_eval.layout import load_terms, render_report
+from dpo_eval.report_figures import evaluation_figures, formula_figure, institution_figures, profile_series
 from dpo_eval.codebook import load_codebook
 from dpo_eval.io import read_csv, sha256_file, write_outputs
 from dpo_eval.study import EVALUATION_TABLES, INSTITUTION_TABLES
@@ -554,29 +554,14 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
                                "estimate": fmt(r["estimate"]), "ci": format_ci(r["conf_low"], r["conf_high"], lang),
                                "p": format_p(r["p_value"], lang), "n": int(r["n"])})
 
-    forest_rows = holm_intervals(did).assign(label=did["domain"].map(dn))
-    forest_rows = forest_rows.assign(conf_low=forest_rows["conf_low_holm"], conf_high=forest_rows["conf_high_holm"])
-    forest_rows = pd.concat([forest_rows, pd.DataFrame([{"label": t["analyses"]["combined"],
-                                                         **combined[["estimate", "conf_low", "conf_high"]].to_dict()}])])
-    sens_plot = sens[sens["analysis"].isin(analyses[:-1]) & sens["domain"].isin(domains)].dropna(subset=["estimate"])
-    sens_plot = sens_plot.assign(label=[f"{dn[d]}: {t['analyses'][a]}" for d, a in zip(sens_plot["domain"], sens_plot["analysis"])])
-    figs = {
-        "flow": figures.flow_diagram(wave_rows, waves, cohorts, t["flow_words"], lang),
-        "means": figures.means_plot(descriptives[descriptives["domain"].isin(domains)], dn, waves, cohorts,
-                                    t["mean_score"], lang),
-        "forest": figures.forest_plot(forest_rows, "label", t["no_difference"], t["did_axis"], lang),
-        "sensitivity": figures.forest_plot(sens_plot, "label", t["no_difference"], t["did_axis"], lang),
-        "likert": figures.diverging_likert(tables["needs_distribution"], names["area"],
-                                           {g: names["stakeholder"][g] for g in groups}, names["importance"], lang),
-        "qq": figures.qq_plots(tables["qq"], dn, t["qq_kinds"], lang),
-    }
+    figs = evaluation_figures(tables, holm_intervals(did), combined, t, names, groups, domains, lang)
     sections = ["summary", "design", "flow", "sample", "instrument", "needs", "gains", "checks",
                 "sensitivity", "interpretation", "limitations", "conclusions", "authors", "methods", "provenance"]
     section_titles = {**t["sections"], **t["sections_extra"]}
     n_participants = int(sample[sample["characteristic"] == "participants"]["n"].sum())
     n_institutions = int(sample[sample["characteristic"] == "institutions"]["n"].sum())
-    methods = [{**item, "formulas": [svg_image(figures.formula(tex)) for tex in item["formulas"]],
-                "symbols": [{"symbol": svg_image(figures.formula(symbol, size=9)), "meaning": meaning}
+    methods = [{**item, "formulas": [formula_figure(tex) for tex in item["formulas"]],
+                "symbols": [{"symbol": formula_figure(symbol, size=9), "meaning": meaning}
                             for symbol, meaning in item["symbols"]]}
                for item in t["methods"]]
     authors = config["reports"].get("authors", [])
@@ -604,7 +589,7 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
         "nonidentifiable": nonidentifiable,
         "domain_headers": [dn[d] for d in domains], "sens_rows": sens_rows, "combined_text": combined_text,
         "shift_rows": shift_rows,
-        "figures": {k: svg_image(v) for k, v in figs.items()},
+        "figures": figs,
         "provenance": prov,
     }
 
@@ -612,8 +597,6 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
 # --------------------------------------------------------------------------- institution report
 
 
-# Half the width of the participation chart's diamond, in per cent of the bar track (1.6 mm of 95 mm).
-DIAMOND_HALF_WIDTH = 1.7
 
 
 def institution_context(config: dict, tables: dict[str, pd.DataFrame], registry: pd.DataFrame,
@@ -651,14 +634,8 @@ def institution_context(config: dict, tables: dict[str, pd.DataFrame], registry:
         per_school = schools[schools["wave"] == wave].groupby("institution")["n"].max()
         participation.append({"wave": t["waves"][wave], "n": int(counts.max()) if len(counts) else 0,
                               "region_mean": float(per_school.sum() / len(registry[registry["type"] == "school"]))})
-    # Drawn in HTML/CSS by the template (bars scaled to the largest value): text stays text.
-    scale = max([p["n"] for p in participation] + [p["region_mean"] for p in participation] + [1]) * 1.1
     for p in participation:
-        bar, marker = round(100 * p["n"] / scale, 2), round(100 * p["region_mean"] / scale, 2)
-        # The count goes after the bar, or after the region's diamond where that would cover it.
-        value_at = max(bar, marker + DIAMOND_HALF_WIDTH) if marker > bar - 2 * DIAMOND_HALF_WIDTH else bar
-        p.update(bar=bar, marker=marker, value_at=round(value_at, 2),
-                 region_text=format_number(p["region_mean"], lang, 1))
+        p["region_text"] = format_number(p["region_mean"], lang, 1)
 
     level, shown = aggregates.team_scores(bench, registry, institution, min_cell, config["analysis"]["domains"])
     level_names = {"team": ti["level_team"],
@@ -687,11 +664,17 @@ def institution_context(config: dict, tables: dict[str, pd.DataFrame], registry:
                                else ""),
             })
     any_score_hidden = any(r["mine"] == mark for r in score_rows)
-    figure = None
-    if level != "none":
-        pre_post = shown[shown["shown"] & shown["wave"].isin(["pre", "post"])]
-        figure = profile_chart(pre_post, region[region["wave"].isin(["pre", "post"])],
-                               {d: names["domain"][d] for d in codebook.domains}, lang)
+    domain_names = {d: names["domain"][d] for d in codebook.domains}
+    series = profile_series(shown, region, list(codebook.domains)) if level != "none" else None
+    figure_names = {"own": ti["legend_level"][level] if level != "none" else ti["your_team"], "region": ti["region"],
+                    "region_mean": ti["region_team_mean"], "pre": t["waves"]["pre"], "post": t["waves"]["post"],
+                    "wave": t["col"]["wave"], "respondents": ti["col"]["n"], "mean_score": t["mean_score"],
+                    "domain": t["col"]["domain"]}
+    level_name = level_names[level]
+    figs = institution_figures(participation, series, domain_names, figure_names,
+                               {"participation": ti["captions"]["participation"],
+                                "profile": ti["captions"]["profile"].format(level=level_name)}, lang)
+    figure = figs.get("profile")
 
     needs = aggregates.similar_schools_needs(tables["needs_benchmarks"], registry, institution, min_cell)
     region_needs = tables["needs_benchmarks"]
@@ -726,38 +709,12 @@ def institution_context(config: dict, tables: dict[str, pd.DataFrame], registry:
         "level_sentence": ti["level_sentences"][level].format(
             min_cell=min_cell, level=level_names[level], team=ti["your_team"]),
         "score_rows": score_rows, "any_score_hidden": any_score_hidden, "figure": figure,
+        "participation_figure": figs["participation"],
         "need_rows": need_rows, "settlement_schools": settlement, "top_needs": top_needs,
         "any_need_hidden": any_need_hidden, "top_needs_text": join_words(top_needs, t), "mark": mark, "min_cell": min_cell,
         "findings": findings if findings is not None else overall_findings(tables["did"], config, t, names, lang),
         "authors": config.get("reports", {}).get("authors", {}),
     }
-
-
-def profile_chart(scores: pd.DataFrame, region: pd.DataFrame, domain_names: dict, lang: str) -> dict:
-    """Positions (per cent of the axis) of a school's profile chart, drawn in HTML/CSS by the
-    template: per domain the shown level's and the region's mean at entry (hollow) and exit
-    (filled), joined by a line, on a window of the 1-5 scale around the means (at least one
-    point wide, so that small changes stay visible)."""
-    values = pd.concat([scores["mean"], region["mean"]]).dropna()
-    low = max(1.0, math.floor((values.min() - 0.25) * 2) / 2)
-    high = min(5.0, max(low + 1.0, math.ceil((values.max() + 0.25) * 2) / 2))
-    step = 0.25 if high - low <= 1.5 else 0.5
-    position = lambda v: round(100 * (v - low) / (high - low), 2)  # noqa: E731
-    ticks = [{"pos": position(low + i * step), "text": format_number(low + i * step, lang, 2 if step < 0.5 else 1)}
-             for i in range(int(round((high - low) / step)) + 1)]
-    rows = []
-    for domain, name in domain_names.items():
-        series = []
-        for kind, frame in (("level", scores), ("region", region)):
-            means = frame[frame["domain"] == domain].set_index("wave")["mean"]
-            pre, post = means.get("pre"), means.get("post")
-            if pre is None or post is None or pd.isna(pre) or pd.isna(post):
-                continue
-            series.append({"kind": kind, "pre": position(pre), "post": position(post),
-                           "left": min(position(pre), position(post)), "width": abs(position(post) - position(pre))})
-        if series:
-            rows.append({"domain": name, "series": series})
-    return {"rows": rows, "ticks": ticks}
 
 
 # --------------------------------------------------------------------------- rendering
