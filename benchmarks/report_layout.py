@@ -1,6 +1,6 @@
 """Layout and accessibility of every report of a generated study (not a test: minutes to hours).
 
-    python benchmarks/report_layout.py --schools 10
+    python benchmarks/report_layout.py --schools 10 --municipalities 4
     python benchmarks/report_layout.py --schools 500 --keep /tmp/layout500
 
 writes a study of ``--schools`` schools with the seeded generator into a copy of the project,
@@ -46,7 +46,7 @@ def snakemake(project: Path, *args: str) -> None:
         raise SystemExit(f"{' '.join(command)} failed:\n{result.stderr[-4000:]}")
 
 
-def prepare(project: Path, schools: int, seed: int, reuse: bool) -> None:
+def prepare(project: Path, schools: int, municipalities: int | None, seed: int, reuse: bool) -> None:
     project.mkdir(parents=True, exist_ok=True)
     for item in PROJECT_ITEMS:
         source = REPO / item
@@ -57,7 +57,9 @@ def prepare(project: Path, schools: int, seed: int, reuse: bool) -> None:
     if not reuse:
         subprocess.run([sys.executable, "-m", "dpo_eval.simulate", "--seed", str(seed), "--schools", str(schools),
                         "--out", str(project / "data" / "raw"), "--truth", str(project.parent / "truth.json"),
-                        "--codebook", str(REPO / "config" / "codebook.yaml")], check=True, capture_output=True)
+                        "--codebook", str(REPO / "config" / "codebook.yaml"),
+                        *(["--municipalities", str(municipalities)] if municipalities else [])],
+                       check=True, capture_output=True)
     from dpo_eval.delivery import recipients_from_registry
 
     recipients_from_registry(project / "data" / "raw" / "institutions.csv", project / "config" / "recipients.csv")
@@ -79,6 +81,8 @@ def summary(kind: str, pdfs: list[Path]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--schools", type=int, default=10)
+    parser.add_argument("--municipalities", type=int, help="the generator's number of municipalities "
+                        "(at most half the schools; 4 for 10 schools)")
     parser.add_argument("--seed", type=int, default=20251127)
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--keep", type=Path, help="build in this folder and keep it (default: a temporary one)")
@@ -88,7 +92,7 @@ def main() -> None:
     try:
         project = root / "project"
         reuse = args.reuse and (project / "results" / "tables" / "did.csv").exists()
-        prepare(project, args.schools, args.seed, reuse)
+        prepare(project, args.schools, args.municipalities, args.seed, reuse)
         started = time.perf_counter()
         snakemake(project, *TARGETS, "--cores", str(args.cores), *(["--forcerun", "evaluation_report",
                                                                     "institution_report_batch"] if reuse else []))
