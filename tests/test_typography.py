@@ -25,7 +25,9 @@ CASES = [
     ("number_unit", "ru", "5 участников и 12 школ", f"5{S}участников и{S}12{S}школ"),
     ("number_unit", "ru", "0,023 и 0,041", f"0,023 и{S}0,041"),  # a number may break before "и"
     ("number_unit", "en", "251 participants", f"251{S}participants"),
-    ("numbered", "ru", "см. Таблица 3 и рисунок 2", f"см. Таблица{S}3 и{S}рисунок{S}2"),
+    ("numbered", "ru", "см. Таблица 3 и рисунок 2", f"см.{S}Таблица{S}3 и{S}рисунок{S}2"),
+    ("dotted", "ru", "школы «г. Хабаровск» и района им. Лазо", f"школы «г.{S}Хабаровск» и{S}района им.{S}Лазо"),
+    ("dotted", "ru", "т. е. так", f"т.{S}е.{S}так"),
     ("numbered", "en", "see Table 3 and Figure 2", f"see Table{S}3 and Figure{S}2"),
     ("relation", "ru", "p = 0,023", f"p{S}={S}0,023"),
     ("relation", "ru", "p < 0,001", f"p{S}<{S}0,001"),

@@ -157,6 +157,9 @@ NUMBERED = {
     "en": ("Table", "table", "Tables", "tables", "Figure", "figure", "Figures", "figures",
            "Appendix", "appendix", "p.", "No.", "§", "step", "wave", "group"),
 }
+# Abbreviations with a full stop that stay with the word after them ("г. Хабаровск", "им. Лазо").
+DOTTED = {"ru": ("г", "гг", "им", "с", "п", "пос", "д", "ул", "см", "ср", "т", "е", "др", "пр"),
+          "en": ("No", "St", "Dr", "e.g", "i.e", "cf", "vs")}
 QUOTES = {"ru": (("«", "»"), ("„", "“")), "en": (("\u201c", "\u201d"), ("\u2018", "\u2019"))}
 PERCENT = {"ru": NARROW_NBSP + "%", "en": "%"}
 
@@ -184,6 +187,8 @@ def _rules(lang: str) -> list[tuple[str, re.Pattern, str]]:
         # "[−0,37; −0,20]", "(0,07; 0,93)": an interval never breaks.
         ("interval", re.compile(rf"(?<=\d)([;,]){_SPACE}(?=[\u2212\-]?\d[\d.,]*[\])])"), f"\\1{NBSP}"),
         ("interval_open", re.compile(rf"(?<=\d);{_SPACE}(?=[\u2212\-]?\d)"), f";{NBSP}"),
+        # "г. Хабаровск", "им. Лазо", "т. е. так".
+        ("dotted", re.compile(rf"(?<![\w.])({_words(DOTTED[lang])})\.{_SPACE}(?=\S)"), f"\\1.{NBSP}"),
         # "Таблица 3", "Figure 2", "№ 5".
         ("numbered", re.compile(rf"(?<![\w.])({_words(NUMBERED[lang])}){_SPACE}(?=\d)"), f"\\1{NBSP}"),
         # "0,33 балла", "25 участников", "5 лет": a number stays with the word it counts.
