@@ -97,6 +97,12 @@ def test_abbreviations_are_expanded_at_their_first_use_only():
                                                        "Khabarovsk Krai Institute of Educational Development (KhK IRO).")
 
 
+def test_an_abbreviation_of_several_words_is_found_after_typesetting():
+    text = typeset_html("<p>The KhK IRO course and the IRO.</p>", "en", {**TERMS_EN, "IRO": "regional institute"})
+    assert text == (f"<p>The Khabarovsk Krai Institute of Educational Development (KhK{S}IRO) course and "
+                    "the regional institute (IRO).</p>")
+
+
 def test_an_abbreviation_introduced_by_the_text_is_not_expanded_again():
     expand = FirstUse(TERMS_RU, "ru")
     assert expand("доверительный интервал (ДИ) равен") == "доверительный интервал (ДИ) равен"

@@ -264,23 +264,32 @@ class FirstUse:
         self.terms = dict(terms)
         self.lang = lang
         self.seen: set[str] = set()
-        self.patterns = {a: re.compile(rf"(?<![\w\-]){re.escape(a)}(?![\w\-])") for a in self.terms}
+        # The words of an abbreviation may already be joined by a no-break space ("ХК ИРО").
+        self.patterns = {a: re.compile(r"(?<![\w\-])" + r"[ \u00a0]".join(map(re.escape, a.split(" "))) + r"(?![\w\-])")
+                         for a in self.terms}
+
+    def _first(self, abbreviation: str, text: str):
+        """The first match of ``abbreviation`` that is not part of a longer one ("ИРО" in "ХК ИРО")."""
+        longer = [other for other in self.terms if other != abbreviation and abbreviation in other]
+        covered = [m.span() for other in longer for m in self.patterns[other].finditer(text)]
+        for match in self.patterns[abbreviation].finditer(text):
+            if not any(start <= match.start() and match.end() <= end for start, end in covered):
+                return match
+        return None
 
     def __call__(self, text: str) -> str:
         for abbreviation, expansion in self.terms.items():
             if abbreviation in self.seen:
                 continue
-            match = self.patterns[abbreviation].search(text)
+            match = self._first(abbreviation, text)
             if match is None:
                 continue
             self.seen.add(abbreviation)
             before, after = text[:match.start()], text[match.end():]
+            # Already introduced: "доверительный интервал (ДИ)", "ДИ (доверительный интервал)".
             if before.rstrip().endswith("(") or after.lstrip().startswith("(") or expansion.lower() in text.lower():
                 continue
-            if self.lang == "ru":
-                text = before + self.FORMS["ru"].format(abbreviation=match.group(), expansion=expansion) + after
-            else:
-                text = before + self.FORMS["en"].format(abbreviation=match.group(), expansion=expansion) + after
+            text = before + self.FORMS[self.lang].format(abbreviation=match.group(), expansion=expansion) + after
         return text
 
 
