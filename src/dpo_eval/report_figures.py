@@ -43,7 +43,8 @@ def evaluation_figures(tables: dict[str, pd.DataFrame], did_holm: pd.DataFrame, 
     sens = sens.assign(order=sens["domain"].map(domains.index) * 10 + sens["analysis"].map(analyses.index))
     sens = sens.sort_values("order").assign(group=lambda f: f["domain"].map(dn),
                                             label=lambda f: f["analysis"].map(t["analyses"]))
-    stakeholders = {g: names["stakeholder"][g] for g in groups}
+    # The panels carry the same names as the columns of the needs tables.
+    stakeholders = {g: t["stakeholder_short"][g] for g in groups}
     qq = tables["qq"]
     svgs = {
         "flow": figures.flow_diagram(flow, t["waves"], t["cohorts"], t["flow_words"], lang),
