@@ -1,6 +1,6 @@
 # Commands for a fresh machine with Python 3.11 (see README.md):
 #   make run   - set up .venv from the lock file and run the pipeline on the bundled demo study
-#   make test  - the same set-up, then the whole test suite (what CI runs)
+#   make test  - the same set-up, then the test suite (make test-slow: the slow tier; CI runs both)
 #   make check - the quick tier for the inner loop: lint, the tests that run no pipeline, a dry run
 PYTHON ?= python3.11
 VENV ?= .venv
@@ -8,7 +8,7 @@ CORES ?= 4
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-16)
 
-.PHONY: run test check setup lock demo-data clean
+.PHONY: run test test-slow check setup lock demo-data clean
 
 setup: $(STAMP)
 
@@ -29,11 +29,16 @@ test: $(STAMP)
 check: $(STAMP)
 	$(BIN)/snakemake --lint
 	$(BIN)/snakemake --dry-run --quiet rules
-	$(BIN)/python -m pytest -m "not pipeline and not slurm"
+	$(BIN)/python -m pytest -m "not pipeline and not slurm and not slow"
+
+# The tests too slow for the default tier (e.g. the README's "Start your own study" walk-through
+# with a pipeline run of its own); CI runs them after `make test`.
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow
 
 # Regenerate the bundled demo study (byte-identical for the same seed; a test checks this).
 demo-data: $(STAMP)
-	$(BIN)/python -m dpo_eval.simulate --seed 20251127 --out data/raw --truth data/truth.json
+	$(BIN)/dpo-eval simulate --seed 20251127 --out data/raw --truth data/truth.json
 
 # Refresh requirements.lock from requirements.in (needs network access to PyPI).
 lock: $(STAMP)

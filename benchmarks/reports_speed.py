@@ -50,7 +50,7 @@ def render_in_process(project: Path, cores: int) -> None:
     import yaml
 
     sys.path.insert(0, str(REPO / "src"))
-    from dpo_eval.report import build_institution_reports
+    from dpo_eval.reporting.build import build_institution_reports
 
     config = yaml.safe_load((project / "config" / "config.yaml").read_text(encoding="utf-8"))
     config["codebook"] = str(project / "config" / "codebook.yaml")

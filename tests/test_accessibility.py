@@ -123,7 +123,7 @@ html {{ font-family: "Report Sans"; }} img {{ max-width: 100%; }}</style></head>
 def sample_pdf(alt: str = "Разность разностей: 0,33 [0,18; 0,47]", tagged: bool = True) -> bytes:
     import pandas as pd
 
-    from dpo_eval.report import svg_image
+    from dpo_eval.report_figures import svg_uri as svg_image
 
     rows = pd.DataFrame({"label": ["Универсальные компетенции"], "estimate": [0.33], "conf_low": [0.18],
                          "conf_high": [0.47]})

@@ -17,7 +17,8 @@ import pytest
 
 from conftest import copy_project, planned_jobs, run_snakemake
 from dpo_eval.readers import read_export
-from dpo_eval.report import format_ci, format_number, format_p
+from dpo_eval.reporting.formatting import format_ci, format_p
+from dpo_eval.typography import format_number
 
 PDFTOTEXT = shutil.which("pdftotext")
 needs_pdftotext = pytest.mark.requires_tool("pdftotext")

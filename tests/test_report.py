@@ -12,9 +12,11 @@ from statsmodels.stats.multitest import multipletests
 
 from conftest import REPO, simulate
 from dpo_eval import figures
-from dpo_eval.report import (format_ci, format_number, format_p, holm_intervals, load_strings, points,
-                             verdict)
-from dpo_eval.typography import MINUS, NARROW_NBSP, counted, plural_category, tick_formatter
+from dpo_eval.multiplicity import holm_intervals
+from dpo_eval.reporting.findings import domain_findings
+from dpo_eval.reporting.formatting import format_ci, format_p, load_strings, points
+from dpo_eval.reporting.sentences import verdict as verdict_sentences
+from dpo_eval.typography import MINUS, NARROW_NBSP, counted, format_number, plural_category, tick_formatter
 
 NAMES = {"universal": "U", "professional": "P", "subject_methodical": "S"}
 RU = load_strings(REPO / "reports" / "i18n", "ru")
@@ -71,6 +73,14 @@ def did(estimates, p_values, se=0.1, df=40.0):
                           "p_value": p_values})
     table["p_holm"] = multipletests(table["p_value"], method="holm")[1]
     return table
+
+
+def verdict(table, strings, names, lang):
+    """The verdict worded from the primary findings of a DiD table (all models converged)."""
+    table = table.assign(d_ppc2=0.3, d_conf_low=0.0, d_conf_high=0.6, n_participants=100, n_institutions=20)
+    checks = pd.DataFrame({"domain": table["domain"], "converged": True, "singular": False})
+    findings = domain_findings(table, checks, list(table["domain"]))
+    return verdict_sentences(findings, strings, {"domain": names}, lang)
 
 
 @pytest.mark.parametrize("lang", ["ru", "en"])
@@ -227,7 +237,7 @@ def dlopen(self, name, *args, **kwargs):
 cffi.FFI.dlopen = dlopen
 from weasyprint.text import ffi
 assert ffi.harfbuzz_subset is None
-from dpo_eval.report import render_pdf
+from dpo_eval.reporting.render import render_pdf
 sys.stdout.buffer.write(render_pdf(sys.stdin.read(), sys.argv[1], "2026-04-01", portable=True))
 """
 
@@ -239,7 +249,7 @@ def test_portable_pdfs_do_not_depend_on_harfbuzz_subsetting():
     import subprocess
     import sys
 
-    from dpo_eval.report import render_pdf
+    from dpo_eval.reporting.render import render_pdf
 
     templates = str(REPO / "reports" / "templates")
     portable = render_pdf(PORTABLE_HTML, templates, "2026-04-01", portable=True)
@@ -252,7 +262,7 @@ def test_portable_pdfs_do_not_depend_on_harfbuzz_subsetting():
 def test_school_reports_take_the_harfbuzz_subsetter_where_it_is_installed():
     """The fast path (HarfBuzz subsetting, CI installs it) is really another one than the
     portable fontTools path of the evaluation reports."""
-    from dpo_eval.report import render_pdf
+    from dpo_eval.reporting.render import render_pdf
 
     templates = str(REPO / "reports" / "templates")
     portable = render_pdf(PORTABLE_HTML, templates, "2026-04-01", portable=True)

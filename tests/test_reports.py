@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from conftest import copy_project, planned_jobs, run_snakemake, simulate
-from dpo_eval.aggregates import suppress
+from dpo_eval.reporting.disclosure import suppress
 
 PDFTOTEXT = shutil.which("pdftotext")
 needs_pdftotext = pytest.mark.requires_tool("pdftotext")

@@ -166,6 +166,11 @@ CONFIG_READERS: dict[str, tuple[set[str], object]] = {
     "study.program": ({"evaluation_report", "institution_report_batch"}, None),
     "study.report_date": ({"evaluation_report", "institution_report_batch", "outbox"},
                           lambda value: "2026-04-02"),
+    # Read by the evaluation report only (its summary, design section and limitations).
+    "study.hypothesis": ({"evaluation_report"}, None),
+    "study.primary_outcome": ({"evaluation_report"}, None),
+    "study.program_description": ({"evaluation_report"}, None),
+    "study.wave_dates": ({"evaluation_report"}, lambda value: "2025-01-02"),
     "cleaning.out_of_range": ({"ingest"}, _toggle("missing", "error")),
     "cleaning.unknown_labels": ({"ingest"}, _toggle("error", "missing")),
     "cleaning.near_miss_matching": ({"ingest"}, None),

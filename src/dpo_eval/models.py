@@ -24,10 +24,10 @@ import pandas as pd
 import patsy
 from scipy import stats
 from statsmodels.regression.mixed_linear_model import MixedLM
-from statsmodels.stats.multitest import multipletests
 
 from dpo_eval.errors import UserError
 from dpo_eval.lmm import LmmFit, NestedLmm, RandomTerm, t_inference
+from dpo_eval.multiplicity import adjust
 
 DID_TERM = "post:program"
 SINGULAR_RELATIVE_SD = 1e-4
@@ -272,8 +272,7 @@ def did_table(fits: dict[str, dict], effect_sizes: dict[str, dict], p_adjust: st
                      "d_ppc2": d["estimate"], "d_conf_low": d["conf_low"], "d_conf_high": d["conf_high"],
                      "n_participants": fit["n_participants"], "n_institutions": fit["n_institutions"]})
     table = pd.DataFrame(rows)
-    # statsmodels' default is Holm-Sidak; the analysis plan names Holm, so it is passed explicitly.
-    table["p_holm"] = multipletests(table["p_value"], method=p_adjust)[1]
+    table["p_holm"] = adjust(table["p_value"], p_adjust)
     return table[["domain", "estimate", "std_error", "df", "statistic", "p_value", "p_holm",
                   "conf_low", "conf_high", "d_ppc2", "d_conf_low", "d_conf_high",
                   "n_participants", "n_institutions"]]

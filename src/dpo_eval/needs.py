@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
 
+from dpo_eval.multiplicity import holm
 from dpo_eval.study import STAKEHOLDER_GROUPS as GROUP_ORDER
 
 
@@ -49,10 +49,7 @@ def group_differences(needs: pd.DataFrame) -> pd.DataFrame:
         rows.append({"area": area, "statistic": float(h), "df": len(samples) - 1, "p_value": float(p),
                      "epsilon_squared": float(h * (n + 1) / (n**2 - 1)), "n": n})
     table = pd.DataFrame(rows)
-    valid = table["p_value"].notna()
-    table["p_holm"] = np.nan
-    if valid.any():
-        table.loc[valid, "p_holm"] = multipletests(table.loc[valid, "p_value"], method="holm")[1]
+    table["p_holm"] = holm(table["p_value"])
     table["test"] = "Kruskal-Wallis"
     return table[["area", "test", "statistic", "df", "p_value", "p_holm", "epsilon_squared", "n"]]
 

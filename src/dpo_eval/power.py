@@ -41,6 +41,7 @@ import pandas as pd
 from scipy import stats
 
 from dpo_eval import models
+from dpo_eval.multiplicity import adjust, significant
 from dpo_eval.simulate import ROLE_SHARES, ROLES
 
 MONTE_CARLO_LEVEL = 0.95
@@ -147,21 +148,6 @@ def simulate_scores(design: PlannedDesign, schools_per_arm: int, rng: np.random.
     return pd.concat(frames, ignore_index=True)
 
 
-def holm(p_values: list[float]) -> np.ndarray:
-    """Holm's (1979) step-down adjusted p-values: the i-th smallest of k is multiplied by
-    k - i + 1, made monotone and capped at 1 (as statsmodels' multipletests "holm" and R's
-    p.adjust, without their overhead in a loop of thousands of replicates)."""
-    p = np.asarray(p_values, dtype=float)
-    order = np.argsort(p, kind="stable")
-    stepped = np.maximum.accumulate((len(p) - np.arange(len(p))) * p[order])
-    adjusted = np.empty_like(p)
-    adjusted[order] = np.minimum(stepped, 1.0)
-    return adjusted
-
-
-P_ADJUST = {"holm": holm, "bonferroni": lambda p: np.minimum(np.asarray(p, dtype=float) * len(p), 1.0)}
-
-
 def fit_replicate(scores: pd.DataFrame, design: PlannedDesign) -> list[dict]:
     """The DiD of every domain, its p-value and the Holm-adjusted p across the domains."""
     covariates = list(design.covariates)
@@ -172,10 +158,10 @@ def fit_replicate(scores: pd.DataFrame, design: PlannedDesign) -> list[dict]:
         did = models.contrast(fit, models.DID_TERM)
         rows.append({"domain": domain, "estimate": did["estimate"], "std_error": did["std_error"],
                      "df": did["df"], "p_value": did["p_value"], "converged": bool(fit.converged)})
-    adjusted = P_ADJUST[design.p_adjust]([row["p_value"] for row in rows])
+    adjusted = adjust([row["p_value"] for row in rows], design.p_adjust)
     for row, p_adjusted in zip(rows, adjusted):
         row["p_adjusted"] = float(p_adjusted)
-        row["rejected"] = bool(p_adjusted < design.alpha)
+        row["rejected"] = significant(p_adjusted, design.alpha)
     return rows
 
 

@@ -1,5 +1,5 @@
 """The power analysis for a grant application: the power curve and a two-page bilingual PDF
-("how many schools do we need"), with the report machinery of ``dpo_eval.report``."""
+("how many schools do we need"), with the report machinery of ``dpo_eval.reporting``."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from dpo_eval import figures
 from dpo_eval.codebook import load_codebook
 from dpo_eval.io import read_csv, write_outputs
 from dpo_eval.power import ALL_DOMAINS, design_from_config, schools_needed
-from dpo_eval.report import format_number, render_pdf, svg_image, template_environment
+from dpo_eval.reporting.formatting import svg_image
+from dpo_eval.reporting.render import render_pdf, template_environment
+from dpo_eval.typography import format_number
 
 DOMAIN_COLOURS = [figures.OKABE_ITO[name] for name in ("blue", "vermillion", "green", "purple", "sky")]
 # A fixed date keeps the PDF's bytes stable (fonts and metadata are stamped with it).

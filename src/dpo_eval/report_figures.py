@@ -23,26 +23,22 @@ def svg_uri(svg: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
 
 
-def evaluation_figures(tables: dict[str, pd.DataFrame], did_holm: pd.DataFrame, combined: pd.Series,
+def evaluation_figures(tables: dict[str, pd.DataFrame], forest: pd.DataFrame, sensitivity: pd.DataFrame,
                        t: dict, names: dict, groups: list[str], domains: list[str], lang: str) -> dict[str, Figure]:
     """The evaluation report's figures: participant flow, needs ratings, means by wave, the
-    forest plot of the differences in gains (Holm-compatible intervals, and the combined model),
-    the Q-Q plots and the sensitivity analyses grouped by domain. ``t`` holds the language's
-    strings (``alt``: what each figure shows; ``figure_axes``: the axis titles)."""
+    forest plot of the differences in gains (``forest``: label, estimate, conf_low, conf_high),
+    the Q-Q plots and the sensitivity analyses (``sensitivity``: the usable rows of the
+    sensitivity table) grouped under their domain. ``t`` holds the language's strings (``alt``:
+    what each figure shows; ``figure_axes``: the axis titles)."""
     dn = {d: names["domain"][d] for d in domains}
     axes = t["figure_axes"]
     flow = tables["flow"][tables["flow"]["wave"] != "pre+post"]
     descriptives = tables["descriptives"][tables["descriptives"]["domain"].isin(domains)]
-    forest = did_holm.assign(label=did_holm["domain"].map(dn), conf_low=did_holm["conf_low_holm"],
-                             conf_high=did_holm["conf_high_holm"])
-    forest = pd.concat([forest, pd.DataFrame([{"label": t["analyses"]["combined"],
-                                               **combined[["estimate", "conf_low", "conf_high"]].to_dict()}])])
-    analyses = ["primary", "careless_excluded", "completers", "then_baseline", "followup"]
-    sens = tables["sensitivity"]
-    sens = sens[sens["analysis"].isin(analyses) & sens["domain"].isin(domains)].dropna(subset=["estimate"])
-    sens = sens.assign(order=sens["domain"].map(domains.index) * 10 + sens["analysis"].map(analyses.index))
-    sens = sens.sort_values("order").assign(group=lambda f: f["domain"].map(dn),
-                                            label=lambda f: f["analysis"].map(t["analyses"]))
+    analyses = list(t["analyses"])
+    sens = sensitivity[sensitivity["domain"].isin(domains)]
+    sens = sens.assign(order=sens["domain"].map(domains.index) * 100 + sens["analysis"].map(analyses.index))
+    sens = sens.sort_values("order", kind="stable").assign(group=lambda f: f["domain"].map(dn),
+                                                           label=lambda f: f["analysis"].map(t["analyses"]))
     # The panels carry the same names as the columns of the needs tables.
     stakeholders = {g: t["stakeholder_short"][g] for g in groups}
     qq = tables["qq"]

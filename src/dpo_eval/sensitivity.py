@@ -8,6 +8,7 @@ from scipy import stats
 
 from dpo_eval import effect_sizes as es
 from dpo_eval.models import DID_TERM, ModelDataError, contrast, fit_model, model_frame, primary_formula
+from dpo_eval.multiplicity import holm
 from dpo_eval.study import COHORTS, COMPARISON, PROGRAM
 
 
@@ -72,13 +73,22 @@ def communication_quality(scores: pd.DataFrame) -> pd.Series:
     return by_institution - by_institution.mean()
 
 
+def fit_status(fit) -> dict:
+    """Estimable, converged and singular, recorded for every secondary fit as for the primary
+    model (``models.model_checks``): a result that did not converge is reported as such."""
+    return {"estimable": True, "converged": bool(fit.converged), "singular": bool(fit.singular),
+            "optimizer_message": fit.optimizer_message}
+
+
 def _row(analysis: str, domain: str, frame: pd.DataFrame, term: str, covariates: list[str],
          extra: str = "", note: str = "") -> dict:
-    fit, *_ = fit_model(frame, primary_formula(covariates, extra))
+    fit, _, dropped, _ = fit_model(frame, primary_formula(covariates, extra))
+    if term not in fit.fixed_names:
+        raise ModelDataError(f"the term {term} is aliased with other terms of the model (dropped: "
+                             f"{', '.join(dropped)}); the data cannot separate it")
     return {"analysis": analysis, "domain": domain, "term": term, **contrast(fit, term),
             "n_participants": int(frame["participant_key"].nunique()),
-            "n_institutions": int(frame["institution"].nunique()), "singular": fit.singular,
-            "note": note}
+            "n_institutions": int(frame["institution"].nunique()), **fit_status(fit), "note": note}
 
 
 def sensitivity_analyses(scores: pd.DataFrame, domain: str, covariates: list[str]) -> list[dict]:
@@ -108,9 +118,23 @@ def sensitivity_analyses(scores: pd.DataFrame, domain: str, covariates: list[str
         try:
             analyses.append(_row(analysis, domain, make_frame(), term, covariates, extra, note))
         except ModelDataError as exc:
-            analyses.append({"analysis": analysis, "domain": domain, "term": term,
-                             "note": f"not estimable: {exc}"})
+            analyses.append({"analysis": analysis, "domain": domain, "term": term, "estimable": False,
+                             "converged": None, "singular": None, "note": f"not estimable: {exc}"})
     return analyses
+
+
+def family_adjusted(rows: pd.DataFrame) -> pd.DataFrame:
+    """Secondary analyses with ``p_holm``: Holm-adjusted within the family of each analysis
+    (the same analysis across the domains, e.g. the three moderation tests), so that a
+    secondary result is judged on the same footing as the primary one. The combined model is
+    a family of one. Analyses that could not be estimated have no p and do not count."""
+    rows = rows.copy()
+    if "p_value" not in rows:
+        rows["p_value"] = np.nan
+    rows["p_holm"] = np.nan
+    for _, family in rows.groupby("analysis", sort=False):
+        rows.loc[family.index, "p_holm"] = holm(family["p_value"])
+    return rows
 
 
 def combined_model(scores: pd.DataFrame, domains: list[str], covariates: list[str]) -> dict:
@@ -121,5 +145,5 @@ def combined_model(scores: pd.DataFrame, domains: list[str], covariates: list[st
     fit, *_ = fit_model(frame, primary_formula(covariates) + " + C(domain)", extra_levels=["domain"])
     return {"analysis": "combined", "domain": "all", "term": DID_TERM, **contrast(fit, DID_TERM),
             "n_participants": int(frame["participant_key"].nunique()),
-            "n_institutions": int(frame["institution"].nunique()), "singular": fit.singular,
+            "n_institutions": int(frame["institution"].nunique()), **fit_status(fit),
             "note": "all domains, common DiD, (1 | institution/participant/domain)"}

@@ -162,7 +162,7 @@ class ReportSettings(StepSettings):
         return dataclasses.replace(settings, reports=reports)
 
     def report_config(self, codebook: str, computed_with: dict | None = None) -> dict:
-        """The configuration as dpo_eval.report reads it, holding only these settings (and,
+        """The configuration as dpo_eval.reporting reads it, holding only these settings (and,
         for the provenance appendix, the settings the tables were computed with)."""
         config = {"codebook": str(codebook), "study": self.study,
                   "analysis": {"domains": list(self.domains)}, "reports": self.reports}
@@ -193,7 +193,7 @@ class InstitutionReportSettings(StepSettings):
         return dataclasses.replace(settings, reports=reports)
 
     def report_config(self, codebook: str) -> dict:
-        """The configuration as dpo_eval.report reads it, holding only these settings."""
+        """The configuration as dpo_eval.reporting reads it, holding only these settings."""
         return {"codebook": str(codebook),
                 "study": {"program": self.program, "report_date": self.report_date},
                 "analysis": {"domains": list(self.domains)}, "reports": self.reports}

@@ -176,13 +176,16 @@ def _item_offsets(items: list[Item]) -> np.ndarray:
 
 
 def responses_from_latent(theta: np.ndarray, items: list[Item], sd_item: float,
-                          rng: np.random.Generator) -> np.ndarray:
-    """Raw 1..5 answers (reverse-keyed items mirrored) for latent values ``theta`` (n,)."""
+                          rng: np.random.Generator, points: int = 5) -> np.ndarray:
+    """Raw 1..``points`` answers (reverse-keyed items mirrored) for latent values ``theta`` (n,)
+    on the 1-5 metric, stretched linearly onto a scale with other than 5 points."""
     offsets = _item_offsets(items)
     x = theta[:, None] + offsets[None, :] + rng.normal(0.0, sd_item, (theta.size, len(items)))
-    answers = np.clip(np.rint(x), 1, 5).astype(int)
+    if points != 5:
+        x = 1 + (x - 1) * (points - 1) / 4
+    answers = np.clip(np.rint(x), 1, points).astype(int)
     reverse = np.array([item.reverse for item in items])
-    answers[:, reverse] = 6 - answers[:, reverse]
+    answers[:, reverse] = points + 1 - answers[:, reverse]
     return answers
 
 
@@ -454,7 +457,8 @@ class _StudyWriter:
         for domain in domains:
             items = self.codebook.items_of(domain)
             theta = np.array([latent[(person["code"], domain)]["then" if retrospective else wave]])
-            values = responses_from_latent(theta, items, self.spec.sd_item, self.rng)[0]
+            values = responses_from_latent(theta, items, self.spec.sd_item, self.rng,
+                                           self.codebook.scale_points(items[0].scale)[1])[0]
             for item, value in zip(items, values):
                 answers[("then:" if retrospective else "") + item.id] = int(value)
         return answers

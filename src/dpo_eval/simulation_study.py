@@ -30,11 +30,11 @@ from dpo_eval import models
 from dpo_eval.codebook import Codebook, load_codebook
 from dpo_eval.ingest import ingest_competencies, load_registry
 from dpo_eval.io import write_outputs
+from dpo_eval.multiplicity import ALPHA, significant
 from dpo_eval.pseudonymise import DEMO_SECRET
 from dpo_eval.scoring import scale_scores
 from dpo_eval.simulate import COMPETENCY_DOMAINS, Contamination, SimulationSpec, simulate_study, true_score_effects
 
-ALPHA = 0.05
 REPLICATE_COLUMNS = ["condition", "effect_scale", "seed", "domain", "estimate", "std_error", "df",
                      "p_value", "conf_low", "conf_high", "singular", "converged"]
 
@@ -141,7 +141,7 @@ def coverage_summary(replicates: pd.DataFrame, truth: dict[str, dict[str, float]
     table = replicates.copy()
     table["truth"] = [truth[c][d] for c, d in zip(table["condition"], table["domain"])]
     table["covered"] = (table["conf_low"] < table["truth"]) & (table["truth"] < table["conf_high"])
-    table["rejected"] = table["p_value"] < alpha
+    table["rejected"] = significant(table["p_value"], alpha)
     rows = []
     for condition in dict.fromkeys(table["condition"]):
         own = table[table["condition"] == condition]

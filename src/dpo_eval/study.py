@@ -31,9 +31,9 @@ ANALYSIS_TABLES = ("flow", "descriptives", "reliability", "needs", "needs_distri
 AUDIT_TABLES = ("match_audit", "duplicates", "invalid_values")
 
 # The tables the evaluation report and the school reports read (results/tables/{name}.csv). Here,
-# not in dpo_eval.report, so that the workflow can list them without importing the reporting
+# not in dpo_eval.reporting, so that the workflow can list them without importing the reporting
 # libraries every time it builds its DAG.
 EVALUATION_TABLES = ("did", "flow", "descriptives", "sample", "municipalities", "reliability", "needs",
                      "needs_tests", "needs_formats", "needs_distribution", "effect_sizes", "model_checks",
                      "variance_components", "sensitivity", "response_shift", "qq")
-INSTITUTION_TABLES = ("score_benchmarks", "needs_benchmarks", "did")
+INSTITUTION_TABLES = ("score_benchmarks", "needs_benchmarks", "did", "model_checks")

@@ -65,7 +65,22 @@ def fit_domain(settings: DomainModelSettings, scores: str | Path, domain: str, o
     fit["effect_sizes"] = sensitivity.domain_effect_sizes(table, domain)
     fit["response_shift"] = sensitivity.response_shift(table, domain)
     fit["sensitivity"] = sensitivity.sensitivity_analyses(table, domain, covariates)
+    warn_secondary_fits(fit["sensitivity"])
     write_outputs({output["fit"]: {"domain": domain, **fit}, output["frame"]: r_frame})
+
+
+def warn_secondary_fits(rows: list[dict]) -> None:
+    """Flag in the log every secondary fit (sensitivity, moderation, combined) that could not
+    be estimated, did not converge or is singular, as for the primary model."""
+    for row in rows:
+        name = f"{row['domain']}: {row['analysis']}"
+        if not row["estimable"]:
+            log.warning("%s: %s", name, row["note"])
+        elif not row["converged"]:
+            log.warning("%s: the optimiser did not reach a stationary point (%s); the report states "
+                        "no result for this analysis", name, row.get("optimizer_message", ""))
+        elif row["singular"]:
+            log.warning("%s: singular fit (a variance component estimated as zero)", name)
 
 
 def fit_combined(settings: CombinedModelSettings, scores: str | Path, output: str | Path) -> None:
@@ -74,6 +89,7 @@ def fit_combined(settings: CombinedModelSettings, scores: str | Path, output: st
     result = sensitivity.combined_model(table, list(settings.domains), list(settings.covariates))
     log.info("combined model: DiD %.4f [%.4f, %.4f]", result["estimate"], result["conf_low"],
              result["conf_high"])
+    warn_secondary_fits([result])
     write_outputs({output: result})
 
 
@@ -112,9 +128,13 @@ def collect_models(fit_paths: list[str | Path], combined_path: str | Path, outpu
                                **f["standardised_did"], "n": f["n_participants"]}
                               for d, f in fits.items()])
     did = models.did_table(fits, d_ppc2)
-    primary = did.assign(analysis="primary", term=models.DID_TERM, note="all available pre and post scores")
-    sens = pd.concat([primary, pd.DataFrame([s for f in fits.values() for s in f["sensitivity"]]),
-                      pd.DataFrame([combined])], ignore_index=True)
+    status = checks.set_index("domain")[["converged", "singular"]]
+    primary = did.assign(analysis="primary", term=models.DID_TERM, note="all available pre and post scores",
+                         estimable=True, converged=did["domain"].map(status["converged"]).astype(bool),
+                         singular=did["domain"].map(status["singular"]).astype(bool))
+    secondary = sensitivity.family_adjusted(pd.DataFrame([s for f in fits.values() for s in f["sensitivity"]]
+                                                         + [combined]))
+    sens = pd.concat([primary, secondary], ignore_index=True)
     qq = pd.concat([pd.DataFrame(f["qq"]).assign(domain=d) for d, f in fits.items()])
     write_outputs({
         output["did"]: did,
@@ -126,7 +146,8 @@ def collect_models(fit_paths: list[str | Path], combined_path: str | Path, outpu
                                          "conf_high", "n"]],
         output["response_shift"]: pd.DataFrame([r for f in fits.values() for r in f["response_shift"]]),
         output["sensitivity"]: sens[["analysis", "domain", "term", "estimate", "std_error", "df",
-                                     "statistic", "p_value", "conf_low", "conf_high",
-                                     "n_participants", "n_institutions", "note"]],
+                                     "statistic", "p_value", "p_holm", "conf_low", "conf_high",
+                                     "n_participants", "n_institutions", "estimable", "converged",
+                                     "singular", "note"]],
         output["qq"]: qq[["domain", "kind", "theoretical", "sample"]],
     })

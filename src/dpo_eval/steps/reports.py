@@ -9,7 +9,7 @@ from dpo_eval import report_batches
 from dpo_eval.dictionary import build_dictionary
 from dpo_eval.io import write_outputs
 from dpo_eval.package import build_open_package, build_package
-from dpo_eval.report import build_evaluation_report, build_institution_reports
+from dpo_eval.reporting.build import build_evaluation_report, build_institution_reports
 from dpo_eval.settings import InstitutionReportSettings, ReportSettings
 
 
