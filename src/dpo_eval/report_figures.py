@@ -90,13 +90,14 @@ def institution_figures(participation: list[dict], series: list[dict] | None, do
                         names: dict, captions: dict, lang: str, scale: tuple[float, float] = (1, 5)) -> dict[str, Figure]:
     """A school's figures: its participation per wave beside the region's mean per school, and
     (where a level is shown) its profile on the study's common score axis (``score_axis``).
-    ``names``: legend and axis words ("own", "region", "region_mean", "pre", "post", "wave",
-    "respondents", "mean_score", "domain"); ``captions``: "participation", "profile"."""
+    ``names``: legend and axis words ("team": the school's own team, "own": the level its scores
+    are shown at, "region", "region_mean", "pre", "post", "wave", "respondents", "mean_score",
+    "domain"); ``captions``: "participation", "profile"."""
     out = {"participation": Figure(
-        svg_uri(figures.participation_plot(participation, {"own": names["own"], "region": names["region_mean"],
+        svg_uri(figures.participation_plot(participation, {"own": names["team"], "region": names["region_mean"],
                                                            "x_label": names["respondents"], "y_label": names["wave"]},
                                            lang)),
-        figure_text.participation_alt(participation, {"own": names["own"], "region": names["region_mean"]},
+        figure_text.participation_alt(participation, {"own": names["team"], "region": names["region_mean"]},
                                       captions["participation"], lang))}
     if series:
         profile_names = {"own": names["own"], "region": names["region"], "pre": names["pre"], "post": names["post"],

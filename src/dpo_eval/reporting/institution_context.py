@@ -65,7 +65,8 @@ def school_figures(participation: list[dict], shown: pd.DataFrame, region: pd.Da
     level's and the region's means at entry and exit on the study's common score axis)."""
     ti = t["institution"]
     series = profile_series(shown, region, list(codebook.domains)) if level != "none" else None
-    words = {"own": ti["legend_level"][level] if level != "none" else ti["your_team"], "region": ti["region"],
+    words = {"team": ti["legend_level"]["team"], "own": ti["legend_level"][level] if level != "none" else "",
+             "region": ti["region"],
              "region_mean": ti["region_team_mean"], "pre": t["waves"]["pre"], "post": t["waves"]["post"],
              "wave": t["col"]["wave"], "respondents": ti["col"]["n"], "mean_score": t["mean_score"],
              "domain": t["col"]["domain"]}
