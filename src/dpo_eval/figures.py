@@ -264,11 +264,13 @@ def flow_diagram(flow: pd.DataFrame, wave_names: dict, cohort_names: dict, words
             record = flow[(flow["wave"] == wave) & (flow["cohort"] == cohort)].iloc[0]
             y = -row - 0.45
             count = lambda key: format_count(record[key], lang)  # noqa: E731
-            main = typeset(f"{wave_names[wave]}: {words['received']} {count('received')}\n"
-                           f"{words['participants']} {count('participants')}, "
-                           f"{words['analysed']} {count('analysed')}", lang)
-            side = typeset(f"{words['duplicates']} {count('duplicates')}, {words['unmatched']} {count('unmatched')},\n"
-                           f"{words['careless']} {count('careless')}", lang)
+            # Labels before their counts ("участников: 118"), each line closed by punctuation, so
+            # that no count reads as the numeral of the next line's noun.
+            main = typeset(f"{wave_names[wave]}: {words['received']}: {count('received')};\n"
+                           f"{words['participants']}: {count('participants')}, "
+                           f"{words['analysed']}: {count('analysed')}", lang)
+            side = typeset(f"{words['duplicates']}: {count('duplicates')}, {words['unmatched']}: {count('unmatched')},\n"
+                           f"{words['careless']}: {count('careless')}", lang)
             axis.text(column + 0.5, y + 0.12, main, ha="center", va="center", fontsize=MIN_FONT_PT,
                       bbox={"boxstyle": "round,pad=0.4", "facecolor": "#F2F2F2",
                             "edgecolor": COLOURS[cohort], "linewidth": 1,
