@@ -98,7 +98,7 @@ def main() -> None:
                             str(root / "truth.json"), "--codebook", str(REPO / "config" / "codebook.yaml")],
                            check=True, capture_output=True, text=True)
         sys.path.insert(0, str(REPO / "src"))
-        from dpo_eval.delivery import recipients_from_registry
+        from dpo_eval.delivery.recipients import recipients_from_registry
 
         recipients_from_registry(project / "data" / "raw" / "institutions.csv", project / "config" / "recipients.csv")
         if reuse:

@@ -99,7 +99,7 @@ def copy_project(target: Path, raw_dir: Path | None = None) -> Path:
     shutil.copytree(raw_dir or REPO / "data" / "raw", target / "data" / "raw")
     if raw_dir is not None:
         # A generated study has its own institutions: address the outbox to them.
-        from dpo_eval.delivery import recipients_from_registry
+        from dpo_eval.delivery.recipients import recipients_from_registry
 
         recipients_from_registry(target / "data" / "raw" / "institutions.csv",
                                  target / "config" / "recipients.csv")

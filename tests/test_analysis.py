@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dpo_eval import lmm, models
+from dpo_eval import models
+from dpo_eval.analysis.lmm import optimisation
 from dpo_eval.needs import group_differences, importance_summary
 from dpo_eval.settings import DomainModelSettings
 from dpo_eval.steps import analysis as analysis_step
@@ -42,7 +43,7 @@ def test_analysis_tables_are_complete(demo_run):
     assert (alphas["conf_low"] < alphas["estimate"]).all() and (alphas["estimate"] < alphas["conf_high"]).all()
     checks = pd.read_csv(tables / "model_checks.csv")
     assert checks["converged"].all() and checks["variance_components_identifiable"].all()
-    assert (checks["scaled_gradient"] < lmm.GRADIENT_TOLERANCE).all()
+    assert (checks["scaled_gradient"] < optimisation.GRADIENT_TOLERANCE).all()
     assert checks[["icc_institution", "icc_participant", "r2_marginal", "r2_conditional"]].apply(
         lambda c: c.between(0, 1)).all().all()
     sensitivity = pd.read_csv(tables / "sensitivity.csv")
@@ -104,7 +105,7 @@ def test_cohort_without_post_wave_gets_a_clear_message(scores):
 def test_model_that_does_not_converge_is_flagged_not_hidden(scores, tmp_path, monkeypatch, demo_config, caplog):
     scores_path = tmp_path / "scores.csv"
     scores.to_csv(scores_path, index=False)
-    monkeypatch.setattr(lmm, "GRADIENT_TOLERANCE", 0.0)
+    monkeypatch.setattr(optimisation, "GRADIENT_TOLERANCE", 0.0)
     output = {"fit": tmp_path / "fit.json", "frame": tmp_path / "frame.csv"}
     analysis_step.fit_domain(DomainModelSettings.from_config(demo_config), scores_path, "subject_methodical", output)
     fit = json.loads(output["fit"].read_text())

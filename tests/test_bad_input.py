@@ -18,9 +18,9 @@ from dpo_eval import readers
 from dpo_eval.codebook import load_codebook
 from dpo_eval.codes import normalise_code
 from dpo_eval.config import ConfigError
-from dpo_eval.delivery import load_recipients
+from dpo_eval.registry import load_recipients
 from dpo_eval.errors import UserError
-from dpo_eval.ingest import load_registry
+from dpo_eval.registry import load_registry
 from dpo_eval.settings import IngestSettings, NeedsIngestSettings
 from dpo_eval.steps import ingest as ingest_step
 
@@ -567,6 +567,45 @@ def test_dag_build_errors_print_one_clean_message(tmp_path):
     assert result.returncode == 1 and 'File "' not in result.stderr + result.stdout
     assert result.stderr.count("data/raw/institutions.csv, row 5, column 'id': institution id "
                                "'SCH001' occurs in rows 4, 5") == 1
+
+
+@pytest.mark.pipeline
+def test_registry_and_recipients_problems_stop_the_dag_build_cleanly(tmp_path):
+    """A registry row copied under a new id, a recipient name with a line break, a school
+    without a recipient: each stops `snakemake -n` with one message naming file, row and
+    column, no traceback and nothing written; delivery.no_recipient accepts the last."""
+    project = copy_project(tmp_path / "project")
+    registry, recipients = project / "data" / "raw" / "institutions.csv", project / "config" / "recipients.csv"
+    good_registry, good_recipients = registry.read_bytes(), recipients.read_bytes()
+
+    def dag_error() -> str:
+        result = run_snakemake(project, "-n", check=False)
+        console = result.stdout + result.stderr
+        assert result.returncode == 1 and "Traceback" not in console and 'File "' not in console, console[-3000:]
+        assert not (project / "results").exists()
+        return result.stderr
+
+    lines = good_registry.decode("utf-8").splitlines(keepends=True)
+    copied = lines[3].replace("SCH001,", "SCH900,", 1)           # row 4 (SCH001) copied as row 64
+    registry.write_text("".join(lines) + copied, encoding="utf-8")
+    assert dag_error().count("data/raw/institutions.csv, row 64, column 'name': institution name (ignoring "
+                             "case and spaces) 'МБОУ СОШ № 3 (г. Хабаровск)' occurs in rows 4, 64") == 1
+    registry.write_bytes(good_registry)
+
+    recipients.write_text(good_recipients.decode("utf-8").replace(
+        "SCH001,МБОУ СОШ № 3 (г. Хабаровск),", 'SCH001,"МБОУ СОШ № 3\n(г. Хабаровск)",'), encoding="utf-8")
+    assert ("config/recipients.csv, row 4, column 'name': 'МБОУ СОШ № 3\\n(г. Хабаровск)' holds the invisible "
+            "control character U+000A") in dag_error()
+
+    recipients.write_text("".join(line for line in good_recipients.decode("utf-8").splitlines(keepends=True)
+                                  if not line.startswith("SCH002,")), encoding="utf-8")
+    assert ("config/recipients.csv, column 'institution': school 'SCH002' has a report but no recipient. "
+            "What to do: add a row for it, or list its id under delivery.no_recipient") in dag_error()
+    config_path = project / "config" / "config.yaml"
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    config["delivery"]["no_recipient"] = ["SCH002"]
+    config_path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    assert run_snakemake(project, "-n", check=False).returncode == 0
 
 
 def test_needs_survey_columns_are_checked_too(study, tmp_path):

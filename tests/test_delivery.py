@@ -2,7 +2,9 @@
 made here): one message per institution, never twice, never to the wrong institution."""
 
 import asyncio
+import csv
 import datetime
+import io
 import ipaddress
 import json
 import os
@@ -27,9 +29,15 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from conftest import SNAKEMAKE, run_snakemake
-from dpo_eval.delivery import (ChangedReportsError, DeliveryError, Ledger, SenderBusyError, SmtpSettings,
-                               SmtpTlsError, StaleOutboxError, load_recipients, main, plan, send_outbox,
-                               transliterate, write_outbox)
+from dpo_eval.delivery.cli import main
+from dpo_eval.delivery.errors import (ChangedReportsError, DeliveryError, SenderBusyError, SmtpTlsError,
+                                      StaleOutboxError)
+from dpo_eval.delivery.ledger import Ledger
+from dpo_eval.delivery.message import transliterate
+from dpo_eval.delivery.outbox import write_outbox
+from dpo_eval.registry import load_recipients
+from dpo_eval.delivery.sending import plan, send_outbox
+from dpo_eval.delivery.smtp import SmtpSettings
 from dpo_eval.readers import read_export
 
 USER, PASSWORD = "dpo", "s3cret-for-tests"
@@ -287,7 +295,9 @@ def project(demo_run, tmp_path):
     """A copy of the demo run (results, Snakemake metadata and all) for tests that change it;
     sending without pauses between messages."""
     copy = tmp_path / "project"
-    shutil.copytree(demo_run, copy, symlinks=True, ignore=shutil.ignore_patterns("delivery"))
+    # Without the project's ledger folder (not the package of the same name under src/).
+    shutil.copytree(demo_run, copy, symlinks=True,
+                    ignore=lambda folder, names: ["delivery"] if Path(folder) == demo_run else [])
     path = copy / "config" / "config.yaml"
     config = yaml.safe_load(path.read_text(encoding="utf-8"))
     config["delivery"]["smtp"].update(rate_per_minute=0, retries=0, backoff_seconds=0)
@@ -523,7 +533,7 @@ def test_sent_message_has_send_date_fresh_message_id_and_school_names(project, c
 
 
 def test_display_names_round_trip_through_standard_parsers(demo_run, tmp_path):
-    from dpo_eval.delivery import encode_display_name
+    from dpo_eval.delivery.message import encode_display_name
 
     names = ["DPO evaluation / Оценка программы ДПО", "МБОУ СОШ № 3 (г. Хабаровск)", "Plain Name",
              "Амурский гуманитарно-педагогический государственный университет", 'Кавычки "и" запятая, тоже']
@@ -588,13 +598,13 @@ def test_recipient_with_several_addresses_gets_one_copy_at_each(certificate, tmp
     """A school with two addresses: one message, addressed to both, delivered once to each
     address; a 451 for the second address is retried later for that address only."""
     from dpo_eval.settings import OutboxSettings
-    from dpo_eval.steps.delivery import outbox as write_outbox_step
+    from dpo_eval.steps.outbox import outbox as write_outbox_step
 
     from conftest import REPO
 
     addresses = ["director@sch900.example.org", "deputy@sch900.example.org"]
-    (tmp_path / "registry.csv").write_text("id,name,type,language\nSCH900,Школа 900,school,ru\n",
-                                           encoding="utf-8")
+    (tmp_path / "registry.csv").write_text("id,name,municipality,type,settlement,language,email\n"
+                                           "SCH900,Школа 900,г. Хабаровск,school,urban,ru,\n", encoding="utf-8")
     (tmp_path / "recipients.csv").write_text("institution,name,emails,language,report\n"
                                              f"SCH900,Школа 900,{';'.join(addresses)},ru,institution\n",
                                              encoding="utf-8")
@@ -625,3 +635,88 @@ def test_recipient_with_several_addresses_gets_one_copy_at_each(certificate, tmp
         message = message_from_bytes(content, policy=policy.default)
         assert [a.addr_spec for a in message["To"].addresses] == addresses
         assert message["X-DPO-Eval-Institution"] == "SCH900"
+
+
+def excel_csv(source: Path, target: Path) -> None:
+    """``source`` (UTF-8, ',') saved as Excel saves a CSV in Russian Windows: cp1251 and ';'."""
+    rows = list(csv.reader(io.StringIO(source.read_text(encoding="utf-8"), newline="")))
+    buffer = io.StringIO(newline="")
+    csv.writer(buffer, delimiter=";", lineterminator="\r\n").writerows(rows)
+    target.write_bytes(buffer.getvalue().encode("cp1251"))
+
+
+def test_outbox_and_delivery_on_a_registry_and_recipients_saved_by_excel(project, certificate):
+    """The registry and the recipients file in cp1251 with ';': the DAG builds, the outbox step
+    writes the same messages as from the UTF-8 files, and the sender accepts and sends them."""
+    from dpo_eval.delivery.outbox import outbox_config_digest
+    from dpo_eval.settings import OutboxSettings
+    from dpo_eval.steps.outbox import outbox as outbox_step
+
+    outbox_dir = project / "results" / "outbox"
+    before = {p.name: p.read_bytes() for p in outbox_dir.glob("*.eml")}
+    registry, recipients = project / "data" / "raw" / "institutions.csv", project / "config" / "recipients.csv"
+    for path in (registry, recipients):
+        excel_csv(path, path)
+        assert path.read_bytes().decode("cp1251").splitlines()[0].count(";") >= 4
+    dry = run_snakemake(project, "-n", "--cores", "1", check=False)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    config = yaml.safe_load((project / "config" / "config.yaml").read_text(encoding="utf-8"))
+    provenance = pd.read_csv(outbox_dir / "inputs.csv", dtype=str)["path"]
+    provenance = [project / p for p in provenance if p != "(configuration)"]
+    outbox_step(OutboxSettings.from_config(config), recipients, registry, project / "results" / "reports",
+                project / "reports" / "templates" / "email.txt", project / "reports" / "i18n", outbox_dir,
+                provenance=provenance, configuration=outbox_config_digest(config))
+    assert {p.name: p.read_bytes() for p in outbox_dir.glob("*.eml")} == before
+    recorder = Recorder()
+    controller = start(recorder, certificate)
+    try:
+        result = cli(project, "send", env=smtp_env(controller, certificate))
+        assert result.returncode == 0, result.stderr
+    finally:
+        controller.stop()
+    assert sorted(r for rcpts, _ in recorder.messages for r in rcpts) == sorted(addresses(outbox_dir / "manifest.csv"))
+
+
+def test_snakemake_send_never_rebuilds_and_refuses_a_stale_outbox(project, certificate):
+    """An input changed since the last run: `snakemake send` runs no other rule (no ingest
+    without the secret that would fail and delete its outputs), sends nothing and exits 3."""
+    clean = {p: p.read_bytes() for p in (project / "results" / "clean").glob("*.csv")}
+    raw = project / "data" / "raw" / "pre_entry_google.csv"
+    raw.write_bytes(raw.read_bytes() + b"\n")
+    recorder = Recorder()
+    controller = start(recorder, certificate)
+    try:
+        env = smtp_env(controller, certificate)
+        env.pop("DPO_EVAL_SECRET", None)
+        result = subprocess.run([SNAKEMAKE, "--cores", "1", "--rerun-triggers", "mtime", "--", "send"],
+                                cwd=project, env=env, capture_output=True, text=True, timeout=600)
+    finally:
+        controller.stop()
+    console = result.stdout + result.stderr
+    assert result.returncode == StaleOutboxError.exit_code, console[-3000:]
+    assert "rule ingest" not in console and "localrule ingest" not in console
+    assert "the outbox is not the product of the current inputs" in console
+    assert "data/raw/pre_entry_google.csv" in console
+    assert recorder.messages == [] and recorder.data_count == 0
+    assert {p: p.read_bytes() for p in (project / "results" / "clean").glob("*.csv")} == clean
+    assert not (project / "logs" / "send.status").exists()   # read by the exit handler, then removed
+
+
+def test_a_failed_rebuild_of_the_outbox_keeps_the_previous_one(project, certificate):
+    """The outbox job fails (a broken template): Snakemake restores the previous outbox, which
+    is refused while the template differs and sendable again once it is restored."""
+    outbox_dir = project / "results" / "outbox"
+    before = {p.name: p.read_bytes() for p in outbox_dir.iterdir()}
+    template = project / "reports" / "templates" / "email.txt"
+    good = template.read_bytes()
+    template.write_bytes(good + b"{{ unclosed\n")
+    rebuild = run_snakemake(project, "--cores", "1", "--rerun-triggers", "mtime", "--", "results/outbox",
+                            check=False)
+    console = rebuild.stdout + rebuild.stderr
+    assert rebuild.returncode != 0 and "rule outbox" in console, console[-3000:]
+    assert {p.name: p.read_bytes() for p in outbox_dir.iterdir()} == before
+    stale = cli(project, "plan")
+    assert stale.returncode == StaleOutboxError.exit_code and "reports/templates/email.txt" in stale.stderr
+    template.write_bytes(good)
+    again = cli(project, "plan")
+    assert again.returncode == 0, again.stderr

@@ -5,7 +5,8 @@ import pytest
 
 from dpo_eval.codebook import load_codebook
 from dpo_eval.codes import normalise_code
-from dpo_eval.ingest import ingest_competencies, ingest_needs, load_registry
+from dpo_eval.ingest import ingest_competencies, ingest_needs
+from dpo_eval.registry import load_registry
 from dpo_eval.pseudonymise import DEMO_SECRET, participant_key
 
 SECRET = DEMO_SECRET.encode()

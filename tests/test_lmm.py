@@ -1,4 +1,4 @@
-"""The REML engine (dpo_eval.lmm): agreement with lme4/lmerTest, exact derivatives, convergence
+"""The REML engine (dpo_eval.analysis.lmm): agreement with lme4/lmerTest, exact derivatives, convergence
 labels, identifiability and the command line.
 
 Stored lme4 results: tests/reference/engine/lme4.csv, written by tests/reference/engine_reference.R
@@ -17,8 +17,10 @@ import pandas as pd
 import pytest
 
 from conftest import REPO
-from dpo_eval import lmm, models
-from dpo_eval.lmm import NestedLmm, RandomTerm
+from dpo_eval import models
+from dpo_eval.analysis import lmm
+from dpo_eval.analysis.lmm import criterion
+from dpo_eval.analysis.lmm import NestedLmm, RandomTerm
 
 ENGINE = REPO / "tests" / "reference" / "engine"
 LME4 = pd.read_csv(ENGINE / "lme4.csv", keep_default_na=False)
@@ -129,11 +131,12 @@ def exact_rows(case: str, point: str) -> pd.DataFrame:
 def test_satterthwaite_matches_40_digits(fits, case):
     """The engine's exact Satterthwaite df and SEs equal an independent 40-digit computation
     (tests/reference/satterthwaite_40_digits.py; its error is ~2e-16) to 1e-8 relative at the
-    same variance parameters (the 40-digit optimum and lme4's theta; measured: at most 1.9e-10
-    on tiny-residual, 1e-14 on thousands). At the engine's own optimum its theta is the exact
-    optimum to 1e-7 (measured 5e-12 and 1.3e-9), its criterion equals the exact optimum to
-    1e-12, its df equal the exact ones to 1e-7 (measured 3e-10 and 2.1e-9) and its SEs to 1e-8
-    (measured 2.5e-12 and 7.3e-10). lmerTest's df are within 1e-4 of these only on thousands."""
+    same variance parameters (the 40-digit optimum and lme4's theta; measured: at most 2.5e-14;
+    1.9e-10 on tiny-residual when the deviance Hessian was inverted by SVD, which loses digits on
+    this graded matrix). At the engine's own optimum its theta is the exact optimum to 1e-7
+    (measured 5e-12 and 1.3e-9), its criterion equals the exact optimum to 1e-12, its df equal
+    the exact ones to 1e-7 (measured 6e-12 and 2.1e-9) and its SEs to 1e-8 (measured 2.5e-12
+    and 7.3e-10). lmerTest's df are within 1e-4 of these only on thousands."""
     model, fit, df, se = fits[case]
     for point in ("optimum", "lme4_theta"):
         rows = exact_rows(case, point)
@@ -276,6 +279,74 @@ def test_one_participant_per_institution_is_reported_as_not_identifiable():
     assert fit.reml_criterion == pytest.approx(single.reml_criterion, rel=1e-9)
 
 
+def test_unidentifiable_design_df_equal_the_identified_models():
+    """One participant per institution: only the sum of the two variances is identified, the
+    deviance Hessian in (theta, sigma) has an exact zero eigenvalue, and lmerTest's cutoff drops
+    it (a plain pseudo-inverse inverts its rounded value, -2.6e-9 here, and moves the df by 6e-7).
+    The df and SEs then equal those of the one-level model, which the exact (projected)
+    computation gives, to 1e-8 relative (measured 1e-10)."""
+    rng = np.random.default_rng(3)
+    n = 80
+    frame = pd.DataFrame({"score": np.r_[rng.normal(3, 0.6, n), rng.normal(3.2, 0.6, n)],
+                          "post": np.r_[np.zeros(n), np.ones(n)], "program": np.tile(np.arange(n) % 2, 2),
+                          "institution": np.tile([f"S{i}" for i in range(n)], 2),
+                          "participant_key": np.tile([f"P{i}" for i in range(n)], 2)})
+    fit, design, _, _ = models.fit_model(frame, "score ~ post * program")
+    assert not fit.identifiable
+    hessian, _ = fit.model.varpar_derivatives(fit)
+    assert abs(np.linalg.eigvalsh(hessian)).min() <= lmm.EIGENVALUE_TOLERANCE
+    df, se = fit.model.satterthwaite(fit, np.eye(len(fit.beta)))
+    one_level = NestedLmm(frame["score"].to_numpy(), design.to_numpy(),
+                          [RandomTerm("institution", frame["institution"].to_numpy(), np.ones((2 * n, 1)))])
+    single = one_level.fit()
+    df_single, se_single = one_level.satterthwaite(single, np.eye(len(single.beta)))
+    np.testing.assert_allclose(df, df_single, rtol=1e-8, atol=0)
+    np.testing.assert_allclose(se, se_single, rtol=1e-8, atol=0)
+
+
+def count_evaluations(monkeypatch) -> list[tuple[bytes, int]]:
+    """Record every uncached criterion evaluation as (phi's bytes, order)."""
+    calls = []
+    evaluate = criterion.ProfiledCriterion._evaluate_uncached
+
+    def counted(self, phi, order):
+        calls.append((np.asarray(phi, dtype=float).tobytes(), order))
+        return evaluate(self, phi, order)
+
+    monkeypatch.setattr(criterion.ProfiledCriterion, "_evaluate_uncached", counted)
+    return calls
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_fit_and_satterthwaite_evaluate_the_hessian_at_the_optimum_once(case, monkeypatch):
+    """The Newton polish, the summary and the Satterthwaite df share one exact Hessian at the
+    optimum (the fit keeps phi bit for bit, the criterion caches it)."""
+    model = frame_model(pd.read_csv(ENGINE / f"{case}.csv"))
+    calls = count_evaluations(monkeypatch)
+    fit = model.fit()
+    model.satterthwaite(fit, np.eye(model.p))
+    models.contrast(fit, model.fixed_names[-1])
+    assert calls.count((fit.phi.tobytes(), 2)) == 1
+    assert sum(order == 2 for _, order in calls) <= 3
+
+
+def test_newton_polish_stops_at_the_criterions_rounding_noise(monkeypatch):
+    """With the outcome scaled by 1e30 the criterion is about 1.5e5 and its rounding noise
+    (eps |d|, 3e-11) is far above the old absolute stopping test (|g'step| < 1e-13): that test
+    took 10 exact Hessians, each step accepted or not by rounding alone. The Newton decrement
+    is within the noise from the start, so the polish takes none, and the optimum is the
+    unscaled one to 1e-5 (theta, measured 3e-7) with a scaled gradient far below lme4's 2e-3."""
+    frame = pd.read_csv(ENGINE / "large-groups.csv")
+    reference = frame_model(frame).fit()
+    frame["y"] *= 1e30
+    model = frame_model(frame)
+    calls = count_evaluations(monkeypatch)
+    fit = model.fit()
+    assert sum(order == 2 for _, order in calls) == 1
+    assert fit.converged and fit.scaled_gradient < 1e-4
+    np.testing.assert_allclose(fit.theta, reference.theta, rtol=1e-5)
+
+
 def test_command_line_fits_a_model_frame(tmp_path):
     out = tmp_path / "fit.csv"
     run = subprocess.run([sys.executable, "-m", "dpo_eval.models", "fit", str(ENGINE / "small.csv"), str(out)],
@@ -296,6 +367,21 @@ def test_command_line_fits_a_model_frame(tmp_path):
                          capture_output=True, text=True)
     assert run.returncode == 2 and "missing: institution" in run.stderr
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_command_line_imports_only_what_fitting_needs(tmp_path):
+    """`python -m dpo_eval.models fit` loads neither statsmodels, patsy nor scipy.stats (the
+    pipeline's model step uses them; a fit does not): its start-up is part of every timing."""
+    code = ("import runpy, sys; sys.argv = ['models', 'fit', sys.argv[1], sys.argv[2]]\n"
+            "try:\n    runpy.run_module('dpo_eval.models', run_name='__main__')\n"
+            "except SystemExit as exit:\n    assert not exit.code, exit.code\n"
+            "print(' '.join(sorted(sys.modules)))")
+    run = subprocess.run([sys.executable, "-c", code, str(ENGINE / "small.csv"), str(tmp_path / "fit.csv")],
+                         capture_output=True, text=True, check=True)
+    loaded = set(run.stdout.split())
+    assert "dpo_eval.analysis.lmm" in loaded and (tmp_path / "fit.csv").exists()
+    assert not {m for m in loaded if m.split(".")[0] in {"statsmodels", "patsy", "matplotlib"}}
+    assert "scipy.stats" not in loaded
 
 
 @pytest.mark.requires_tool("R")

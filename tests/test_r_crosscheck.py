@@ -13,7 +13,8 @@ import pytest
 from conftest import REPO, simulate
 from dpo_eval import models
 from dpo_eval.codebook import load_codebook
-from dpo_eval.ingest import ingest_competencies, load_registry
+from dpo_eval.ingest import ingest_competencies
+from dpo_eval.registry import load_registry
 from dpo_eval.pseudonymise import DEMO_SECRET
 from dpo_eval.scoring import scale_scores
 

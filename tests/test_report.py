@@ -131,7 +131,8 @@ def study_did(tmp_path, *args) -> pd.DataFrame:
     own step functions (ingest, scale scores, mixed models, Holm adjustment)."""
     from dpo_eval import models
     from dpo_eval.codebook import load_codebook
-    from dpo_eval.ingest import ingest_competencies, load_registry
+    from dpo_eval.ingest import ingest_competencies
+    from dpo_eval.registry import load_registry
     from dpo_eval.pseudonymise import DEMO_SECRET
     from dpo_eval.scoring import scale_scores
 

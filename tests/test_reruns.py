@@ -140,7 +140,7 @@ def test_every_rule_lists_the_package_modules_its_script_runs(fresh_project, fre
     step_modules = {f for script in pipeline.values() for f in imports[script]
                     if f.startswith("src/dpo_eval/steps/")}
     assert step_modules == {f"src/dpo_eval/steps/{m}.py" for m in
-                            ("__init__", "ingest", "analysis", "reports", "delivery")}
+                            ("__init__", "ingest", "analysis", "reports", "outbox")}
 
 
 def test_the_evaluation_report_depends_on_every_package_file(fresh_project, fresh_inputs):
@@ -201,11 +201,14 @@ CONFIG_READERS: dict[str, tuple[set[str], object]] = {
                           "open_data_package"}, None),
     "delivery.sender": ({"outbox"}, None),
     "delivery.sender_name": ({"outbox"}, None),
+    # Schools sent nothing: the outbox checks the list (and records the configuration's digest).
+    "delivery.no_recipient": ({"outbox"}, lambda value: ["SCH001"]),
 }
 # Keys the schema allows with a default, absent from the demo configuration: set to their
 # default for the comparison (the edit then makes them differ from it).
 OPTIONAL_DEFAULTS = {"cleaning.unknown_columns": "error", "cleaning.invalid_covariates": "error",
-                     "cleaning.code_collisions": "error", "cleaning.cohort_conflicts": "error"}
+                     "cleaning.code_collisions": "error", "cleaning.cohort_conflicts": "error",
+                     "delivery.no_recipient": []}
 # Read only by `send` (not part of a run): editing them all at once reruns nothing.
 SEND_ONLY = ("delivery.smtp", "delivery.ledger")
 SEND_ONLY_EDITS = {"delivery.smtp.security": _toggle("starttls", "ssl")}
@@ -374,7 +377,7 @@ def test_editing_each_package_module_reruns_exactly_the_rules_that_run_it(demo_r
              for module in package if set(planned[module]) != expected[module]}
     assert not wrong, json.dumps(wrong, indent=1)
     # Spot checks of the derivation itself.
-    assert "fit_domain" in expected["src/dpo_eval/lmm.py"] and "ingest" not in expected["src/dpo_eval/lmm.py"]
+    assert "fit_domain" in expected["src/dpo_eval/analysis/lmm/optimisation.py"] and "ingest" not in expected["src/dpo_eval/analysis/lmm/optimisation.py"]
     assert "score" in expected["src/dpo_eval/codebook.py"] and "reliability" in expected["src/dpo_eval/codebook.py"]
     assert expected["src/dpo_eval/simulate.py"] == expected_rules(dag, {"evaluation_report"})
     assert planned["src/dpo_eval/models.py"]["fit_domain"] == 3

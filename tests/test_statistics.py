@@ -12,7 +12,7 @@ from conftest import REPO
 from dpo_eval import effect_sizes as es
 from dpo_eval import models, needs
 from dpo_eval import reliability as rel
-from dpo_eval.lmm import NestedLmm, RandomTerm
+from dpo_eval.analysis.lmm import NestedLmm, RandomTerm
 from dpo_eval import models
 from dpo_eval.models import fit_model, fixed_effects_table, model_checks
 

@@ -1,7 +1,9 @@
-"""Loading and validating the pipeline configuration against its JSON schema."""
+"""Loading, validating and digesting the pipeline configuration (JSON schema, one digest)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import jsonschema
@@ -9,7 +11,7 @@ import yaml
 
 from dpo_eval.errors import ConfigError
 
-__all__ = ["ConfigError", "load_yaml", "validate_config", "load_config"]
+__all__ = ["ConfigError", "load_yaml", "validate_config", "load_config", "config_digest"]
 
 
 def load_yaml(path: str | Path, what: str = "configuration") -> dict:
@@ -74,3 +76,32 @@ def validate_config(config: dict, schema_path: str | Path, source: str = "config
 
 def load_config(path: str | Path, schema_path: str | Path) -> dict:
     return validate_config(load_yaml(path), schema_path, source=str(path))
+
+
+# How a run is started, not what it computes: never part of a configuration digest.
+RUN_SWITCHES = ("reproduce",)
+
+
+def _without(config: dict, dotted_keys: tuple[str, ...]) -> dict:
+    """``config`` without the keys named by their dotted paths (e.g. ``delivery.smtp``)."""
+    kept = dict(config)
+    nested: dict[str, list[str]] = {}
+    for key in dotted_keys:
+        head, _, rest = key.partition(".")
+        if rest:
+            nested.setdefault(head, []).append(rest)
+        else:
+            kept.pop(head, None)
+    for head, rests in nested.items():
+        if isinstance(kept.get(head), dict):
+            kept[head] = _without(kept[head], tuple(rests))
+    return kept
+
+
+def config_digest(config: dict, ignore: tuple[str, ...] = ()) -> str:
+    """SHA-256 of the configuration as canonical JSON (keys sorted, UTF-8), without the run
+    switches (``RUN_SWITCHES``) and the keys in ``ignore`` (dotted paths). The one digest of a
+    configuration: the reports print it, the outbox records it (without how to send)."""
+    digested = _without(config, RUN_SWITCHES + tuple(ignore))
+    canonical = json.dumps(digested, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

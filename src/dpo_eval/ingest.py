@@ -27,9 +27,6 @@ from dpo_eval.text import fold
 log = logging.getLogger(__name__)
 
 REQUIRED_FIELDS = REQUIRED_WAVE_FIELDS
-REGISTRY_COLUMNS = ("id", "name", "municipality", "type", "settlement", "language", "email")
-# English names for reports in English; where absent, the Russian names are used.
-REGISTRY_OPTIONAL = ("name_en", "municipality_en")
 TIME_FORMATS = ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M",
                 "%d.%m.%Y")
 PERSONAL_FIELDS = ("full_name", "email", "phone")
@@ -42,31 +39,6 @@ class ColumnMap:
     fields: dict[str, str]
     items: dict[str, str]          # item id -> column
     retrospective: dict[str, str]  # item id -> column ("then" ratings)
-
-
-# --------------------------------------------------------------------------- registry
-
-
-def load_registry(path: str | Path) -> pd.DataFrame:
-    """The institutions registry (any encoding and separator the survey readers accept)."""
-    table = read_export(path)
-    missing = [c for c in REGISTRY_COLUMNS if c not in table.frame.columns]
-    if missing:
-        raise InputError(path, 1, None, f"required column(s) {', '.join(missing)} missing "
-                         f"(present: {', '.join(table.frame.columns)})",
-                         "add the column to the institutions registry")
-    registry = table.frame[list(REGISTRY_COLUMNS)].copy()
-    for column in REGISTRY_OPTIONAL:
-        source = column.removesuffix("_en")
-        registry[column] = (table.frame[column].where(table.frame[column].str.strip() != "", table.frame[source])
-                            if column in table.frame.columns else table.frame[source])
-    duplicated = registry["id"].duplicated(keep=False)
-    problems = [InputError(path, int(row), "id", f"institution id '{registry.loc[row, 'id']}' "
-                           f"occurs in rows {', '.join(map(str, registry.index[registry['id'] == registry.loc[row, 'id']]))}",
-                           "give every institution its own id")
-                for row in registry.index[duplicated & registry["id"].duplicated()]]
-    raise_all(problems)
-    return registry.reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- columns

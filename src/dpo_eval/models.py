@@ -8,7 +8,7 @@ The primary model of a domain (the analysis plan, STUDY.md)::
 fitted by REML on every available pre and post score (a participant with one wave still
 contributes). ``post:program`` is the difference-in-differences (DiD): the program cohort's
 pre-to-post gain minus the comparison cohort's. Inference uses Satterthwaite degrees of freedom
-(see ``dpo_eval.lmm``); p-values of the domains are adjusted by Holm (1979).
+(see ``dpo_eval.analysis.lmm``); p-values of the domains are adjusted by Holm (1979).
 
 Command line (compare with lme4 on any model frame; wall time on stderr)::
 
@@ -21,12 +21,9 @@ import warnings
 
 import numpy as np
 import pandas as pd
-import patsy
-from scipy import stats
-from statsmodels.regression.mixed_linear_model import MixedLM
 
+from dpo_eval.analysis.lmm import LmmFit, NestedLmm, RandomTerm, t_inference
 from dpo_eval.errors import UserError
-from dpo_eval.lmm import LmmFit, NestedLmm, RandomTerm, t_inference
 from dpo_eval.multiplicity import adjust
 
 DID_TERM = "post:program"
@@ -83,6 +80,8 @@ def primary_formula(covariates: list[str], extra: str = "") -> str:
 def full_rank_design(frame: pd.DataFrame, formula: str) -> tuple[pd.DataFrame, list[str]]:
     """Fixed-effects design of ``formula`` with aliased columns dropped, as lme4 does
     ("fixed-effect model matrix is rank deficient so dropping k columns")."""
+    import patsy  # imported where used: the command line's start-up needs only the engine
+
     design = patsy.dmatrix(formula.split("~", 1)[1], frame, return_type="dataframe")
     kept, dropped, rank = [], [], 0
     for column in design.columns:
@@ -115,6 +114,8 @@ def nested_terms(frame: pd.DataFrame, extra_levels: list[str] = ()) -> list[Rand
 def statsmodels_theta(y: np.ndarray, design: pd.DataFrame, frame: pd.DataFrame) -> np.ndarray | None:
     """statsmodels MixedLM REML fit of the two-level model, as relative SDs (theta). Not used to
     fit: an independent implementation the tests compare the engine's optimum with."""
+    from statsmodels.regression.mixed_linear_model import MixedLM
+
     groups = frame["institution"].astype(str).to_numpy()
     vc = {}
     for institution, rows in frame.groupby("institution", sort=True).groups.items():
@@ -162,7 +163,7 @@ def model_checks(fit: LmmFit, design: pd.DataFrame, y: np.ndarray) -> dict:
     """Convergence, singularity judged on the outcome's scale, identifiability, ICCs and
     Nakagawa R^2.
 
-    Convergence is lme4's check.conv.grad on the scaled gradient (see ``dpo_eval.lmm``).
+    Convergence is lme4's check.conv.grad on the scaled gradient (see ``dpo_eval.analysis.lmm``).
     ``variance_components_identifiable`` is False, with the reason in
     ``identifiability_warning``, when the design cannot separate the variance components (e.g.
     every institution has a single participant: only their sum is estimable).
@@ -198,6 +199,8 @@ def model_checks(fit: LmmFit, design: pd.DataFrame, y: np.ndarray) -> dict:
 
 def qq_data(fit: LmmFit) -> pd.DataFrame:
     """Sorted standardised residuals and random effects against normal quantiles (Blom)."""
+    from scipy import stats
+
     model = fit.model
     parts = {"residual": model.residuals(fit)}
     for name, modes in model.random_effects(fit).items():

@@ -130,10 +130,26 @@ def _csv_records(path: Path, text: str, delimiter: str) -> list[list[str]]:
     return records
 
 
-def read_csv(path: Path) -> RawTable:
+def _no_rows(path: Path, content: str | None, where: str = "") -> InputError:
+    """A file (or sheet) with a header and nothing below it: a survey export without responses,
+    or a registry (``content`` says what it should hold) without rows."""
+    if content is None:
+        return InputError(path, None, None, f"{where}has a header but no responses",
+                          "check that the export contains the submitted answers")
+    return InputError(path, None, None, f"{where}has a header but no rows", f"add {content} below the header")
+
+
+def _empty(path: Path, content: str | None, where: str = "") -> InputError:
+    if content is None:
+        return InputError(path, None, None, f"{where}is empty", "export the survey responses again")
+    return InputError(path, None, None, f"{where}is empty",
+                      f"write {content} into it, below a header row, or correct its path in config/config.yaml")
+
+
+def read_csv(path: Path, content: str | None = None) -> RawTable:
     data = path.read_bytes()
     if not data.strip():
-        raise InputError(path, None, None, "is empty", "export the survey responses again")
+        raise _empty(path, content)
     text, encoding = _decode(path, data)
     delimiter = _sniff_delimiter(path, text)
     rows = _csv_records(path, text, delimiter)
@@ -142,8 +158,7 @@ def read_csv(path: Path) -> RawTable:
     body = [(number, r) for number, r in enumerate(rows[1:], start=2)
             if any(cell.strip() for cell in r)]
     if not body:
-        raise InputError(path, None, None, "has a header but no responses",
-                         "check that the export contains the submitted answers")
+        raise _no_rows(path, content)
     return RawTable(path, _frame(path, header, body), encoding, delimiter, None)
 
 
@@ -157,7 +172,7 @@ def _cell_text(value: object) -> str:
     return str(value)
 
 
-def read_xlsx(path: Path, sheet: str | None) -> RawTable:
+def read_xlsx(path: Path, sheet: str | None, content: str | None = None) -> RawTable:
     from openpyxl import load_workbook
 
     try:
@@ -180,26 +195,25 @@ def read_xlsx(path: Path, sheet: str | None) -> RawTable:
     finally:
         workbook.close()
     if not rows or not any(cell.strip() for cell in rows[0]):
-        raise InputError(path, None, None, f"sheet '{sheet}' is empty",
-                         "export the survey responses again")
+        raise _empty(path, content, f"sheet '{sheet}' ")
     header = rows[0]
     _check_header(path, header)
     # A sheet's rows are all as long as its widest row: pad, never a ragged-row error here.
     body = [(number, r + [""] * (len(header) - len(r))) for number, r in enumerate(rows[1:], start=2)
             if any(c.strip() for c in r)]
     if not body:
-        raise InputError(path, None, None, f"sheet '{sheet}' has a header but no responses",
-                         "check that the export contains the submitted answers")
+        raise _no_rows(path, content, f"sheet '{sheet}' ")
     return RawTable(path, _frame(path, header, body), "xlsx", None, sheet)
 
 
-def read_export(path: str | Path, sheet: str | None = None) -> RawTable:
+def read_export(path: str | Path, sheet: str | None = None, content: str | None = None) -> RawTable:
     """Read one survey export (CSV or XLSX) with every cell as text; rows are numbered as a
-    spreadsheet shows them (header = row 1)."""
+    spreadsheet shows them (header = row 1). ``content`` says what a file that is not a survey
+    export holds (e.g. "the recipients, one institution per row"), for the advice on an empty one."""
     path = Path(path)
     if not path.exists():
         raise InputError(path, None, None, "does not exist",
                          "check the path in config/config.yaml (waves, needs, registry or delivery.recipients)")
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        return read_xlsx(path, sheet)
-    return read_csv(path)
+        return read_xlsx(path, sheet, content)
+    return read_csv(path, content)

@@ -211,18 +211,23 @@ class ReportBatchSettings(StepSettings):
 
 @dataclasses.dataclass(frozen=True)
 class OutboxSettings(StepSettings):
-    """The sender of the e-mails and the report date that dates them."""
+    """The sender of the e-mails, the report date that dates them, and the schools that are
+    sent nothing (every other school needs a recipient)."""
 
     sender: str
     sender_name: str
     report_date: str
+    no_recipient: tuple[str, ...] = ()
     KEYS: ClassVar[dict[str, str]] = {"sender": "delivery.sender",
                                       "sender_name": "delivery.sender_name",
-                                      "report_date": "study.report_date"}
+                                      "report_date": "study.report_date",
+                                      "no_recipient": "delivery.no_recipient"}
+    DEFAULTS: ClassVar[dict[str, Any]] = {"no_recipient": ()}
 
     def delivery_config(self) -> dict:
-        """The configuration as dpo_eval.delivery.write_outbox reads it."""
-        return {"delivery": {"sender": self.sender, "sender_name": self.sender_name},
+        """The configuration as dpo_eval.delivery.outbox.write_outbox reads it."""
+        return {"delivery": {"sender": self.sender, "sender_name": self.sender_name,
+                             "no_recipient": list(self.no_recipient)},
                 "study": {"report_date": self.report_date}}
 
 

@@ -28,7 +28,8 @@ import yaml
 
 from dpo_eval import models
 from dpo_eval.codebook import Codebook, load_codebook
-from dpo_eval.ingest import ingest_competencies, load_registry
+from dpo_eval.ingest import ingest_competencies
+from dpo_eval.registry import load_registry
 from dpo_eval.io import write_outputs
 from dpo_eval.multiplicity import ALPHA, significant
 from dpo_eval.pseudonymise import DEMO_SECRET

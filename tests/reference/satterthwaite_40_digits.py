@@ -1,6 +1,6 @@
 """Satterthwaite degrees of freedom of the two-level REML model in 40-digit decimal arithmetic.
 
-An independent reference for the engine's exact df (``dpo_eval.lmm.NestedLmm.satterthwaite``) on
+An independent reference for the engine's exact df (``dpo_eval.analysis.lmm.NestedLmm.satterthwaite``) on
 designs where lmerTest's numerical derivatives are not accurate enough to serve as one (a
 residual variance of 1e-6 at scores around 3). Nothing here uses numpy linear algebra or the
 engine: every number is computed with Python's ``decimal`` module from the definitions.

@@ -7,7 +7,7 @@ include: "package_path.smk"
 
 from dpo_eval.codebook import load_codebook
 from dpo_eval.config import validate_config
-from dpo_eval.delivery import outbox_config_digest
+from dpo_eval.delivery.outbox import outbox_config_digest
 from dpo_eval.settings import (
     CombinedModelSettings,
     DomainModelSettings,
@@ -20,7 +20,6 @@ from dpo_eval.settings import (
     ScoreSettings,
     computed_with,
 )
-from dpo_eval.study import STAKEHOLDER_GROUPS
 from dpo_eval.errors import exit_on_user_error
 
 # A user error while the DAG is built prints its message once and exits (no traceback). The
@@ -53,17 +52,12 @@ FONTS = sorted(str(path) for path in Path("reports/fonts").glob("*.ttf"))
 
 @functools.cache
 def registry():
-    """The institutions registry, read once per DAG build by the same reader as the survey
-    exports (any encoding and separator they accept)."""
-    from dpo_eval.ingest import load_registry
+    """The institutions registry, read once per DAG build by the one reader every step uses
+    (dpo_eval.registry; any encoding and separator the survey readers accept)."""
+    from dpo_eval.registry import load_registry
 
     with exit_on_user_error():
         return load_registry(config["registry"])
-
-
-def registry_ids():
-    """Ids of the registry's institutions (schools, the university and the IRO)."""
-    return [iid for iid, type_ in zip(registry()["id"], registry()["type"]) if type_ in STAKEHOLDER_GROUPS]
 
 
 @functools.cache
@@ -75,22 +69,44 @@ def school_batches():
     return batches(schools, ReportBatchSettings.from_config(config).batch_size)
 
 
-def validate_recipients():
-    """Recipients, validated when the DAG is built (addresses, languages, report kinds, ids)."""
-    from dpo_eval.delivery import load_recipients
+def validate_registry_and_recipients():
+    """The institutions registry and the recipients file, checked when the DAG is built:
+    ids and names once each, required cells, known values, addresses, no control characters,
+    and a recipient for every school that is not listed in delivery.no_recipient."""
+    from dpo_eval.registry import check_recipient_coverage, load_recipients
 
+    recipients_path = config["delivery"]["recipients"]
     with exit_on_user_error():
-        load_recipients(config["delivery"]["recipients"], set(registry_ids()))
+        recipients = load_recipients(recipients_path, set(registry()["id"]))
+        check_recipient_coverage(registry(), recipients,
+                                 OutboxSettings.from_config(config).no_recipient, recipients_path)
 
 
 if not REPRODUCE:
-    validate_recipients()
+    validate_registry_and_recipients()
+
+
+# The exit status of the last `send` job (a log: Snakemake deletes it before the job runs).
+SEND_STATUS = "logs/send.status"
+
+
+def exit_with_send_status():
+    """After a failed run: exit with the status the `send` job recorded (3 stale outbox, 4
+    changed reports, ...), if it ran and failed; otherwise leave Snakemake's own status."""
+    path = Path(SEND_STATUS)
+    if not path.is_file():
+        return
+    status = path.read_text(encoding="utf-8").strip()
+    path.unlink()
+    if status.isdigit() and int(status):
+        raise SystemExit(int(status))
 
 
 def all_package_files():
     """Every module and data file of the package: the reports print their joint digest."""
-    return sorted(project_path(p) for p in PACKAGE.rglob("*")
-                  if p.suffix in (".py", ".yaml") and "__pycache__" not in p.parts)
+    from dpo_eval.reporting.provenance import package_files
+
+    return [project_path(path) for path in package_files(PACKAGE)]
 
 
 def wave_files():

@@ -23,9 +23,11 @@ rule outbox:
         # Every setting except how to send: all of them shape the reports, hence the outbox.
         configuration=outbox_config_digest(config),
     output:
-        # One directory, emptied by Snakemake before the job: no message of a withdrawn
-        # recipient survives, so that `send` cannot see one.
-        directory("results/outbox"),
+        # One directory, which the step leaves holding this outbox and nothing else (no message
+        # of a withdrawn recipient survives, so that `send` cannot see one). Flagged `update`:
+        # Snakemake keeps the previous outbox while the job runs and restores it if the job
+        # fails, so that a failed rebuild never takes away what `send` would send.
+        update(directory("results/outbox")),
     conda:
         "../../environment.yml"
     log:
@@ -36,14 +38,22 @@ rule outbox:
 
 rule send:
     """Send the outbox over SMTP (never part of the default run): `snakemake --cores 1 send`.
-    Runs with Snakemake's own interpreter (a script, not a shell `python`). The ledger (config
-    delivery.ledger) makes a rerun send nothing twice; a stale outbox is refused."""
+    Runs with Snakemake's own interpreter (a script, not a shell `python`). Its only inputs are
+    its code: it never rebuilds the pipeline, it sends the outbox of the latest successful run
+    or refuses a stale one (exit status 3, see `onerror` below). The ledger (config
+    delivery.ledger) makes a rerun send nothing twice."""
     input:
-        outbox="results/outbox",
         code=script_code("send"),
     conda:
         "../../environment.yml"
     log:
-        "logs/send.log",
+        summary="logs/send.log",
+        status=SEND_STATUS,
     script:
         "../scripts/send.py"
+
+
+onerror:
+    # `snakemake send` ends with the sender's own exit status (README.md, "Sending the
+    # reports"), not with Snakemake's 1 for any failed job.
+    exit_with_send_status()

@@ -2,12 +2,12 @@ from pathlib import Path
 
 from dpo_eval.io import step_log
 from dpo_eval.settings import OutboxSettings
-from dpo_eval.steps import delivery
+from dpo_eval.steps import outbox
 
 with step_log(snakemake.log[0]):
-    delivery.outbox(OutboxSettings.from_params(snakemake.params.settings),
-                    snakemake.input.recipients, snakemake.input.registry,
-                    Path(snakemake.input.reports[0]).parent, snakemake.input.template,
-                    Path(snakemake.input.strings[0]).parent, snakemake.output[0],
-                    provenance=[*snakemake.input.strings, *snakemake.input.provenance],
-                    configuration=snakemake.params.configuration)
+    outbox.outbox(OutboxSettings.from_params(snakemake.params.settings),
+                  snakemake.input.recipients, snakemake.input.registry,
+                  Path(snakemake.input.reports[0]).parent, snakemake.input.template,
+                  Path(snakemake.input.strings[0]).parent, snakemake.output[0],
+                  provenance=[*snakemake.input.strings, *snakemake.input.provenance],
+                  configuration=snakemake.params.configuration)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from dpo_eval.delivery import main
+from dpo_eval.delivery.cli import main
 
 # The configuration of this Snakemake run (with any --config/--configfile), checked by the
 # sender against the schema and against the configuration the outbox was built with.
@@ -15,10 +15,13 @@ with tempfile.NamedTemporaryFile("w", suffix=".yaml", encoding="utf-8") as confi
     config.flush()
     captured = io.StringIO()
     with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
-        status = main(["send", "--project", str(Path.cwd()), "--config", config.name,
-                       "--manifest", str(Path(snakemake.input.outbox) / "manifest.csv")])
-# The summary goes to the terminal and to the log (like `tee`).
-Path(snakemake.log[0]).parent.mkdir(parents=True, exist_ok=True)
-Path(snakemake.log[0]).write_text(captured.getvalue(), encoding="utf-8")
+        # The project's outbox as the latest successful run left it (not an input of the rule:
+        # sending never rebuilds it); the sender refuses it when it is stale.
+        status = main(["send", "--project", str(Path.cwd()), "--config", config.name])
+# The summary goes to the terminal and to the log (like `tee`); the status to the workflow's
+# onerror handler, which makes it Snakemake's exit status.
+Path(snakemake.log.summary).parent.mkdir(parents=True, exist_ok=True)
+Path(snakemake.log.summary).write_text(captured.getvalue(), encoding="utf-8")
+Path(snakemake.log.status).write_text(f"{status}\n", encoding="utf-8")
 print(captured.getvalue(), end="", file=sys.stderr if status else sys.stdout)
 sys.exit(status)

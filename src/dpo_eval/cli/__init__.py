@@ -34,10 +34,10 @@ DELEGATED = {
                  "write a simulated study (raw exports and its ground truth) with the seeded generator"),
     "fit": ("dpo_eval.models", ["fit"],
             "fit the primary mixed model to a model frame CSV (FRAME.csv OUT.csv)"),
-    "plan": ("dpo_eval.delivery", ["plan"],
+    "plan": ("dpo_eval.delivery.cli", ["plan"],
              "show who would get which message: send / skip / changed / unresolved"),
-    "send": ("dpo_eval.delivery", ["send"], "send the outbox over SMTP (never twice)"),
-    "resolve": ("dpo_eval.delivery", ["resolve"], "record the outcome of an unresolved send"),
+    "send": ("dpo_eval.delivery.cli", ["send"], "send the outbox over SMTP (never twice)"),
+    "resolve": ("dpo_eval.delivery.cli", ["resolve"], "record the outcome of an unresolved send"),
 }
 # What the delegated modules call themselves in their --help, and what it reads as here.
 _OLD_PROGS = {"python -m dpo_eval.simulate": f"{PROG} simulate",

@@ -186,8 +186,7 @@ def _summarise(report: Report, config: dict, tables: dict, registry, recipients,
 def check_project(project: Path, dry_run: bool = True) -> Report:
     """Every problem the DAG build and the ingest steps would report for ``project``."""
     from dpo_eval.codebook import load_codebook
-    from dpo_eval.delivery import load_recipients
-    from dpo_eval.ingest import load_registry
+    from dpo_eval.registry import check_recipient_coverage, load_recipients, load_registry
 
     report = Report()
     os.chdir(project)
@@ -201,6 +200,9 @@ def check_project(project: Path, dry_run: bool = True) -> Report:
     if recipients_file:
         ids = set(registry["id"]) if registry is not None else None
         recipients = report.attempt(load_recipients, recipients_file, ids)
+        if registry is not None and recipients is not None:
+            no_recipient = (config.get("delivery") or {}).get("no_recipient", [])
+            report.attempt(check_recipient_coverage, registry, recipients, no_recipient, recipients_file)
     readable = _read_all(report, config)
     tables = None
     if valid and codebook is not None and registry is not None and readable:

@@ -162,7 +162,7 @@ def update_config_block(config_path: Path, draft) -> list[str]:
         messages += [f"    {line}" for line in block]
     recipients = config_path.parent / "recipients.csv"
     if draft.registry is not None and not recipients.exists():
-        from dpo_eval.delivery import recipients_from_registry
+        from dpo_eval.delivery.recipients import recipients_from_registry
 
         recipients_from_registry(draft.registry.path, recipients)
         messages.append(f"wrote {recipients} from the registry (one report per institution): "

@@ -12,25 +12,26 @@ from pathlib import Path
 import pandas as pd
 
 from dpo_eval import __version__
+from dpo_eval.config import config_digest
 from dpo_eval.io import sha256_file
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
-CONFIG_KEYS_NOT_DIGESTED = ("reproduce",)  # how a run is started, not what it computes
+
+
+def package_files(package_dir: Path = PACKAGE_DIR) -> list[Path]:
+    """Every module and data file of the package, sorted: what the code digest covers, and what
+    the evaluation report's rule declares as inputs (workflow/rules/common.smk)."""
+    return sorted(path for path in package_dir.rglob("*")
+                  if path.suffix in (".py", ".yaml") and "__pycache__" not in path.parts)
 
 
 def code_digest() -> str:
     """SHA-256 over the package's source files: identifies the code without needing git."""
     digest = hashlib.sha256()
-    for path in sorted(PACKAGE_DIR.rglob("*")):
-        if path.suffix in (".py", ".yaml") and "__pycache__" not in path.parts:
-            digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode())
-            digest.update(path.read_bytes())
+    for path in package_files():
+        digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()
-
-
-def config_digest(config: dict) -> str:
-    digested = {k: v for k, v in config.items() if k not in CONFIG_KEYS_NOT_DIGESTED}
-    return hashlib.sha256(json.dumps(digested, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
 def provenance(config: dict, manifest: pd.DataFrame, lock_file: str | Path) -> dict:

@@ -1,4 +1,4 @@
-"""The pipeline's steps, one module per stage: ingest, analysis, reports and delivery.
+"""The pipeline's steps, one module per stage: ingest, analysis, reports and the outbox.
 
 Each Snakemake rule calls exactly one function of these modules through a short adapter in
 workflow/scripts/, so that every step can also be run and tested without Snakemake. A rule's

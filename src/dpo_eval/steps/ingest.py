@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 from dpo_eval.codebook import load_codebook
-from dpo_eval.ingest import ingest_competencies, ingest_needs, load_registry
+from dpo_eval.ingest import ingest_competencies, ingest_needs
+from dpo_eval.registry import load_registry
 from dpo_eval.io import sha256_file, write_outputs
 from dpo_eval.pseudonymise import load_secret, pseudonymisation_record
 from dpo_eval.settings import IngestSettings, NeedsIngestSettings

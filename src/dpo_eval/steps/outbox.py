@@ -1,11 +1,11 @@
 """Delivery step: the outbox, one e-mail per recipient, a manifest and the digests of its
-inputs. Sending is separate (`python -m dpo_eval.delivery send`)."""
+inputs (rule `outbox`). Sending is separate (`python -m dpo_eval.delivery send`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from dpo_eval.delivery import write_outbox
+from dpo_eval.delivery.outbox import write_outbox
 from dpo_eval.settings import OutboxSettings
 
 MANIFEST = "manifest.csv"

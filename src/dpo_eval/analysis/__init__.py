@@ -1,0 +1,1 @@
+"""Statistical analysis of the study: the mixed-model engine (``dpo_eval.analysis.lmm``)."""
