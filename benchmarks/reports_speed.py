@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 PROJECT_ITEMS = ("Snakefile", "workflow", "config", "reports", "src", "requirements.lock", "requirements.in",
                  "environment.yml", "pyproject.toml")
 PREREQUISITES = ("results/tables/score_benchmarks.csv", "results/tables/needs_benchmarks.csv",
-                 "results/tables/did.csv", "results/clean/institutions.csv")
+                 "results/tables/did.csv", "results/clean/institutions.csv", "results/audit/disclosure_control.csv")
 
 
 # A generated study is not the bundled demo study, so the public demo secret is refused for it:
@@ -56,6 +56,7 @@ def render_in_process(project: Path, cores: int) -> None:
     config["codebook"] = str(project / "config" / "codebook.yaml")
     inputs = {"tables": sorted(glob.glob(str(project / "results" / "tables" / "*.csv"))),
               "institutions": str(project / "results" / "clean" / "institutions.csv"),
+              "control": str(project / "results" / "audit" / "disclosure_control.csv"),
               "pseudonymisation": str(project / "results" / "clean" / "pseudonymisation.json"),
               "codebook": config["codebook"],
               "i18n": str(project / "reports" / "i18n"), "template": str(project / "reports" / "templates" / "institution.html")}

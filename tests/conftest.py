@@ -40,6 +40,7 @@ TOOLS = {
     "R": (lambda: _r_with("lme4", "lmerTest", "psych"),
           "Rscript with lme4, lmerTest and psych: apt-get install r-base-core r-cran-lme4 "
           "r-cran-lmertest r-cran-psych"),
+    "lavaan": (lambda: _r_with("lavaan"), "Rscript with lavaan: apt-get install r-base-core r-cran-lavaan"),
     "harfbuzz-subset": (lambda: _harfbuzz_subset_loaded(), "apt-get install libharfbuzz-subset0"),
 }
 
@@ -206,6 +207,27 @@ def _demo_run(folder: Path) -> None:
 def demo_run(tmp_path_factory) -> Path:
     """The whole pipeline run once on a copy of the project with the demo study."""
     return built_once(tmp_path_factory, "demo_run", _demo_run)
+
+
+# A generated study of many small teams (2 + Poisson(1) members, before attrition) with one
+# school of a single participant: nearly every school report falls back to a pooled level, the
+# hardest case for the disclosure control of the whole release. Shared by the tests that need a
+# study other than the demo's (one pipeline run per session).
+SMALL_TEAMS_STUDY = ("--seed", "41", "--schools", "30", "--team-size", "3", "--needs", "60",
+                     "--small-institution", "1", "--contamination", "0")
+
+
+def _small_teams_run(folder: Path) -> None:
+    simulate(folder / "study", *SMALL_TEAMS_STUDY)
+    project = copy_project(folder / "project", raw_dir=folder / "study" / "raw")
+    run_snakemake(project, "--cores", "2", "results/reports/institutions", "results/reports/evaluation.en.pdf",
+                  "results/reports/released_cells.csv", "results/open_data_package.zip")
+
+
+@pytest.fixture(scope="session")
+def small_teams_run(tmp_path_factory) -> Path:
+    """The pipeline run once on SMALL_TEAMS_STUDY (the project copy: ``<folder>/project``)."""
+    return built_once(tmp_path_factory, "small_teams_run", _small_teams_run) / "project"
 
 
 # A simulation workflow small enough for the tests: 2 studies per condition in 2 jobs each, and

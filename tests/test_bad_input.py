@@ -272,8 +272,11 @@ def test_missing_cohort_column_in_one_wave_is_an_error(study, tmp_path):
 
 def test_participant_without_any_cohort_is_an_error(study, tmp_path, demo_truth):
     """Even where the codebook does not require the cohort at post, participants seen only at
-    post (without a cohort) no longer vanish from the flow table silently."""
+    post (without a cohort) no longer vanish from the flow table silently: under
+    cleaning.without_cohort: error they stop the run (the default, exclude, is tested in
+    test_export_mistakes.py)."""
     raw, config = study
+    config["cleaning"]["without_cohort"] = "error"
     codebook = yaml.safe_load((REPO / "config" / "codebook.yaml").read_text(encoding="utf-8"))
     codebook["waves"]["post"]["fields"].remove("cohort")
     config["codebook"] = str(tmp_path / "codebook.yaml")

@@ -76,9 +76,38 @@ def secondary_rows(analysis: str, p_values=None, estimable=(True, True, True), c
     return rows
 
 
+# Decisions of invariance.csv (configural, metric, scalar, partial scalar) that reach each level.
+INVARIANCE_DECISIONS = {"scalar": ("holds", "holds", "holds", None),
+                        "partial_scalar": ("holds", "holds", "rejected", "holds"),
+                        "metric": ("holds", "holds", "rejected", "rejected"),
+                        "configural": ("holds", "rejected", "not_tested", None),
+                        "none": ("rejected", "holds", "holds", None)}
+
+
+def invariance_table(levels=("scalar",) * 3, cohorts: dict | None = None) -> pd.DataFrame:
+    """invariance.csv of a synthetic study: all participants of each domain at ``levels`` (a
+    level, or "too_few"), and per cohort {cohort: level}; the partial model frees uk3."""
+    rows = []
+    for domain, level in zip(DOMAINS, levels):
+        for group, group_level in {"all": level, **(cohorts or {})}.items():
+            n = 60 if group_level == "too_few" else 200
+            decisions = INVARIANCE_DECISIONS.get(group_level, ("not_tested",) * 3 + (None,))
+            for model, decision in zip(("configural", "metric", "scalar", "partial_scalar"), decisions):
+                if decision is None:
+                    continue
+                ok = group_level != "too_few"
+                rows.append({"domain": domain, "group": group, "model": model, "n": n,
+                             "status": "ok" if ok else "too_few", "cfi": 0.85 if ok else np.nan,
+                             "rmsea": 0.09 if ok else np.nan, "decision": decision,
+                             "freed_items": "uk3" if model == "partial_scalar" else "",
+                             "note": "" if ok else "60 participants with every item at both waves"})
+    return pd.DataFrame(rows)
+
+
 def study(primary=(0.001, 0.001, 0.001), primary_signs=(1, 1, 1), primary_converged=(True, True, True),
           primary_singular=(False, False, False), sensitivity=None, followup=(0.01, 0.3, 0.5),
-          moderation=dict(p_values=(0.3, 0.5, 0.7)), combined=0.001, shift=(0.3, 0.4, 0.6)) -> dict:
+          moderation=dict(p_values=(0.3, 0.5, 0.7)), combined=0.001, shift=(0.3, 0.4, 0.6),
+          invariance=("scalar",) * 3, invariance_cohorts=None) -> dict:
     """The tables of a synthetic study (the columns the findings read)."""
     did = did_rows(primary, primary_signs)
     checks = pd.DataFrame({"domain": DOMAINS, "converged": primary_converged, "singular": primary_singular,
@@ -109,7 +138,8 @@ def study(primary=(0.001, 0.001, 0.001), primary_signs=(1, 1, 1), primary_conver
                           for a, r in (("a1", 1), ("a2", 2), ("a3", 3))])
     needs_tests = pd.DataFrame({"area": ["a1", "a2", "a3"], "p_holm": [0.01, 0.5, np.nan]})
     return {"did": did, "model_checks": checks, "sensitivity": sens, "response_shift": shift_table,
-            "descriptives": descriptives, "sample": sample, "flow": flow, "needs": needs, "needs_tests": needs_tests}
+            "descriptives": descriptives, "sample": sample, "flow": flow, "needs": needs, "needs_tests": needs_tests,
+            "invariance": invariance_table(invariance, invariance_cohorts)}
 
 
 def multiplicity_free(rows: pd.DataFrame) -> pd.DataFrame:
@@ -330,6 +360,56 @@ def test_design_and_limitations_state_the_configured_study():
         assert hypothesis[1] == t["design"]["primary_outcome_missing"]
         limitations = design.limitation_sentences(f, t, NAMES, lang)
         assert len(limitations) == 5 and any("47" in s for s in limitations)  # 52 of 110 at follow-up
+
+
+# --------------------------------------------------------------------------- measurement invariance
+
+INVARIANCE_NAMES = {**NAMES, "item": {"uk3": "Item three"}}
+
+
+def test_invariance_findings_read_the_decisions():
+    f = evaluate(invariance=("scalar", "partial_scalar", "too_few"),
+                 invariance_cohorts={"program": "metric", "comparison": "too_few"}).invariance
+    assert [x.level for x in f] == ["scalar", "partial_scalar", "not_estimable"]
+    assert f[1].freed_items == ("uk3",) and f[1].means_comparable and f[0].means_comparable
+    assert f[2].reason == "too_few" and not f[2].assessed
+    assert f[0].cohorts == (("program", "metric"), ("comparison", "too_few"))
+    metric = evaluate(invariance=("metric", "configural", "none")).invariance
+    assert [x.level for x in metric] == ["metric", "configural", "none"]
+    assert not any(x.means_comparable for x in metric)
+
+
+@pytest.mark.parametrize("lang", ["ru", "en"])
+def test_a_sentence_per_domain_says_which_level_holds_and_what_it_allows(lang):
+    t = STRINGS[lang]
+    f = evaluate(invariance=("scalar", "partial_scalar", "too_few"), invariance_cohorts={"program": "metric"})
+    lines = sentences.invariance_sentences(f, t, INVARIANCE_NAMES, lang)
+    assert len(lines) == 3
+    for line, domain in zip(lines, DOMAINS):
+        assert quoted(NAMES["domain"][domain], lang) in line
+    stem = lambda key: max(t["invariance"][key].replace("}", "{").split("{")[::2], key=len)  # noqa: E731
+    assert stem("scalar") in lines[0] and stem("partial_scalar") in lines[1] and stem("too_few") in lines[2]
+    assert quoted("Item three", lang) in lines[1]
+    assert t["invariance"]["levels"]["metric"] in lines[1]  # the program cohort fitted on its own
+    assert ("200" in lines[0]) and ("60" in lines[2])
+
+
+@pytest.mark.parametrize("lang", ["ru", "en"])
+def test_limitations_name_the_domains_without_scalar_invariance_and_the_freed_items(lang):
+    t = STRINGS[lang]
+    lim = t["limitations"]
+    scalar = design.limitation_sentences(evaluate(), t, INVARIANCE_NAMES, lang)
+    assert len(scalar) == 5
+    mixed = design.limitation_sentences(evaluate(invariance=("scalar", "partial_scalar", "metric")), t,
+                                        INVARIANCE_NAMES, lang)
+    line = next(s for s in mixed if lim["invariance"].split("{")[0] in s)
+    assert quoted(NAMES["domain"]["professional"], lang) in line and quoted("Item three", lang) in line
+    assert quoted(NAMES["domain"]["subject_methodical"], lang) in line
+    assert quoted(NAMES["domain"]["universal"], lang) not in line
+    missing = design.limitation_sentences(evaluate(invariance=("scalar", "scalar", "too_few")), t,
+                                          INVARIANCE_NAMES, lang)
+    assert any(lim["invariance_not_assessed"].split("{")[0] in s for s in missing)
+    assert not any(lim["invariance"].split("{")[0] in s for s in missing)
 
 
 # --------------------------------------------------------------------------- multiplicity

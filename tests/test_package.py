@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from dpo_eval.package import QUASI_IDENTIFIERS, local_suppression, smallest_group
+from dpo_eval.package import (QUASI_IDENTIFIERS, achieved_k, local_suppression, merge_rare_patterns, open_responses,
+                              smallest_group)
 
 
 def unpack(package, target):
@@ -30,14 +31,27 @@ def test_open_data_package_is_k_anonymous_on_its_quasi_identifiers(demo_run, tmp
     assert not {"municipality", "settlement", "timestamp", "participant_key", "years_in_management",
                 "raw_value"} & set(responses.columns)
     people = responses.drop_duplicates("participant")
-    smallest = int(people.groupby(list(QUASI_IDENTIFIERS)).size().min())
+    keys = list(QUASI_IDENTIFIERS)
+    smallest = int(people.groupby(keys).size().min())
     assert smallest >= min_cell
+    # Also among the respondents of each wave, and among the participants of each wave pattern
+    # (the waves a participant's rows show; "then" is answered with "post").
+    for wave, rows in responses.groupby("wave"):
+        assert int(rows.drop_duplicates("participant").groupby(keys).size().min()) >= min_cell, wave
+    pattern = (responses.assign(wave=responses["wave"].replace({"then": "post"}))
+               .groupby("participant")["wave"].agg(lambda w: "+".join(sorted(set(w)))))
+    with_pattern = people.assign(pattern=people["participant"].map(pattern))
+    assert int(with_pattern.groupby([*keys, "pattern"]).size().min()) >= min_cell
     readme = (root / "OPEN_DATA.md").read_text(encoding="utf-8")
-    assert f"has {smallest} participants (k = {smallest};" in readme
+    assert f"| institution, role, years_band, cohort | {smallest} |" in readme
+    assert "| institution, role, years_band, cohort, wave pattern |" in readme
     assert set(people["years_band"]) <= {"0-2", "3-5", "6-10", "11-20", "21+", "unknown", "*"}
-    # Nothing but the quasi-identifiers was touched: the answers are the analysis data's.
+    # Nothing but the quasi-identifiers was touched, apart from the rows of merged wave
+    # patterns, which OPEN_DATA.md counts: the other answers are the analysis data's.
     clean = pd.read_csv(demo_run / "results" / "clean" / "responses.csv")
-    assert len(responses) == len(clean) and responses["value"].astype(int).sum() == clean["value"].sum()
+    dropped = int(re.search(r"rows left out: (\d+)", readme).group(1))
+    assert len(responses) == len(clean) - dropped
+    assert dropped < 0.05 * len(clean)
 
 
 @pytest.mark.pipeline
@@ -106,3 +120,40 @@ def test_records_are_removed_only_when_no_group_can_spare_members():
     suppressed, counts = local_suppression(people, 5)
     assert counts["records_removed"] == 2 and len(suppressed) == 5
     assert smallest_group(suppressed) == 5
+
+
+def test_rare_wave_patterns_merge_into_common_ones_before_anyone_is_dropped():
+    patterns = pd.Series(["pre+post"] * 10 + ["post+followup"] * 4 + ["post"] * 3 + ["followup"] * 2,
+                         index=[f"P{i:02d}" for i in range(19)])
+    merged = merge_rare_patterns(patterns, 5)
+    # post+followup (4) leaves out its follow-up rows and joins "post" (3): 7, kept whole;
+    # the two follow-up-only participants cannot be joined to anything and are left out.
+    assert merged.value_counts().to_dict() == {"pre+post": 10, "post": 7, "": 2}
+
+
+def _responses(rows):
+    """Item responses: rows of (key, institution, role, years, cohort, waves answered)."""
+    out = []
+    for key, institution, role, years, cohort, waves in rows:
+        for wave in waves:
+            out.append({"participant_key": key, "institution": institution, "role": role,
+                        "years_in_management": years, "cohort": cohort, "wave": wave, "domain": "universal",
+                        "item": "u1", "value": 3, "careless": False})
+    return pd.DataFrame(out)
+
+
+def test_open_responses_are_k_anonymous_within_each_wave_and_wave_pattern():
+    """Over all rows the six programme deputies of school A form one group of 6; but only two of
+    them answered the follow-up, so the follow-up rows alone would single them out."""
+    rows = ([(f"A{i}", "A", "deputy", 3, "program", ("pre", "post")) for i in range(4)]
+            + [(f"F{i}", "A", "deputy", 3, "program", ("pre", "post", "followup")) for i in range(2)]
+            + [(f"B{i}", "B", "director", 12, "comparison", ("pre", "post", "followup")) for i in range(6)])
+    responses = _responses(rows)
+    naive = responses.drop_duplicates("participant_key")
+    assert naive.groupby(["institution", "role", "cohort"]).size().min() == 6
+    table, counts, achieved = open_responses(responses, 5)
+    assert min(achieved.values()) >= 5, achieved
+    assert achieved == achieved_k(table)
+    follow = table[table["wave"] == "followup"].drop_duplicates("participant")
+    assert follow.groupby(list(QUASI_IDENTIFIERS)).size().min() >= 5
+    assert counts["rows_dropped"] + len(table) == len(responses)

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from conftest import copy_project, planned_jobs, run_snakemake, simulate
-from dpo_eval.reporting.disclosure import suppress
+from test_disclosure import assert_no_group_can_be_narrowed
 
 PDFTOTEXT = shutil.which("pdftotext")
 needs_pdftotext = pytest.mark.requires_tool("pdftotext")
@@ -23,15 +23,6 @@ def pdf_text(path: Path, layout: bool = True) -> str:
     text = subprocess.run([PDFTOTEXT, *(["-layout"] if layout else []), str(path), "-"], capture_output=True,
                           check=True, text=True).stdout
     return text.replace("\u00a0", " ").replace("\u202f", " ")
-
-
-def test_suppression_hides_small_cells_and_their_complements():
-    table = pd.DataFrame({"cohort": ["a"] * 4 + ["b"] * 3, "n": [3, 12, 7, 20, 9, 10, 30]})
-    hidden = suppress(table, "n", 5, within=["cohort"])
-    # 3 is below 5; with the cohort total published, 7 (the next smallest) is hidden too.
-    assert hidden.tolist() == [True, False, True, False, False, False, False]
-    two_small = pd.DataFrame({"cohort": ["a"] * 3, "n": [2, 4, 40]})
-    assert suppress(two_small, "n", 5, within=["cohort"]).tolist() == [True, True, False]
 
 
 @pytest.mark.pipeline
@@ -53,28 +44,30 @@ def test_institution_reports_hold_no_participant_key_and_use_the_registry_langua
 
 @pytest.mark.pipeline
 @needs_pdftotext
-def test_every_school_report_shows_its_team_or_municipality_and_nobody_elses_small_cell(demo_run):
+def test_every_school_report_shows_its_team_or_its_cohorts_pool_and_nobody_elses_small_cell(demo_run):
     """Every report has a figure of its own team (participation per wave); its scores are shown
     for the team where every cell has at least min_cell respondents, otherwise for the pooled
-    schools of its municipality where the others in the pool are at least min_cell too, and
-    index.csv flags the reports left without any score figure of the team or municipality.
-    No printed score aggregate rests on fewer than min_cell respondents."""
+    schools of its municipality in its cohort, or its whole cohort (never a pool mixing the
+    cohorts), where the others in the pool are at least min_cell too; index.csv flags the
+    reports left without any score figure of the team or municipality. No printed score
+    aggregate rests on fewer than min_cell respondents."""
     folder = demo_run / "results" / "reports" / "institutions"
     index = pd.read_csv(folder / "index.csv")
     registry = pd.read_csv(demo_run / "results" / "clean" / "institutions.csv").set_index("id")
+    scores = pd.read_csv(demo_run / "results" / "clean" / "scores.csv")
     bench = pd.read_csv(demo_run / "results" / "tables" / "score_benchmarks.csv")
-    schools = bench[bench["level"] == "institution"].merge(registry[["municipality"]], left_on="institution",
-                                                           right_index=True)
+    schools = bench[bench["level"] == "institution"]
     assert sorted(index["institution"]) == sorted(p.stem for p in folder.glob("*.pdf"))
-    assert index["scores_figure"].sum() >= 50
+    assert set(index["scores_level"]) <= {"team", "municipality_cohort", "cohort", "none"}
+    assert (index["scores_level"] == "team").sum() >= 10 and index["scores_figure"].sum() >= 30
     for row in index.itertuples():
         text = pdf_text(folder / f"{row.institution}.pdf")
         flat = re.sub(r"\s+", " ", text)
         ru = row.language == "ru"
         assert re.search(r"Рисунок 1\. Участие команды по волнам" if ru else r"Figure 1\. Your team's participation", flat)
         own = schools[schools["institution"] == row.institution]
-        counts = [int(own[own["wave"] == w]["n"].max()) if (own["wave"] == w).any() else 0
-                  for w in ("pre", "post", "followup")]
+        team = scores[scores["institution"] == row.institution]
+        counts = [team.loc[team["wave"] == w, "participant_key"].nunique() for w in ("pre", "post", "followup")]
         waves = ("входная", "выходная", "отсроченная") if ru else ("pre", "post", "follow-up")
         assert "; ".join(f"{w}: {c}" for w, c in zip(waves, counts)) in flat
         municipality = registry.loc[row.institution, "municipality" if ru else "municipality_en"]
@@ -84,7 +77,7 @@ def test_every_school_report_shows_its_team_or_municipality_and_nobody_elses_sma
             core = own[own["wave"].isin(["pre", "post"]) & own["domain"].isin(["universal", "professional",
                                                                                "subject_methodical"])]
             assert (core["n"] >= 5).all()
-        elif row.scores_level in ("municipality_cohort", "municipality"):
+        elif row.scores_level == "municipality_cohort":
             assert figure and municipality in figure.group(0), figure
         else:
             assert not row.scores_figure
@@ -161,39 +154,39 @@ def test_school_reports_are_the_same_bytes_for_any_batch_size(demo_run, tmp_path
 
 @pytest.mark.pipeline
 @needs_pdftotext
-def test_small_institution_is_suppressed_wherever_its_values_could_be_derived(tmp_path):
-    truth = simulate(tmp_path / "study", "--seed", "41", "--schools", "24", "--needs", "60",
-                     "--small-institution", "3", "--contamination", "0")
-    project = copy_project(tmp_path / "project", raw_dir=tmp_path / "study" / "raw")
-    run_snakemake(project, "--cores", "2", "results/reports/institutions", "results/reports/evaluation.en.pdf")
+def test_small_institution_is_suppressed_wherever_its_values_could_be_derived(small_teams_run):
+    project = small_teams_run
     text = pdf_text(project / "results" / "reports" / "institutions" / "SCH001.pdf")
     flat = re.sub(r"\s+", " ", text)
     benchmarks = pd.read_csv(project / "results" / "tables" / "score_benchmarks.csv")
     own = benchmarks[(benchmarks["level"] == "institution") & (benchmarks["institution"] == "SCH001")]
-    assert len(own) > 0 and (own["n"] <= 3).all()
+    assert len(own) > 0 and (own["n"] <= 1).all()
     index = pd.read_csv(project / "results" / "reports" / "institutions" / "index.csv").set_index("institution")
     assert index.loc["SCH001", "scores_level"] != "team"
     # The team's own participation is shown unsuppressed (the school knows who took part) ...
-    assert re.search(r"входная: [1-3]; выходная: [0-3]", flat)
+    assert re.search(r"входная: [01]; выходная: [01]", flat)
     # ... but none of its means: every score printed rests on at least 5 respondents besides it.
     for line in text.splitlines():
         match = re.search(r"(входная|выходная|отсроченная)\s+(\d,\d\d)\s+(\d+)\s", line)
         if match:
-            assert int(match.group(3)) - 3 >= 5, line
+            assert int(match.group(3)) - 1 >= 5, line
     needs = pd.read_csv(project / "results" / "tables" / "needs_benchmarks.csv")
     own_needs = needs[(needs["level"] == "institution") & (needs["institution"] == "SCH001")]
     assert flat.count("<5*") >= int(own_needs["n"].between(1, 4).sum())
     assert "< 5" not in flat.replace("<5*", "")
-    # The evaluation report shows no institution-level value; its municipality table hides
-    # every cell below 5 and a complementary cell wherever a cohort total would reveal it.
+    # The evaluation report marks exactly what the control hid, each with the mark of its reason:
+    # "<5*" only on groups below 5, "×" on groups hidden so that others cannot be worked out.
     evaluation = pdf_text(project / "results" / "reports" / "evaluation.en.pdf")
-    municipalities = pd.read_csv(project / "results" / "tables" / "municipalities.csv")
-    hidden = suppress(municipalities, "n", 5, within=["cohort"])
-    assert ("<5*" in evaluation) == bool(hidden.any())
+    control = pd.read_csv(project / "results" / "audit" / "disclosure_control.csv")
+    mine = control[(control["report"] == "evaluation.en") & control["printed"]]
+    assert ("<5*" in evaluation) == (mine["status"] == "primary").any()
+    assert ("×" in evaluation) == (mine["status"] == "complementary").any()
+    assert (mine.loc[mine["status"] == "primary", "n"] < 5).all()
+    assert (mine.loc[mine["status"] == "complementary", "n"] >= 5).all()
     # One report per school of the generated registry, the small one included.
     registry = pd.read_csv(project / "data" / "raw" / "institutions.csv")
     schools = set(registry.loc[registry["type"] == "school", "id"])
-    assert len(schools) == truth["institutions"]["schools"] and "SCH001" in schools
+    assert len(schools) == 30 and "SCH001" in schools
     assert {p.stem for p in (project / "results" / "reports" / "institutions").glob("*.pdf")} == schools
 
 
@@ -237,3 +230,6 @@ def test_small_study_report_never_puts_an_interval_off_zero_next_to_not_signific
                      for v in re.search(r"ДИ с поправкой Холма: (−?\d+,\d+); (−?\d+,\d+)", sentence).groups())
         assert (low <= 0 <= high) == ("не значимо" in sentence), sentence
     assert "повысила" not in flat and "не подтверждается" not in flat
+    # The second generated study of the release audit (tests/test_disclosure.py): the run built
+    # the whole release's manifest to render the evaluation report.
+    assert_no_group_can_be_narrowed(project, min_groups=50)

@@ -1,6 +1,6 @@
 """Aggregates for the reports: the sample, municipalities, and institutions against their
-cohort and the region. Disclosure control (suppression) is applied when reports are rendered
-(``dpo_eval.reporting.disclosure``)."""
+cohort and the region. Disclosure control of everything the reports show is dpo_eval.release,
+applied to the whole release before any report is rendered."""
 
 from __future__ import annotations
 

@@ -12,17 +12,20 @@ import numpy as np
 
 
 def longstring(answers: np.ndarray) -> np.ndarray:
-    """Longest run of identical consecutive answers, skipped items ignored (Johnson, 2005)."""
+    """Longest run of identical consecutive answers, skipped items ignored (Johnson, 2005).
+    One pass over the items for all respondents at once: the current run grows where an
+    answer equals the respondent's previous answer and restarts at 1 where it differs."""
     n, k = answers.shape
-    result = np.zeros(n)
-    for row in range(n):  # runs need a scan; k is small and this is O(n*k)
-        values = answers[row][~np.isnan(answers[row])]
-        if values.size == 0:
-            continue
-        change = np.flatnonzero(np.diff(values) != 0)
-        bounds = np.concatenate([[-1], change, [values.size - 1]])
-        result[row] = np.diff(bounds).max()
-    return result
+    last = np.full(n, np.nan)
+    run = np.zeros(n)
+    best = np.zeros(n)
+    for item in range(k):  # k items (a few dozen); every step is vectorised over respondents
+        values = answers[:, item]
+        present = ~np.isnan(values)
+        run = np.where(present, np.where(values == last, run + 1, 1), run)
+        last = np.where(present, values, last)
+        best = np.maximum(best, run)
+    return best
 
 
 def longstring_share(answers: np.ndarray) -> np.ndarray:

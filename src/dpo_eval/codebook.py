@@ -60,6 +60,11 @@ class Codebook:
         return frozenset(fold(code) for code in self.raw["missing_codes"])
 
     @property
+    def code_format(self) -> dict | None:
+        """The declared form of participant codes (``pattern``, optional ``width``), or None."""
+        return self.fields.get("participant_code", {}).get("format")
+
+    @property
     def retrospective_marker(self) -> str:
         return self.raw["retrospective_marker"]
 
@@ -125,6 +130,22 @@ def parse_number(text: str, units: list[str] | tuple[str, ...] = ()) -> float | 
     return float(number.replace(",", "."))
 
 
+def _format_problems(name: str, code_format: object) -> list[str]:
+    """What is wrong with a field's declared code format (``pattern`` regex, optional ``width``)."""
+    if not isinstance(code_format, dict) or set(code_format) - {"pattern", "width"}:
+        return [f"fields.{name}.format: give {{pattern: <regular expression>, width: <digits>}}"]
+    try:
+        re.compile(str(code_format.get("pattern", "")))
+    except re.error as error:
+        return [f"fields.{name}.format.pattern is not a regular expression ({error})"]
+    width = code_format.get("width")
+    if width is not None and (not isinstance(width, int) or width < 1):
+        return [f"fields.{name}.format.width: give a whole number of characters"]
+    if not code_format.get("pattern"):
+        return [f"fields.{name}.format has no pattern"]
+    return []
+
+
 def _check(raw: dict, path: Path) -> None:
     """The structure the code relies on, with the key to fix named (not a full schema)."""
     problems = []
@@ -164,6 +185,9 @@ def _check(raw: dict, path: Path) -> None:
             problems.append(f"fields.{name} has no 'headers'")
         if spec.get("type") not in (None, "number", "integer"):
             problems.append(f"fields.{name}.type: '{spec['type']}' is not number or integer")
+        code_format = spec.get("format")
+        if code_format is not None:
+            problems += _format_problems(name, code_format)
         bounds = spec.get("range")
         if bounds is not None and (len(bounds) != 2 or bounds[0] > bounds[1]):
             problems.append(f"fields.{name}.range: give [lowest, highest]")

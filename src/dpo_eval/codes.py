@@ -1,9 +1,11 @@
-"""Participant codes: normalisation and matching of codes typed inconsistently across waves."""
+"""Participant codes: normalisation, what Excel does to codes undone, and matching of codes
+typed inconsistently across waves."""
 
 from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 
 from dpo_eval.study import WAVE_ORDER
@@ -36,18 +38,157 @@ def edit_distance_at_most_one(a: str, b: str) -> bool:
     return False
 
 
+# Excel's text marker typed before a code ("'0100102"), also as typographic quotes.
+_TEXT_MARKER = re.compile(r"^\s*['‘’`]+")
+# A digit-only code that a spreadsheet turned into a number and wrote back with decimals.
+_NUMBER_FORM = re.compile(r"^\s*(\d+)[.,]0+\s*$")
+EXCEL_FIXES = {"apostrophe": "Excel's text marker (a leading apostrophe) removed",
+               "decimals": "the decimals a spreadsheet wrote after the number removed",
+               "zeros": "leading zeros lost by Excel put back"}
+
+
+def undo_excel_text(text: object) -> tuple[str, str]:
+    """A code cell without what a spreadsheet added to it, and which fixes were made
+    (keys of EXCEL_FIXES joined by "+", "" when none): "'0100102" -> ("0100102", "apostrophe"),
+    "100102.0" -> ("100102", "decimals")."""
+    text = "" if text is None else str(text)
+    fixes = []
+    stripped = _TEXT_MARKER.sub("", text)
+    if stripped != text:
+        fixes.append("apostrophe")
+    number = _NUMBER_FORM.match(stripped)
+    if number:
+        stripped = number.group(1)
+        fixes.append("decimals")
+    return stripped, "+".join(fixes)
+
+
+def fits_format(codes: pd.Series, pattern: str | None) -> pd.Series:
+    """Whether each (normalised) code matches the declared pattern in full (all do without one)."""
+    if not pattern:
+        return pd.Series(True, index=codes.index)
+    return codes.str.fullmatch(pattern).fillna(False).astype(bool)
+
+
+def _padded_to_format(code: str, pattern: str, width: int | None) -> str | None:
+    """The digit-only ``code`` with the leading zeros that make it fit ``pattern`` (to ``width``
+    when declared, else the fewest zeros that fit), or None when no number of zeros does."""
+    widths = [width] if width else range(len(code) + 1, len(code) + 9)
+    for total in widths:
+        candidate = code.zfill(total)
+        if re.fullmatch(pattern, candidate):
+            return candidate
+    return None
+
+
+def restore_leading_zeros(frame: pd.DataFrame, code_format: dict | None) -> pd.Series:
+    """Codes with the leading zeros a spreadsheet dropped put back (index of ``frame``; NaN
+    where nothing is restored). ``frame`` has ``institution`` and normalised ``code``.
+
+    With a declared ``code_format`` (``pattern`` and optional ``width``), a digit-only code
+    that does not fit gets the zeros that make it fit. Without one, only the study's own
+    evidence counts: a digit-only code without a leading zero is restored when the same
+    institution has exactly one code that equals it once its leading zeros are removed (the
+    participant's other waves, saved without Excel), or else, when every code of the study that
+    has leading zeros has the same width, by padding it to that width."""
+    digits = frame["code"].str.fullmatch(r"\d+").fillna(False).astype(bool)
+    bare = digits & ~frame["code"].str.startswith("0")
+    if code_format and code_format.get("pattern"):
+        pattern, width = code_format["pattern"], code_format.get("width")
+        candidates = frame.loc[bare & ~fits_format(frame["code"], pattern), "code"]
+        restored = candidates.map(lambda code: _padded_to_format(code, pattern, width))
+        return restored.reindex(frame.index)
+    zeroed = frame.loc[digits & ~bare, ["institution", "code"]].drop_duplicates()
+    zeroed = zeroed.assign(bare=zeroed["code"].str.lstrip("0"))
+    unique = zeroed.drop_duplicates(["institution", "bare"], keep=False)
+    lookup = unique.set_index(["institution", "bare"])["code"]
+    keys = pd.MultiIndex.from_arrays([frame.loc[bare, "institution"], frame.loc[bare, "code"]])
+    restored = pd.Series(lookup.reindex(keys).to_numpy(), index=frame.index[bare])
+    # Codes issued with leading zeros all of one width: a shorter bare code is padded to it
+    # (a participant seen in a wave saved by Excel only).
+    widths = zeroed["code"].str.len().unique()
+    if len(widths) == 1:
+        short = restored.isna() & (frame.loc[bare, "code"].str.len() < widths[0])
+        restored[short] = frame.loc[short[short].index, "code"].str.zfill(int(widths[0]))
+    return restored.reindex(frame.index)
+
+
+def neighbour_pairs(codes: pd.DataFrame) -> pd.DataFrame:
+    """Every ordered pair (institution, code, other) of distinct codes of one institution at
+    most one edit apart. Deletion-neighbourhood join (a substitution at position i leaves the
+    same string when position i is deleted from both; an insertion leaves the shorter code when
+    one character is deleted from the longer), so the cost grows linearly with the codes, not
+    with their square."""
+    distinct = codes[["institution", "code"]].drop_duplicates()
+    parts = [distinct.assign(key=distinct["code"], position=-1)]
+    for position in range(int(distinct["code"].str.len().max()) if len(distinct) else 0):
+        longer = distinct[distinct["code"].str.len() > position]
+        key = longer["code"].str.slice(0, position) + longer["code"].str.slice(position + 1)
+        parts.append(longer.assign(key=key, position=position))
+    variants = pd.concat(parts, ignore_index=True)
+    pairs = variants.merge(variants, on=["institution", "key"], suffixes=("", "_other"))
+    one_edit = (((pairs["position"] == pairs["position_other"]) & (pairs["position"] >= 0))
+                | ((pairs["position"] < 0) != (pairs["position_other"] < 0)))
+    pairs = pairs[one_edit & (pairs["code"] != pairs["code_other"])]
+    return (pairs.rename(columns={"code_other": "other"})[["institution", "code", "other"]]
+            .drop_duplicates().reset_index(drop=True))
+
+
+def _identities(codes: pd.DataFrame) -> pd.Series:
+    """(institution, code) -> the names and e-mails given with it, as (kind, value) pairs; from
+    an ``identity`` column of frozensets, or from ``full_name`` and ``email`` columns."""
+    if "identity" in codes.columns:
+        return codes.groupby(["institution", "code"])["identity"].agg(
+            lambda sets: frozenset().union(*sets))
+    pairs = pd.concat([codes[["institution", "code"]].assign(kind=kind, value=codes[kind])
+                       for kind in ("full_name", "email") if kind in codes.columns],
+                      ignore_index=True)
+    pairs = pairs[pairs["value"].fillna("") != ""].drop_duplicates()
+    identity = pairs.groupby(["institution", "code"]).apply(
+        lambda group: frozenset(zip(group["kind"], group["value"])), include_groups=False)
+    return identity
+
+
+def _wave_masks(codes: pd.DataFrame) -> pd.Series:
+    """(institution, code) -> the waves it occurs in, as a bit mask (bit = wave order)."""
+    bits = codes.assign(bit=np.left_shift(1, codes["wave"].map(WAVE_ORDER).to_numpy(dtype=np.int64)))
+    return bits.drop_duplicates(["institution", "code", "bit"]).groupby(
+        ["institution", "code"])["bit"].sum()
+
+
+def _first_wave(mask: int) -> int:
+    return (mask & -mask).bit_length() - 1
+
+
+def _match_row(institution: str, code: str, target: str, mask: int,
+               mine: frozenset, theirs: frozenset) -> dict:
+    order_to_wave = {order: wave for wave, order in WAVE_ORDER.items()}
+    base = {"institution": institution, "wave": order_to_wave[_first_wave(mask)],
+            "typed_code": code, "matched_code": target}
+    shared_kinds = {k for k, _ in mine} & {k for k, _ in theirs}
+    if mine & theirs:
+        return {**base, "status": "matched", "evidence": "same name or e-mail"}
+    if shared_kinds:
+        return {**base, "status": "rejected", "evidence": "name or e-mail differ"}
+    return {**base, "status": "matched",
+            "evidence": "only code one edit away; no name or e-mail to confirm"}
+
+
 def resolve_near_misses(codes: pd.DataFrame) -> pd.DataFrame:
     """Match a code typed with one wrong character to the code its owner typed in other waves.
 
-    ``codes`` has one row per distinct (institution, wave, code) with ``identity``: the folded
-    names and e-mails given with that code (a frozenset of (kind, value) pairs, possibly empty). A typed code *C* is
-    matched to a code *T* only when all of these hold:
+    ``codes`` has one row per distinct (institution, wave, code) with the names and e-mails
+    given with that code: an ``identity`` column (a frozenset of (kind, value) pairs, possibly
+    empty) or folded ``full_name`` and ``email`` columns. A typed code *C* is matched to a
+    code *T* only when all of these hold:
 
     * *T* is the only code of the same institution one edit away from *C* (codes issued to one
       team are themselves one edit apart, so a code with several neighbours is left alone);
     * *C* and *T* never occur in the same wave;
     * where both carry a name (or both an e-mail), it is the same (otherwise two teammates, one who left
-      after entry and one who joined late, would be joined into one person).
+      after entry and one who joined late, would be joined into one person);
+    * no other typed code is matched to *T* (matching is one-to-one: two codes claiming one
+      target are two people or one unknowable typo, so all claims are left unmatched).
 
     When *C* and *T* are each other's only neighbour, the code first seen later is the typo.
     Returns the match audit: institution, wave, typed_code, matched_code, status ("matched",
@@ -55,41 +196,56 @@ def resolve_near_misses(codes: pd.DataFrame) -> pd.DataFrame:
     listed.
     """
     columns = ["institution", "wave", "typed_code", "matched_code", "status", "evidence"]
-    rows = []
-    for institution, group in codes.groupby("institution", sort=True):
-        waves_of = group.groupby("code")["wave"].agg(frozenset).to_dict()
-        identity_of = group.groupby("code")["identity"].agg(lambda s: frozenset().union(*s)).to_dict()
-        first_seen = {code: (min(WAVE_ORDER[w] for w in waves), code)
-                      for code, waves in waves_of.items()}
-        neighbours = {code: [o for o in waves_of if o != code and edit_distance_at_most_one(code, o)]
-                      for code in waves_of}
-        involved: set[str] = set()
-        for code in sorted(waves_of):
-            if len(neighbours[code]) != 1:
-                continue
-            target = neighbours[code][0]
-            if waves_of[target] & waves_of[code]:
-                continue
-            if neighbours[target] == [code] and first_seen[code] < first_seen[target]:
-                continue  # a mutual pair: the later code is the typo, handled on its turn
-            involved |= {code, target}
-            base = {"institution": institution,
-                    "wave": min(waves_of[code], key=WAVE_ORDER.get),
-                    "typed_code": code, "matched_code": target}
-            mine, theirs = identity_of[code], identity_of[target]
-            shared_kinds = {k for k, _ in mine} & {k for k, _ in theirs}
-            if mine & theirs:
-                rows.append({**base, "status": "matched", "evidence": "same name or e-mail"})
-            elif shared_kinds:
-                rows.append({**base, "status": "rejected", "evidence": "name or e-mail differ"})
-            else:
-                rows.append({**base, "status": "matched",
-                             "evidence": "only code one edit away; no name or e-mail to confirm"})
-        for code in sorted(set(waves_of) - involved):
-            disjoint = [o for o in neighbours[code] if not (waves_of[o] & waves_of[code])]
-            if len(disjoint) > 1 and len(waves_of[code]) == 1:
-                rows.append({"institution": institution, "wave": next(iter(waves_of[code])),
-                             "typed_code": code, "matched_code": "|".join(sorted(disjoint)),
-                             "status": "ambiguous",
-                             "evidence": "several codes one edit away; left unmatched"})
-    return pd.DataFrame(rows, columns=columns)
+    pairs = neighbour_pairs(codes)
+    masks = _wave_masks(codes)
+    pairs["mask"] = masks.reindex(pd.MultiIndex.from_frame(pairs[["institution", "code"]])).to_numpy()
+    pairs["mask_other"] = masks.reindex(pd.MultiIndex.from_frame(
+        pairs[["institution", "other"]])).to_numpy()
+    pairs["neighbours"] = pairs.groupby(["institution", "code"])["other"].transform("size")
+    pairs["disjoint"] = (pairs["mask"] & pairs["mask_other"]) == 0
+    other_count = pairs.set_index(["institution", "code"])["neighbours"]
+    pairs["neighbours_other"] = other_count[~other_count.index.duplicated()].reindex(
+        pd.MultiIndex.from_frame(pairs[["institution", "other"]])).to_numpy()
+    first = pairs["mask"].map(_first_wave)
+    first_other = pairs["mask_other"].map(_first_wave)
+    # A mutual pair: the code first seen later (then the larger code) is the typo.
+    earlier = (first < first_other) | ((first == first_other) & (pairs["code"] < pairs["other"]))
+    single = pairs[(pairs["neighbours"] == 1) & pairs["disjoint"]
+                   & ~((pairs["neighbours_other"] == 1) & earlier)]
+    involved = pd.concat([single[["institution", "code"]],
+                          single[["institution", "other"]].rename(columns={"other": "code"})])
+    identity = _identities(codes.merge(involved.drop_duplicates(), on=["institution", "code"]))
+    empty = frozenset()
+    rows = [_match_row(r.institution, r.code, r.other, r.mask,
+                       identity.get((r.institution, r.code), empty),
+                       identity.get((r.institution, r.other), empty))
+            for r in single.sort_values(["institution", "code"]).itertuples()]
+    audit = pd.DataFrame(rows, columns=columns)
+    claimed = audit[audit["status"] == "matched"].groupby(["institution", "matched_code"])["typed_code"]
+    claims = claimed.transform("size").reindex(audit.index).fillna(0)
+    audit.loc[claims > 1, ["status", "evidence"]] = [
+        "ambiguous", "another typed code is one edit from the same code; left unmatched"]
+    # Per institution its matches, then the codes left between several targets.
+    listed = pd.concat([audit.assign(part=0), _between_targets(pairs, audit).assign(part=1)],
+                       ignore_index=True)
+    return listed.sort_values(["institution", "part", "typed_code"], kind="stable").reset_index(
+        drop=True)[columns]
+
+
+def _between_targets(pairs: pd.DataFrame, audit: pd.DataFrame) -> pd.DataFrame:
+    """A code seen in one wave with several codes one edit away in other waves: it cannot be
+    told which one its owner meant, so it is left unmatched and listed as ambiguous."""
+    taken = set(zip(audit["institution"], audit["typed_code"])) | set(
+        zip(audit["institution"], audit["matched_code"]))
+    one_wave = (pairs["mask"] & (pairs["mask"] - 1)) == 0
+    candidates = pairs[one_wave & pairs["disjoint"]]
+    counts = candidates.groupby(["institution", "code"])["other"].transform("size")
+    candidates = candidates[counts > 1]
+    order_to_wave = {order: wave for wave, order in WAVE_ORDER.items()}
+    rows = [{"institution": institution, "wave": order_to_wave[_first_wave(int(group["mask"].iloc[0]))],
+             "typed_code": code, "matched_code": "|".join(sorted(group["other"])),
+             "status": "ambiguous", "evidence": "several codes one edit away; left unmatched"}
+            for (institution, code), group in candidates.groupby(["institution", "code"], sort=True)
+            if (institution, code) not in taken]
+    return pd.DataFrame(rows, columns=["institution", "wave", "typed_code", "matched_code",
+                                       "status", "evidence"])

@@ -11,7 +11,14 @@ import yaml
 
 from dpo_eval.errors import ConfigError
 
-__all__ = ["ConfigError", "load_yaml", "validate_config", "load_config", "config_digest"]
+__all__ = ["ConfigError", "load_yaml", "validate_config", "load_config", "config_digest",
+           "min_cell_warning", "MIN_CELL_FLOOR", "MIN_CELL_ADVISED"]
+
+# Disclosure threshold (reports.min_cell): below the floor the schema refuses the configuration
+# (its "minimum"; a test keeps the two equal); from the floor up to the advised value the run
+# warns on the console and every report's legend says so.
+MIN_CELL_FLOOR = 3
+MIN_CELL_ADVISED = 5
 
 
 def load_yaml(path: str | Path, what: str = "configuration") -> dict:
@@ -58,7 +65,9 @@ def _describe(error: jsonschema.ValidationError) -> str:
                 f"allowed here: {', '.join(allowed)}")
     if error.validator == "required":
         return f"key '{where}': {error.message}"
-    return f"key '{where}': {error.message}"
+    # A schema entry may explain why a value is refused and what to do ("x-message").
+    why = error.schema.get("x-message") if isinstance(error.schema, dict) else None
+    return f"key '{where}': {error.message}" + (f": {why}" if why else "")
 
 
 def validate_config(config: dict, schema_path: str | Path, source: str = "config") -> dict:
@@ -72,6 +81,16 @@ def validate_config(config: dict, schema_path: str | Path, source: str = "config
         raise ConfigError(f"{source} is not valid:\n{lines}\nWhat to do: correct these keys "
                           "(config/README.md documents every key and its values)")
     return config
+
+
+def min_cell_warning(min_cell: int) -> str | None:
+    """The console warning for a disclosure threshold below the advised one (None otherwise)."""
+    if min_cell >= MIN_CELL_ADVISED:
+        return None
+    return (f"WARNING: reports.min_cell = {min_cell}: aggregates of {min_cell} to {MIN_CELL_ADVISED - 1} "
+            f"people will be published, and every report says so in its legend. The usual threshold "
+            f"is {MIN_CELL_ADVISED}; set reports.min_cell: {MIN_CELL_ADVISED} unless the data "
+            "protection officer agreed to less.")
 
 
 def load_config(path: str | Path, schema_path: str | Path) -> dict:

@@ -10,7 +10,10 @@
 * The open data package (``results/open_data_package.zip``): the item responses with the
   quasi-identifiers coarsened (years in management in bands, no municipality or settlement, new
   participant numbers) and locally suppressed until every combination of institution, role,
-  years band and cohort is shared by at least ``reports.min_cell`` participants (k-anonymity,
+  years band and cohort is shared by at least ``reports.min_cell`` participants, also among the
+  respondents of each wave and among the participants who answered the same waves (the wave
+  pattern is readable from the rows: rare patterns are first merged into common ones by
+  dropping a wave's rows, then the quasi-identifiers are suppressed within each pattern) (k-anonymity,
   Sweeney 2002, Int. J. Uncertainty Fuzziness Knowl.-Based Syst. 10:557; local suppression as in
   sdcMicro, Templ et al. 2015, J. Stat. Softw. 67(4)). Its OPEN_DATA.md states what was coarsened,
   how many values were suppressed and the k achieved. It does not rebuild the published tables.
@@ -26,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from dpo_eval.io import csv_bytes, read_csv, sha256_file, write_outputs
+from dpo_eval.study import WAVE_ORDER
 
 FIXED_TIME = (2025, 1, 1, 0, 0, 0)
 CODE_ITEMS = ("Snakefile", "workflow", "src", "config", "reports", "requirements.lock", "requirements.in",
@@ -39,6 +43,8 @@ QUASI_IDENTIFIERS = ("institution", "role", "years_band", "cohort")
 # (the comparison the study is about) goes only when nothing else helps.
 SUPPRESSION_ORDER = ("institution", "years_band", "role", "cohort")
 SUPPRESSED = "*"
+# The retrospective "then" ratings are answered with the exit questionnaire: one wave with "post".
+QUESTIONNAIRE_WAVE = {"then": "post"}
 # Years in management: bands of the usual career stages of school leaders (upper bound included).
 YEAR_BANDS = ((2, "0-2"), (5, "3-5"), (10, "6-10"), (20, "11-20"), (float("inf"), "21+"))
 
@@ -90,19 +96,30 @@ items already reversed) and careless (flagged as careless responding).
 
 ## Disclosure control
 
+Quasi-identifiers considered: institution, role, years in management (band) and cohort, and the
+pattern of questionnaire waves a participant answered (entry, exit with its retrospective
+ratings, follow-up), which the rows show. An attacker who knows these facts about a colleague
+must find at least {k_target} participants who match them, in the whole table, among the
+respondents of any one wave, and among the participants of any one wave pattern.
+
 - Removed: names, e-mail addresses, phone numbers, participant codes and the analysis keys
   (participants are renumbered), submission times and response times, municipality and
   settlement (they would name the institution), the raw (not reverse-keyed) answers.
 - Coarsened: years in management in bands ({bands}).
-- Local suppression ("{suppressed}" = suppressed): wherever fewer than {k_target} participants share
-  institution, role, years band and cohort, values were suppressed in this order until every
-  combination has at least {k_target} participants: {order}.
-  Values suppressed (participants): {suppression_counts}.
-- Achieved: the smallest group of participants sharing institution, role, years band and cohort
-  has {k} participants (k = {k}; {groups} groups; the target was reports.min_cell = {k_target}).
+- Wave patterns: a pattern shared by fewer than {k_target} participants is merged into a larger
+  one by leaving out the rows of one of its waves; rows left out: {rows_dropped} (of
+  {participants_dropped} participants; {records_removed} participants removed entirely).
+- Local suppression ("{suppressed}" = suppressed): within each wave pattern, wherever fewer than
+  {k_target} participants share institution, role, years band and cohort, values were
+  suppressed in this order until every combination has at least {k_target} participants:
+  {order}. Values suppressed (participants): {suppression_counts}.
 
-These data do not rebuild the published tables (the models use the exact covariates); the
-reproduction package does, under controlled access.
+## k achieved (smallest group of participants sharing the quasi-identifiers)
+
+{k_table}
+
+The target was reports.min_cell = {k_target}. These data do not rebuild the published tables
+(the models use the exact covariates); the reproduction package does, under controlled access.
 """
 
 
@@ -256,30 +273,124 @@ def build_package(root: str | Path, clean_files: list[str], published: list[str]
     write_outputs({output: _zip(entries, "dpo_eval_reproduction")})
 
 
-def open_responses(responses: pd.DataFrame, k: int) -> tuple[pd.DataFrame, dict[str, int], int]:
-    """The item responses with coarsened and locally suppressed quasi-identifiers, renumbered
-    participants; returns the table, the suppression counts and the k achieved."""
-    people, counts = local_suppression(participants(responses), k)
+def wave_patterns(responses: pd.DataFrame) -> pd.Series:
+    """Per participant key, the questionnaire waves answered, in time order ("pre+post")."""
+    waves = responses["wave"].map(lambda w: QUESTIONNAIRE_WAVE.get(w, w))
+    pairs = pd.DataFrame({"key": responses["participant_key"], "wave": waves}).drop_duplicates()
+    pairs = pairs.assign(order=pairs["wave"].map(WAVE_ORDER)).sort_values(["key", "order"], kind="stable")
+    return pairs.groupby("key", sort=True)["wave"].agg("+".join)
+
+
+def merge_rare_patterns(patterns: pd.Series, k: int) -> pd.Series:
+    """Wave patterns coarsened until each is shared by at least ``k`` participants (or none).
+
+    The rare pattern of most waves (then the smallest) loses the wave whose removal leads to
+    the most common pattern, on a tie its latest wave (its participants' rows of that wave will
+    be left out); a one-wave pattern below ``k`` becomes "" (its participants are left out).
+    Patterns only shrink, so this ends."""
+    patterns = patterns.copy()
+    while True:
+        sizes = patterns[patterns != ""].value_counts()
+        rare = sizes[sizes < k]
+        if rare.empty:
+            return patterns
+        pattern = sorted(rare.index, key=lambda p: (-p.count("+"), rare[p], p))[0]
+        waves = pattern.split("+")
+        options = ["+".join(w for w in waves if w != drop) for drop in waves] if len(waves) > 1 else [""]
+        target = max(options, key=lambda p: (sizes.get(p, 0), options.index(p)))
+        patterns[patterns == pattern] = target
+
+
+def open_responses(responses: pd.DataFrame, k: int) -> tuple[pd.DataFrame, dict[str, int], dict[str, int]]:
+    """The item responses with rare wave patterns merged, coarsened and locally suppressed
+    quasi-identifiers (within each wave pattern) and renumbered participants; returns the
+    table, the suppression counts and the k achieved on each set of quasi-identifiers."""
+    original = wave_patterns(responses)
+    patterns = merge_rare_patterns(original, k)
+    keep = responses["wave"].map(lambda w: QUESTIONNAIRE_WAVE.get(w, w)).to_numpy()
+    allowed = responses["participant_key"].map(patterns).fillna("")
+    rows = np.array([wave in pattern.split("+") for wave, pattern in zip(keep, allowed)], dtype=bool)
+    kept = responses[rows]
+    people = participants(kept).assign(pattern=lambda p: p["participant_key"].map(patterns))
+    parts, counts = [], {**dict.fromkeys(SUPPRESSION_ORDER, 0), "records_removed": 0}
+    for _, group in people.groupby("pattern", sort=True):
+        suppressed, part_counts = local_suppression(group.drop(columns="pattern"), k)
+        parts.append(suppressed.assign(pattern=group.loc[suppressed.index, "pattern"]))
+        counts = {c: counts[c] + part_counts[c] for c in counts}
+    people = pd.concat(parts).sort_values("participant_key").reset_index(drop=True)
+    counts["records_removed"] += int((patterns == "").sum())
+    counts["rows_dropped"] = int(len(responses) - kept["participant_key"].isin(people["participant_key"]).sum())
+    counts["participants_dropped"] = int((patterns != original).sum())
     numbers = {key: f"{i:04d}" for i, key in enumerate(people["participant_key"], start=1)}
     context = people.set_index("participant_key")
-    table = responses.loc[responses["participant_key"].isin(people["participant_key"]),
-                          ["participant_key", "wave", "domain", "item", "value", "careless"]].copy()
+    table = kept.loc[kept["participant_key"].isin(people["participant_key"]),
+                     ["participant_key", "wave", "domain", "item", "value", "careless"]].copy()
     for column in QUASI_IDENTIFIERS:
         table[column] = table["participant_key"].map(context[column])
     table["participant"] = table["participant_key"].map(numbers)
     table = table.sort_values(["participant", "wave", "item"], kind="stable")
     columns = ["participant", *QUASI_IDENTIFIERS, "wave", "domain", "item", "value", "careless"]
-    return table[columns].reset_index(drop=True), counts, smallest_group(people.drop(columns="participant_key"))
+    table = table[columns].reset_index(drop=True)
+    return table, counts, achieved_k(table)
+
+
+def achieved_k(table: pd.DataFrame) -> dict[str, int]:
+    """The smallest group of participants of an open responses table sharing the
+    quasi-identifiers: over all rows, among each wave's respondents, within each wave pattern,
+    and on the wave pattern alone (keys as OPEN_DATA.md names them)."""
+    keys = list(QUASI_IDENTIFIERS)
+    people = table.drop_duplicates("participant")
+    pattern = wave_patterns(table.rename(columns={"participant": "participant_key"}))
+    people = people.assign(pattern=people["participant"].map(pattern))
+    achieved = {", ".join(keys): smallest_group(people, keys)}
+    for wave in sorted(table["wave"].unique(), key=lambda w: WAVE_ORDER.get(w, 99)):
+        respondents = table[table["wave"] == wave].drop_duplicates("participant")
+        achieved[f"{', '.join(keys)}; respondents of wave {wave}"] = smallest_group(respondents, keys)
+    achieved[f"{', '.join(keys)}, wave pattern"] = smallest_group(people, [*keys, "pattern"])
+    achieved["wave pattern"] = smallest_group(people, ["pattern"])
+    return achieved
+
+
+OPEN_DATA_REPORT = "open_data"
+
+
+def open_summary(table: pd.DataFrame, counts: dict[str, int], achieved: dict[str, int]) -> pd.DataFrame:
+    """The numbers OPEN_DATA.md states, as rows of the release manifest (report "open_data",
+    the group: every participant of the package): k on each set of quasi-identifiers, values
+    suppressed per column, rows and participants left out."""
+    participants = int(table["participant"].nunique())
+    values = {"participants": participants, **{f"k:{keys}": k for keys, k in achieved.items()},
+              **{f"suppressed:{column}": counts[column] for column in SUPPRESSION_ORDER},
+              "records_removed": counts["records_removed"], "rows_left_out": counts["rows_dropped"],
+              "participants_changed": counts["participants_dropped"]}
+    return pd.DataFrame({"report": OPEN_DATA_REPORT, "item": list(values), "domain": "any", "wave": "any",
+                         "institutions": "all", "cohort": "all", "role": "all", "n": participants,
+                         "value": [float(v) for v in values.values()]})
+
+
+def open_readme(summary: pd.DataFrame, k: int) -> str:
+    """OPEN_DATA.md, every number taken from ``summary`` (open_summary)."""
+    value = dict(zip(summary["item"], summary["value"].astype(int)))
+    k_rows = [(item.split(":", 1)[1], number) for item, number in value.items() if item.startswith("k:")]
+    k_table = "\n".join(["| quasi-identifiers | k |", "|---|---:|", *(f"| {keys} | {n} |" for keys, n in k_rows)])
+    return OPEN_README.format(
+        bands=", ".join(label for _, label in YEAR_BANDS), suppressed=SUPPRESSED, k_target=k,
+        order=" then ".join(SUPPRESSION_ORDER),
+        suppression_counts=", ".join([*(f"{column.replace('_', ' ')} {value['suppressed:' + column]}"
+                                        for column in SUPPRESSION_ORDER),
+                                      f"records removed {value['records_removed']}"]),
+        rows_dropped=value["rows_left_out"], participants_dropped=value["participants_changed"],
+        records_removed=value["records_removed"], k_table=k_table)
+
+
+def open_data(responses: pd.DataFrame, k: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The open responses table and its summary (the rows of the release manifest)."""
+    table, counts, achieved = open_responses(responses, k)
+    return table, open_summary(table, counts, achieved)
 
 
 def build_open_package(responses_path: str | Path, k: int, output: str | Path) -> None:
     """The open data package (see the module docstring)."""
-    table, counts, achieved = open_responses(read_csv(responses_path), k)
-    people = table.drop_duplicates("participant")
-    readme = OPEN_README.format(
-        bands=", ".join(label for _, label in YEAR_BANDS), suppressed=SUPPRESSED, k_target=k,
-        order=" then ".join(SUPPRESSION_ORDER),
-        suppression_counts=", ".join(f"{column.replace('_', ' ')} {n}" for column, n in counts.items()),
-        k=achieved, groups=people.groupby(list(QUASI_IDENTIFIERS)).ngroups)
-    entries = {"responses.csv": csv_bytes(table), "OPEN_DATA.md": readme.encode("utf-8")}
+    table, summary = open_data(read_csv(responses_path), k)
+    entries = {"responses.csv": csv_bytes(table), "OPEN_DATA.md": open_readme(summary, k).encode("utf-8")}
     write_outputs({output: _zip(entries, "dpo_eval_open_data")})

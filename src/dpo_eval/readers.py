@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import html
 import io
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from dpo_eval.errors import InputError, raise_all
@@ -19,6 +23,7 @@ DELIMITERS = ",;\t"
 # Largest CSV cell read (Python's csv module stops at 128 KiB). Long free-text answers fit; a
 # larger "cell" is almost always an unclosed quote swallowing the rest of the file.
 MAX_CELL_CHARS = 8 * 1024 * 1024
+TEXT_SAMPLE_CHARS = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -47,7 +52,9 @@ def _decode(path: Path, data: bytes) -> tuple[str, str]:
             text = data.decode(encoding)
         except UnicodeDecodeError:
             continue
-        if encoding == "cp1251" and sum(ch.isalpha() for ch in text) < len(text) * 0.05:
+        # Text has letters; a binary file decoded as cp1251 has few (judged on its start).
+        sample = text[:TEXT_SAMPLE_CHARS]
+        if encoding == "cp1251" and sum(ch.isalpha() for ch in sample) < len(sample) * 0.05:
             break
         return text, encoding.replace("utf-8-sig", "utf-8")
     raise InputError(path, None, None,
@@ -56,7 +63,8 @@ def _decode(path: Path, data: bytes) -> tuple[str, str]:
 
 
 def _sniff_delimiter(path: Path, text: str) -> str:
-    header = text.splitlines()[0]
+    end = text.find("\n")
+    header = text[:end if end >= 0 else len(text)].splitlines()[0]
     try:
         return csv.Sniffer().sniff(header, delimiters=DELIMITERS).delimiter
     except csv.Error:
@@ -85,22 +93,48 @@ def _check_header(path: Path, header: list[str]) -> None:
     raise_all(problems)
 
 
-def _frame(path: Path, header: list[str], records: list[tuple[int, list[str]]]) -> pd.DataFrame:
-    """The responses as text, indexed by their spreadsheet row numbers; every row whose cells
-    do not line up with the header is reported at once."""
+BATCH_ROWS = 20_000
+
+
+class _Columns:
+    """Cells gathered column by column in batches, each distinct text of a column stored once
+    (answers repeat a handful of labels): memory grows with 4 bytes a cell, not a string."""
+
+    def __init__(self, width: int):
+        self.codes: list[list[np.ndarray]] = [[] for _ in range(width)]
+        self.distinct: list[dict[str, int]] = [{} for _ in range(width)]
+
+    def add(self, rows: list[list[str]]) -> None:
+        for codes, distinct, column in zip(self.codes, self.distinct, zip(*rows)):
+            positions, uniques = pd.factorize(np.array(column, dtype=object))
+            mapping = np.array([distinct.setdefault(text, len(distinct)) for text in uniques],
+                               dtype=np.int64)
+            codes.append(mapping[positions])
+
+    def frame(self, header: list[str], numbers: list[int]) -> pd.DataFrame:
+        columns = {}
+        for index, (codes, distinct) in enumerate(zip(self.codes, self.distinct)):
+            texts = np.empty(len(distinct), dtype=object)
+            texts[:] = list(distinct)
+            columns[index] = texts[np.concatenate(codes)] if codes else texts[:0]
+        frame = pd.DataFrame(columns)
+        frame.columns = [h.strip() for h in header]
+        frame.index = pd.Index(numbers, name="row")
+        return frame
+
+
+def _misaligned(path: Path, width: int, batch: list[list[str]], numbers: np.ndarray,
+                lengths: np.ndarray) -> list[InputError]:
+    """Rows whose cells do not line up with the header (fewer cells, or more non-empty ones)."""
     problems = []
-    for number, cells in records:
-        extra = [cell for cell in cells[len(header):] if cell.strip()]
-        if len(cells) < len(header) or extra:
-            problems.append(InputError(path, number, None,
-                                       f"has {len(cells)} cells where the header has {len(header)}",
+    for position in np.flatnonzero(lengths != width):
+        cells = batch[position]
+        if len(cells) < width or any(cell.strip() for cell in cells[width:]):
+            problems.append(InputError(path, int(numbers[position]), None,
+                                       f"has {len(cells)} cells where the header has {width}",
                                        "check the separator and quoting of this row (a cell "
                                        "holding the separator must be in double quotes)"))
-    raise_all(problems)
-    frame = pd.DataFrame([cells[: len(header)] for _, cells in records],
-                         columns=[h.strip() for h in header], dtype=str)
-    frame.index = pd.Index([number for number, _ in records], name="row")
-    return frame
+    return problems
 
 
 @contextlib.contextmanager
@@ -113,21 +147,64 @@ def _field_limit(limit: int):
         csv.field_size_limit(previous)
 
 
-def _csv_records(path: Path, text: str, delimiter: str) -> list[list[str]]:
-    """Every record of the CSV text; record *n* is row *n* in a spreadsheet program."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    records: list[list[str]] = []
+def _lines(text: str) -> Iterator[str]:
+    """The lines of ``text`` with their endings, cut at "\n" only (like a file opened with
+    newline=""), without copying the text as io.StringIO does."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end + 1
+        yield text[start:end]
+        start = end
+
+
+def _batches(path: Path, text: str, delimiter: str) -> Iterator[tuple[int, list[list[str]]]]:
+    """The CSV's records in batches with the number of each batch's first record; record *n* is
+    row *n* in a spreadsheet program (the header is record 1)."""
+    # A file with old Mac line ends ("\r" only) is read whole, as csv reads such a file.
+    source = _lines(text) if "\n" in text else io.StringIO(text, newline="")
+    reader = csv.reader(source, delimiter=delimiter)
+    count, first, batch = 0, 1, []
     with _field_limit(MAX_CELL_CHARS):
         try:
             for record in reader:
-                records.append(record)
+                batch.append(record)
+                count += 1
+                if len(batch) == BATCH_ROWS:
+                    yield first, batch
+                    first, batch = count + 1, []
         except csv.Error as error:
-            raise InputError(path, len(records) + 1, None,
+            raise InputError(path, count + 1, None,
                              f"cannot be read as CSV ({error}; cells are limited to "
                              f"{MAX_CELL_CHARS:,} characters)",
                              "look for a double quote that is opened and never closed in this "
                              "row, or shorten the cell") from None
-    return records
+    if batch:
+        yield first, batch
+
+
+def _csv_table(path: Path, text: str, delimiter: str, content: str | None = None) -> pd.DataFrame:
+    """The responses as text, indexed by their spreadsheet row numbers (blank rows left out);
+    every row whose cells do not line up with the header is reported at once."""
+    header, columns, numbers, problems = None, None, [], []
+    for first, batch in _batches(path, text, delimiter):
+        if header is None:
+            header, batch, first = batch[0], batch[1:], 2
+            _check_header(path, header)
+            columns = _Columns(len(header))
+        width = len(header)
+        filled = np.array([bool("".join(cells).strip()) for cells in batch], dtype=bool)
+        batch = [cells for cells, keep in zip(batch, filled) if keep]
+        batch_numbers = np.flatnonzero(filled) + first
+        lengths = np.fromiter(map(len, batch), dtype=np.int64, count=len(batch))
+        problems += _misaligned(path, width, batch, batch_numbers, lengths)
+        if not problems:
+            columns.add([cells if len(cells) == width else cells[:width] for cells in batch])
+            numbers += batch_numbers.tolist()
+    raise_all(problems)
+    if not numbers:
+        raise _no_rows(path, content)
+    return columns.frame(header, numbers)
 
 
 def _no_rows(path: Path, content: str | None, where: str = "") -> InputError:
@@ -148,18 +225,12 @@ def _empty(path: Path, content: str | None, where: str = "") -> InputError:
 
 def read_csv(path: Path, content: str | None = None) -> RawTable:
     data = path.read_bytes()
-    if not data.strip():
+    if not data or data.isspace():
         raise _empty(path, content)
     text, encoding = _decode(path, data)
+    del data
     delimiter = _sniff_delimiter(path, text)
-    rows = _csv_records(path, text, delimiter)
-    header = rows[0]
-    _check_header(path, header)
-    body = [(number, r) for number, r in enumerate(rows[1:], start=2)
-            if any(cell.strip() for cell in r)]
-    if not body:
-        raise _no_rows(path, content)
-    return RawTable(path, _frame(path, header, body), encoding, delimiter, None)
+    return RawTable(path, _csv_table(path, text, delimiter, content), encoding, delimiter, None)
 
 
 def _cell_text(value: object) -> str:
@@ -172,11 +243,156 @@ def _cell_text(value: object) -> str:
     return str(value)
 
 
-def read_xlsx(path: Path, sheet: str | None, content: str | None = None) -> RawTable:
+# A cell of a worksheet's XML as every common writer (Excel, LibreOffice, openpyxl, form
+# services) writes it: the reference is its first attribute. The XML is cut at this text with
+# str.split (C speed); a regular expression per cell would dominate the time of a large wave.
+_CELL_OPEN = '<c r="'
+_TYPE = re.compile(r'\bt="(\w+)"')
+_STYLE = re.compile(r'\bs="(\d+)"')
+_VALUE = re.compile(r"<v(?:\s[^>]*)?>(.*?)</v>", re.S)
+_TEXT = re.compile(r"<t(?:\s[^>]*)?>(.*?)</t>|<t\s*/>", re.S)
+_PHONETIC = re.compile(r"<rPh\b.*?</rPh>", re.S)
+CHUNK_BYTES = 8 * 1024 * 1024
+
+
+class _Unusual(Exception):
+    """A worksheet written in a way the fast parser does not read (openpyxl then reads it)."""
+
+
+def _column_number(letters: str) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + ord(letter) - 64
+    return number
+
+
+class _CellValues:
+    """The text of a cell from its attributes and content, as openpyxl (``data_only``) and
+    ``_cell_text`` would give it; called once per distinct (attributes, content)."""
+
+    def __init__(self, workbook):
+        from openpyxl.utils.datetime import from_excel, from_ISO8601
+
+        self.shared = workbook.shared_strings
+        self.date_styles = workbook._date_formats
+        self.timedelta_styles = workbook._timedelta_formats
+        self.epoch = workbook.epoch
+        self.from_excel, self.from_iso = from_excel, from_ISO8601
+
+    def __call__(self, key: str) -> str:
+        attributes, _, content = key.partition(">")
+        kind = _TYPE.search(attributes)
+        kind = kind.group(1) if kind else "n"
+        if kind == "inlineStr":
+            return html.unescape("".join(m.group(1) or "" for m in _TEXT.finditer(
+                _PHONETIC.sub("", content))))
+        value = _VALUE.search(content)
+        if value is None or value.group(1) == "":
+            return ""
+        text = value.group(1)
+        if kind == "s":
+            return _cell_text(self.shared[int(text)])
+        if kind == "b":
+            return str(bool(int(text)))
+        if kind == "d":
+            return _cell_text(self.from_iso(text))
+        if kind != "n":
+            return html.unescape(text)
+        number = float(text) if any(c in text for c in ".eE") else int(text)
+        style = _STYLE.search(attributes)
+        style = int(style.group(1)) if style else 0
+        if style in self.date_styles:
+            return _cell_text(self.from_excel(number, self.epoch,
+                                              timedelta=style in self.timedelta_styles))
+        return _cell_text(number)
+
+
+def _xlsx_chunks(source) -> Iterator[str]:
+    """The worksheet XML in pieces that end after a whole row (the file is never held whole)."""
+    pending = b""
+    while True:
+        block = source.read(CHUNK_BYTES)
+        if not block:
+            break
+        pending += block
+        cut = pending.rfind(b"</row>")
+        if cut < 0:
+            continue
+        yield pending[:cut + 6].decode("utf-8")
+        pending = pending[cut + 6:]
+    if pending.strip():
+        yield pending.decode("utf-8")
+
+
+def _cell_end(piece: str, start: int) -> int:
+    end = piece.find("</c>", start)
+    return end if end >= 0 else piece.find("/>", start)
+
+
+@contextlib.contextmanager
+def _no_size_scan():
+    """openpyxl's read-only mode parses a whole worksheet with ElementTree to find its size when
+    the file states none (``<dimension>``, left out by some writers): not needed here."""
+    from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+
+    scan = ReadOnlyWorksheet._get_size
+    ReadOnlyWorksheet._get_size = lambda self: None
+    try:
+        yield scan
+    finally:
+        ReadOnlyWorksheet._get_size = scan
+
+
+def _fast_rows(workbook, worksheet) -> np.ndarray:
+    """Every cell of a worksheet as text in a rows x columns array (row 1 = header), parsed
+    with one regular expression per chunk of rows and one conversion per distinct cell: the
+    cost grows linearly with the cells, without openpyxl's object per cell."""
+    values = _CellValues(workbook)
+    rows, columns, texts = [], [], []
+    with worksheet._get_source() as source:
+        for chunk in _xlsx_chunks(source):
+            pieces = chunk.split(_CELL_OPEN)
+            if chunk.count("<c ") != len(pieces) - 1 or "<c>" in chunk:
+                raise _Unusual
+            if len(pieces) == 1:
+                continue
+            quotes = [piece.find('"') for piece in pieces[1:]]
+            references = [piece[:quote] for piece, quote in zip(pieces[1:], quotes)]
+            letters = [reference.rstrip("0123456789") for reference in references]
+            rows.append(np.array([int(ref[len(let):]) for ref, let in zip(references, letters)],
+                                 dtype=np.int64))
+            letter_codes, letter_uniques = pd.factorize(pd.Series(letters, dtype=object))
+            columns.append(np.array([_column_number(x) for x in letter_uniques])[letter_codes])
+            # What follows the reference up to the end of the cell: attributes and content.
+            keys = pd.Series([piece[quote + 1:_cell_end(piece, quote)]
+                              for piece, quote in zip(pieces[1:], quotes)], dtype=object)
+            key_codes, key_uniques = pd.factorize(keys)
+            converted = np.empty(len(key_uniques), dtype=object)
+            converted[:] = [values(key) for key in key_uniques]
+            texts.append(converted[key_codes])
+    if not rows:
+        return np.empty((0, 0), dtype=object)
+    rows, columns, texts = np.concatenate(rows), np.concatenate(columns), np.concatenate(texts)
+    grid = np.full((int(rows.max()), int(columns.max())), "", dtype=object)
+    grid[rows - 1, columns - 1] = texts
+    return grid
+
+
+def _slow_rows(worksheet) -> np.ndarray:
+    rows = [[_cell_text(v) for v in row] for row in worksheet.iter_rows(values_only=True)]
+    width = max((len(r) for r in rows), default=0)
+    grid = np.full((len(rows), width), "", dtype=object)
+    for index, row in enumerate(rows):
+        grid[index, :len(row)] = row
+    return grid
+
+
+def _sheet_cells(path: Path, sheet: str | None) -> tuple[np.ndarray, str]:
     from openpyxl import load_workbook
 
     try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
+        with _no_size_scan() as size_scan:
+            workbook = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises several types for a damaged or non-XLSX file
         raise InputError(path, None, None, f"is not a readable XLSX workbook ({exc})",
                          "open it in Excel and save it again as .xlsx") from exc
@@ -191,19 +407,29 @@ def read_xlsx(path: Path, sheet: str | None, content: str | None = None) -> RawT
         elif sheet not in names:
             raise InputError(path, None, None, f"has no sheet '{sheet}' (sheets: {', '.join(names)})",
                              "correct `sheet:` in config/config.yaml")
-        rows = [[_cell_text(v) for v in row] for row in workbook[sheet].iter_rows(values_only=True)]
+        try:
+            grid = _fast_rows(workbook, workbook[sheet])
+        except _Unusual:
+            size_scan(workbook[sheet])
+            grid = _slow_rows(workbook[sheet])
     finally:
         workbook.close()
-    if not rows or not any(cell.strip() for cell in rows[0]):
+    return grid, sheet
+
+
+def read_xlsx(path: Path, sheet: str | None, content: str | None = None) -> RawTable:
+    grid, sheet = _sheet_cells(path, sheet)
+    if not len(grid) or not any(str(cell).strip() for cell in grid[0]):
         raise _empty(path, content, f"sheet '{sheet}' ")
-    header = rows[0]
+    header = list(grid[0])
     _check_header(path, header)
-    # A sheet's rows are all as long as its widest row: pad, never a ragged-row error here.
-    body = [(number, r + [""] * (len(header) - len(r))) for number, r in enumerate(rows[1:], start=2)
-            if any(c.strip() for c in r)]
-    if not body:
+    filled = pd.DataFrame(grid[1:]).apply(lambda column: column.str.strip() != "").any(axis=1)
+    numbers = np.flatnonzero(filled.to_numpy()) + 2
+    if not len(numbers):
         raise _no_rows(path, content, f"sheet '{sheet}' ")
-    return RawTable(path, _frame(path, header, body), "xlsx", None, sheet)
+    frame = pd.DataFrame(grid[numbers - 1], columns=[h.strip() for h in header], dtype=object)
+    frame.index = pd.Index(numbers, name="row")
+    return RawTable(path, frame, "xlsx", None, sheet)
 
 
 def read_export(path: str | Path, sheet: str | None = None, content: str | None = None) -> RawTable:

@@ -17,6 +17,9 @@ def scale_scores(responses: pd.DataFrame, items_per_domain: dict[str, int],
     A score is computed only when at least ``min_item_share`` of the domain's items were
     answered (prorated mean, the usual rule for short Likert scales); otherwise it is missing.
     """
+    # Ingest hands its tables over with labels as categoricals; scores use plain labels.
+    responses = responses.astype({column: object for column in responses.columns
+                                  if isinstance(responses[column].dtype, pd.CategoricalDtype)})
     grouped = responses.groupby(["participant_key", "wave", "domain"], sort=True)
     scores = grouped["value"].agg(score="mean", n_items="count").reset_index()
     scores["n_items_domain"] = scores["domain"].map(items_per_domain)
@@ -65,4 +68,4 @@ def model_flow(flow_waves: pd.DataFrame, scores: pd.DataFrame, domains: list[str
     waves = flow_waves.assign(domain="")
     return pd.concat([waves, pd.DataFrame(rows)], ignore_index=True)[
         ["wave", "domain", "cohort", "received", "duplicates", "participants", "unmatched",
-         "insufficient_items", "careless", "excluded", "analysed", "reasons"]]
+         "insufficient_items", "careless", "excluded", "analysed", "set_missing", "reasons"]]

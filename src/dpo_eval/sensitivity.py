@@ -73,6 +73,16 @@ def communication_quality(scores: pd.DataFrame) -> pd.Series:
     return by_institution - by_institution.mean()
 
 
+def moderation_frame(scores: pd.DataFrame, domain: str, covariates: list[str], comm: pd.Series) -> pd.DataFrame:
+    """The model frame of the moderation analysis: institutions with a communication-quality
+    score at entry, with its centred value ``comm_c``."""
+    if comm.empty:
+        raise ModelDataError("no institution has communication-scale scores at entry (no one answered "
+                             "enough of its items), so the moderation by communication quality cannot be estimated")
+    return (model_frame(scores[scores["institution"].isin(comm.index)], domain, covariates)
+            .assign(comm_c=lambda f: f["institution"].map(comm)))
+
+
 def fit_status(fit) -> dict:
     """Estimable, converged and singular, recorded for every secondary fit as for the primary
     model (``models.model_checks``): a result that did not converge is reported as such."""
@@ -108,9 +118,7 @@ def sensitivity_analyses(scores: pd.DataFrame, domain: str, covariates: list[str
          DID_TERM, "", "retrospective 'then' rating as the baseline"),
         ("followup", lambda: model_frame(scores, domain, covariates, waves=("pre", "followup")),
          DID_TERM, "", "gain from pre to the delayed follow-up"),
-        ("moderation_communication",
-         lambda: model_frame(scores[scores["institution"].isin(comm.index)], domain, covariates)
-         .assign(comm_c=lambda f: f["institution"].map(comm)),
+        ("moderation_communication", lambda: moderation_frame(scores, domain, covariates, comm),
          "post:program:comm_c", " * comm_c",
          "change of the DiD per point of institution-level communication quality at entry"),
     ]

@@ -142,6 +142,46 @@ class CombinedModelSettings(StepSettings):
 
 
 @dataclasses.dataclass(frozen=True)
+class DisclosureSettings(StepSettings):
+    """Disclosure control of the whole release: the threshold, the domains whose entry and exit
+    cells decide a school report's level, and the languages of the evaluation report."""
+
+    min_cell: int
+    domains: tuple[str, ...]
+    languages: tuple[str, ...]
+    KEYS: ClassVar[dict[str, str]] = {"min_cell": "reports.min_cell", "domains": "analysis.domains",
+                                      "languages": "reports.languages"}
+
+
+@dataclasses.dataclass(frozen=True)
+class InvarianceSettings(StepSettings):
+    """Longitudinal measurement invariance: the domains, who is analysed, and the decision rules
+    (Chen 2007 cut-offs; see dpo_eval.analysis.invariance)."""
+
+    domains: tuple[str, ...]
+    careless_policy: str
+    min_n: int
+    max_cfi_drop: float
+    max_rmsea_rise: float
+    max_freed_share: float
+    min_cfi: float
+    max_rmsea: float
+    by_cohort: bool
+    KEYS: ClassVar[dict[str, str]] = {"domains": "analysis.domains",
+                                      "careless_policy": "cleaning.careless.policy",
+                                      "min_n": "analysis.invariance.min_n",
+                                      "max_cfi_drop": "analysis.invariance.max_cfi_drop",
+                                      "max_rmsea_rise": "analysis.invariance.max_rmsea_rise",
+                                      "max_freed_share": "analysis.invariance.max_freed_share",
+                                      "min_cfi": "analysis.invariance.min_cfi",
+                                      "max_rmsea": "analysis.invariance.max_rmsea",
+                                      "by_cohort": "analysis.invariance.by_cohort"}
+    DEFAULTS: ClassVar[dict[str, Any]] = {"min_n": 100, "max_cfi_drop": 0.010, "max_rmsea_rise": 0.015,
+                                          "max_freed_share": 0.5, "min_cfi": 0.90, "max_rmsea": 0.08,
+                                          "by_cohort": True}
+
+
+@dataclasses.dataclass(frozen=True)
 class ReportSettings(StepSettings):
     """What a report prints from the configuration: the study's title and program, the report
     date, the domains in the order reported, and the reports section (disclosure control and
@@ -234,7 +274,7 @@ class OutboxSettings(StepSettings):
 # The settings of every analysis step, in pipeline order: the provenance appendix of the
 # evaluation report prints them, as the configuration its tables were computed with.
 ANALYSIS_SETTINGS = (IngestSettings, NeedsIngestSettings, ScoreSettings, DomainModelSettings,
-                     CombinedModelSettings)
+                     CombinedModelSettings, InvarianceSettings)
 
 
 def computed_with(config: dict) -> dict[str, Any]:

@@ -27,13 +27,15 @@ CLEAN_TABLES = ("responses", "respondents", "scores", "needs", "needs_formats", 
 ANALYSIS_TABLES = ("flow", "descriptives", "reliability", "needs", "needs_distribution", "needs_tests",
                    "needs_formats", "did", "fixed_effects", "variance_components", "model_checks",
                    "effect_sizes", "response_shift", "sensitivity", "qq", "sample", "municipalities",
-                   "score_benchmarks", "needs_benchmarks")
-AUDIT_TABLES = ("match_audit", "duplicates", "invalid_values")
+                   "score_benchmarks", "needs_benchmarks", "invariance", "invariance_loadings")
+AUDIT_TABLES = ("match_audit", "duplicates", "invalid_values", "disclosure_control")
+# Published tables of results/reports/: the manifest of every number the reports show.
+REPORT_TABLES = ("released_cells",)
 
 # The tables the evaluation report and the school reports read (results/tables/{name}.csv). Here,
 # not in dpo_eval.reporting, so that the workflow can list them without importing the reporting
 # libraries every time it builds its DAG.
 EVALUATION_TABLES = ("did", "flow", "descriptives", "sample", "municipalities", "reliability", "needs",
                      "needs_tests", "needs_formats", "needs_distribution", "effect_sizes", "model_checks",
-                     "variance_components", "sensitivity", "response_shift", "qq")
+                     "variance_components", "sensitivity", "response_shift", "qq", "invariance")
 INSTITUTION_TABLES = ("score_benchmarks", "needs_benchmarks", "did", "model_checks")

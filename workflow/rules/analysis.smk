@@ -53,6 +53,30 @@ rule reliability:
         "../scripts/reliability.py"
 
 
+rule invariance:
+    """Longitudinal measurement invariance (configural, metric, scalar, partial scalar) of each
+    domain's items between entry and exit, for all participants and per cohort."""
+    input:
+        responses="results/clean/responses.csv",
+        codebook=config["codebook"],
+        code=script_code("invariance"),
+    params:
+        settings=InvarianceSettings.from_config(config).as_params(),
+    output:
+        table="results/tables/invariance.csv",
+        loadings="results/tables/invariance_loadings.csv",
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=10,
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/invariance.log",
+    script:
+        "../scripts/invariance.py"
+
+
 rule needs_analysis:
     """Importance of need areas and preferred formats by stakeholder group."""
     input:

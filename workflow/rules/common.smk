@@ -6,12 +6,14 @@ include: "package_path.smk"
 
 
 from dpo_eval.codebook import load_codebook
-from dpo_eval.config import validate_config
+from dpo_eval.config import min_cell_warning, validate_config
 from dpo_eval.delivery.outbox import outbox_config_digest
 from dpo_eval.settings import (
     CombinedModelSettings,
+    DisclosureSettings,
     DomainModelSettings,
     IngestSettings,
+    InvarianceSettings,
     InstitutionReportSettings,
     NeedsIngestSettings,
     OutboxSettings,
@@ -28,6 +30,8 @@ with exit_on_user_error():
     validate_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml",
                     source="config/config.yaml")
     load_codebook(config["codebook"])
+if min_cell_warning(config["reports"]["min_cell"]):
+    print(min_cell_warning(config["reports"]["min_cell"]), file=sys.stderr)
 
 REPRODUCE = bool(config.get("reproduce", False))
 LANGUAGES = config["reports"]["languages"]
@@ -45,6 +49,7 @@ from dpo_eval.study import (
     CLEAN_TABLES,
     EVALUATION_TABLES,
     INSTITUTION_TABLES,
+    REPORT_TABLES,
 )
 
 FONTS = sorted(str(path) for path in Path("reports/fonts").glob("*.ttf"))
@@ -132,6 +137,7 @@ DICTIONARY_TABLES = [
     *(f"results/clean/{name}.csv" for name in CLEAN_TABLES),
     *ANALYSIS_OUTPUTS,
     *(f"results/audit/{name}.csv" for name in AUDIT_TABLES),
+    *(f"results/reports/{name}.csv" for name in REPORT_TABLES),
 ]
 
 # What a reproduction package rebuilds and checks: every analysis table and the evaluation reports.

@@ -7,10 +7,39 @@ localrules:
     open_data_package,
 
 
+rule disclosure_control:
+    """Every number of every report (evaluation report, school reports), controlled as one
+    release before anything is rendered: no published group below reports.min_cell, and no two
+    nested groups differing by 1 to min_cell - 1 people (secondary suppression, repeated until
+    the whole release passes); writes the manifest results/reports/released_cells.csv."""
+    input:
+        scores="results/clean/scores.csv",
+        needs="results/clean/needs.csv",
+        responses="results/clean/responses.csv",
+        institutions="results/clean/institutions.csv",
+        tables=expand("results/tables/{name}.csv", name=EVALUATION_TABLES),
+        code=script_code("disclosure_control"),
+    params:
+        settings=DisclosureSettings.from_config(config).as_params(),
+    output:
+        control="results/audit/disclosure_control.csv",
+        manifest="results/reports/released_cells.csv",
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/disclosure_control.log",
+    script:
+        "../scripts/disclosure_control.py"
+
+
 rule evaluation_report:
     """The full evaluation report in one language."""
     input:
         tables=expand("results/tables/{name}.csv", name=EVALUATION_TABLES),
+        control="results/audit/disclosure_control.csv",
         institutions="results/clean/institutions.csv",
         manifest="results/clean/input_manifest.csv",
         pseudonymisation="results/clean/pseudonymisation.json",
@@ -49,6 +78,7 @@ rule institution_report_batch:
     batches as parallel jobs."""
     input:
         tables=expand("results/tables/{name}.csv", name=INSTITUTION_TABLES),
+        control="results/audit/disclosure_control.csv",
         institutions="results/clean/institutions.csv",
         pseudonymisation="results/clean/pseudonymisation.json",
         codebook=config["codebook"],
@@ -83,7 +113,9 @@ rule institution_reports:
     directory output: Snakemake empties it before the job, so a school withdrawn from the
     registry keeps no report."""
     input:
-        batches=expand("results/reports/batches/{batch}", batch=range(len(school_batches()))),
+        # A function: the registry is read only when the school reports are built (a reproduction
+        # package has no registry and builds no school report).
+        batches=lambda wildcards: expand("results/reports/batches/{batch}", batch=range(len(school_batches()))),
         code=script_code("institution_reports"),
     output:
         directory("results/reports/institutions"),

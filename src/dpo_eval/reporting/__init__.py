@@ -4,7 +4,8 @@ language -> PDF (WeasyPrint).
 - ``findings``: the result tables turned into structured findings (decisions, Holm-consistent
   intervals, status of every fit); the API is documented there;
 - ``sentences`` and ``design``: every sentence worded from a finding;
-- ``disclosure``: which aggregates may be shown to whom;
+- which aggregates may be shown to whom is decided once for the whole release, before any
+  report is built (``dpo_eval.release``, ``release_cells``; read through ``release_view``);
 - ``evaluation_context`` and ``institution_context``: the templates' contexts, table by table;
 - ``formatting``, ``labels``, ``provenance``: numbers and words for the locale, code labels,
   digests and versions;

@@ -16,6 +16,7 @@ from dpo_eval.accessibility import DocumentInfo, organisations
 from dpo_eval.codebook import load_codebook
 from dpo_eval.layout import load_terms
 from dpo_eval.io import read_csv, write_outputs
+from dpo_eval.release_view import read_control
 from dpo_eval.reporting.evaluation_context import evaluation_context
 from dpo_eval.reporting.findings import domain_findings
 from dpo_eval.reporting.formatting import load_strings
@@ -25,7 +26,7 @@ from dpo_eval.reporting.render import demo_secret_used, quiet_font_loggers, rend
 from dpo_eval.study import EVALUATION_TABLES, INSTITUTION_TABLES
 
 # The levels at which a school's report shows a figure of its own (its team or its municipality).
-OWN_FIGURE_LEVELS = ("team", "municipality_cohort", "municipality")
+OWN_FIGURE_LEVELS = ("team", "municipality_cohort")
 
 
 def _tables(paths: list[str], names: tuple[str, ...]) -> dict[str, pd.DataFrame]:
@@ -36,6 +37,7 @@ def _tables(paths: list[str], names: tuple[str, ...]) -> dict[str, pd.DataFrame]
 def build_evaluation_report(config: dict, inputs: dict, lang: str, output: str | Path) -> None:
     quiet_font_loggers()
     tables = _tables(inputs["tables"], EVALUATION_TABLES)
+    tables["disclosure_control"] = read_control(inputs["control"])
     registry = pd.read_csv(inputs["institutions"], dtype=str, keep_default_na=False)
     strings = load_strings(inputs["i18n"], lang)
     prov = provenance(config, read_csv(inputs["manifest"]), inputs["lock"])
@@ -53,6 +55,7 @@ def load_institution_inputs(inputs: dict) -> tuple[dict[str, pd.DataFrame], pd.D
     tables = _tables(inputs["tables"], INSTITUTION_TABLES)
     for name in ("score_benchmarks", "needs_benchmarks"):
         tables[name]["institution"] = tables[name]["institution"].fillna("")
+    tables["disclosure_control"] = read_control(inputs["control"])
     return tables, registry
 
 

@@ -6,7 +6,7 @@ primary and follow-up findings."""
 from __future__ import annotations
 
 from dpo_eval.reporting.findings import EvaluationFindings
-from dpo_eval.reporting.formatting import format_date, format_share, join_words
+from dpo_eval.reporting.formatting import format_date, format_share, join_words, quote
 from dpo_eval.typography import counted, format_number
 
 
@@ -59,7 +59,31 @@ def design_sentences(findings: EvaluationFindings, config: dict, strings: dict, 
     return out
 
 
-def limitation_sentences(findings: EvaluationFindings, strings: dict, names: dict, lang: str) -> list[str]:
+def invariance_limitations(findings: EvaluationFindings, strings: dict, names: dict, lang: str) -> list[str]:
+    """A line naming the domains where scalar invariance does not hold (with their level and
+    the freed items), and one for the domains where it could not be assessed."""
+    lim = strings["limitations"]
+    levels = strings["invariance"]["levels"]
+    out = []
+    weaker = [f for f in findings.invariance if f.assessed and f.level != "scalar"]
+    if weaker:
+        described = []
+        for f in weaker:
+            level = levels[f.level]
+            if f.freed_items:
+                level = lim["invariance_freed"].format(level=level, items=join_words(
+                    [quote(names["item"][i], lang) for i in f.freed_items], strings))
+            described.append(lim["invariance_domain"].format(domain=quote(names["domain"][f.domain], lang),
+                                                             level=level))
+        out.append(lim["invariance"].format(domains=join_words(described, strings)))
+    missing = [quote(names["domain"][f.domain], lang) for f in findings.invariance if not f.assessed]
+    if missing:
+        out.append(lim["invariance_not_assessed"].format(domains=join_words(missing, strings)))
+    return out
+
+
+def limitation_sentences(findings: EvaluationFindings, strings: dict, names: dict, lang: str,
+                         sensitivity_table: int | str = "") -> list[str]:
     """The limitations a methodologist would list, each with its numbers: schools per cohort
     (the unit of assignment), quasi-experimental assignment, attrition and selective
     follow-up, self-report only (no objective outcome), and secondary analyses exploratory."""
@@ -72,7 +96,28 @@ def limitation_sentences(findings: EvaluationFindings, strings: dict, names: dic
              for c, share in study.followup_share], strings)))
     else:
         out.append(lim["no_followup"])
-    out.append(lim["attrition"])
+    out.append(lim["attrition"].format(table=sensitivity_table))
+    out += invariance_limitations(findings, strings, names, lang)
     out.append(lim["self_report"])
     out.append(lim["exploratory"])
     return out
+
+
+def instrument_sentence(codebook, domains: list[str], table: int, strings: dict, names: dict, lang: str) -> str:
+    """The scales as the codebook defines them: items and reverse-keyed items per domain."""
+    items = [strings["instrument_items"].format(domain=names["domain"][d], n=len(codebook.items_of(d)),
+                                                reverse=sum(i.reverse for i in codebook.items_of(d)))
+             for d in domains]
+    return strings["instrument_text"].format(items="; ".join(items), table=table)
+
+
+def needs_sentence(groups: list[str], sizes: dict, numbers: dict, strings: dict, lang: str) -> str:
+    """Who answered the needs assessment, with the group sizes, and where its results are."""
+    answered = join_words([f"{lower_first(strings['stakeholder_plural'][g])} ({format_number(sizes[g], lang, 0)})"
+                           for g in groups], strings)
+    return strings["needs_text"].format(groups=answered, **numbers)
+
+
+def lower_first(text: str) -> str:
+    """"University representatives" -> "university representatives"; "IRO ..." stays."""
+    return text[:1].lower() + text[1:] if len(text) > 1 and text[1].islower() else text

@@ -1,14 +1,16 @@
 """What the evaluation report shows: its context for the template, built table by table from
 the tidy tables under ``results/tables``; the sentences come from the findings
-(``findings.evaluation_findings`` worded by ``sentences``), the disclosure decisions from
-``disclosure``."""
+(``findings.evaluation_findings`` worded by ``sentences``), the disclosure decisions from the
+control of the whole release (results/audit/disclosure_control.csv, read through
+``dpo_eval.release_view``)."""
 
 from __future__ import annotations
 
 import pandas as pd
 
+from dpo_eval import release, release_cells, release_view
 from dpo_eval.codebook import load_codebook
-from dpo_eval.reporting import design, disclosure, sentences
+from dpo_eval.reporting import design, sentences
 from dpo_eval.reporting.findings import EvaluationFindings, evaluation_findings
 from dpo_eval.report_figures import evaluation_figures, formula_figure
 from dpo_eval.reporting.formatting import Numbering, format_ci, format_date, format_optional, format_p, format_share
@@ -16,18 +18,18 @@ from dpo_eval.reporting.labels import names as label_names
 from dpo_eval.typography import counted, format_count
 
 EVALUATION_ORDER = ("fig-flow", "tab-flow", "tab-flow-model", "tab-sample", "tab-municipalities",
-                    "tab-reliability", "tab-needs", "fig-likert", "tab-formats", "fig-means",
+                    "tab-reliability", "tab-invariance", "tab-needs", "fig-likert", "tab-formats", "fig-means",
                     "tab-descriptives", "tab-did", "fig-forest", "tab-effects", "tab-checks", "fig-qq",
                     "tab-sensitivity", "fig-sensitivity", "tab-shift", "tab-provenance")
 SENSITIVITY_ROWS = ("primary", "careless_excluded", "completers", "then_baseline", "followup", "moderation_communication")
-SECTIONS = ("summary", "design", "flow", "sample", "instrument", "needs", "gains", "checks",
+SECTIONS = ("summary", "design", "flow", "sample", "instrument", "invariance", "needs", "gains", "checks",
             "sensitivity", "interpretation", "limitations", "conclusions", "authors", "methods", "provenance")
 
 
 def flow_rows(flow: pd.DataFrame, t: dict, names: dict) -> tuple[list[dict], list[dict]]:
     """Participant flow per wave and cohort, and down to each domain's model."""
     waves, cohorts = t["waves"], t["cohorts"]
-    per_wave = [{"wave": waves[r["wave"]], "cohort": cohorts[r["cohort"]],
+    per_wave = [{"wave": waves[r["wave"]], "cohort": cohorts.get(r["cohort"], t["unknown"]),
                  **{k: int(r[k]) for k in ("received", "duplicates", "participants", "unmatched",
                                            "careless", "excluded", "analysed")}}
                 for r in flow[flow["wave"] != "pre+post"].to_dict(orient="records")]
@@ -37,11 +39,18 @@ def flow_rows(flow: pd.DataFrame, t: dict, names: dict) -> tuple[list[dict], lis
     return per_wave, per_model
 
 
-def sample_rows(sample: pd.DataFrame, min_cell: int, mark: str, t: dict, names: dict, lang: str) -> tuple[list, bool]:
-    """The sample by cohort, with small role and settlement cells hidden."""
+def cell_text(status: str, view: release_view.ReportCells, shown: str) -> str:
+    """``shown`` where the control left the cell shown, else the mark of its reason."""
+    return shown if status == release.SHOWN else view.marks[status]
+
+
+def sample_rows(sample: pd.DataFrame, view: release_view.ReportCells, t: dict, names: dict,
+                lang: str) -> tuple[list, set]:
+    """The sample by cohort, with the role and settlement cells the control hid marked; also
+    the statuses of the hidden cells (for the table's notes)."""
     sample = sample.copy()
     sample["level"] = sample["level"].fillna("")
-    sample["hidden"] = disclosure.sample_hidden(sample, min_cell)
+    sample["status"] = release_view.sample_status(view, sample)
     rows = []
     for characteristic in ("participants", "institutions", "municipalities", "role", "settlement"):
         part = sample[sample["characteristic"] == characteristic]
@@ -51,12 +60,11 @@ def sample_rows(sample: pd.DataFrame, min_cell: int, mark: str, t: dict, names: 
                 row = part[(part["cohort"] == cohort) & (part["level"] == level)]
                 if row.empty:
                     cells[cohort] = "0"
-                elif row["hidden"].iloc[0]:
-                    cells[cohort] = mark
                 elif pd.notna(row["share"].iloc[0]):
-                    cells[cohort] = f"{format_count(row['n'].iloc[0], lang)} ({format_share(row['share'].iloc[0], lang)})"
+                    cells[cohort] = cell_text(row["status"].iloc[0], view,
+                                              f"{format_count(row['n'].iloc[0], lang)} ({format_share(row['share'].iloc[0], lang)})")
                 else:
-                    cells[cohort] = format_count(row["n"].iloc[0], lang)
+                    cells[cohort] = cell_text(row["status"].iloc[0], view, format_count(row["n"].iloc[0], lang))
             label = t["sample_labels"][characteristic]
             if characteristic == "role":
                 label += ": " + (names["role"].get(level) or t["unknown"])
@@ -67,21 +75,36 @@ def sample_rows(sample: pd.DataFrame, min_cell: int, mark: str, t: dict, names: 
     fmt = lambda v: format_optional(v, lang, 1)  # noqa: E731
     rows.append({"label": t["sample_labels"]["years_in_management"],
                  **{c: f"{fmt(years.loc[c, 'mean'])} ({fmt(years.loc[c, 'sd'])})" for c in ("program", "comparison")}})
-    return rows, bool(sample["hidden"].any())
+    return rows, set(sample["status"]) - {release.SHOWN}
 
 
-def municipality_rows(municipalities: pd.DataFrame, min_cell: int, mark: str, names: dict) -> dict:
+def municipality_rows(municipalities: pd.DataFrame, view: release_view.ReportCells, names: dict) -> dict:
     long = municipalities.copy()
-    long["hidden"] = disclosure.municipality_hidden(long, min_cell)
+    long["status"] = release_view.municipality_status(view, long)
     rows = []
     for muni in sorted(set(long["municipality"]), key=lambda m: names["municipality"].get(m, m)):
         cells = {}
         for cohort in ("program", "comparison"):
             row = long[(long["municipality"] == muni) & (long["cohort"] == cohort)]
-            cells[cohort] = "0" if row.empty else mark if row["hidden"].iloc[0] else str(int(row["n"].iloc[0]))
+            cells[cohort] = "0" if row.empty else cell_text(row["status"].iloc[0], view, str(int(row["n"].iloc[0])))
         rows.append({"municipality": names["municipality"].get(muni, muni), **cells})
-    return {"muni_rows": rows, "any_suppressed": bool(long["hidden"].any()),
+    return {"muni_rows": rows, "muni_hidden": set(long["status"]) - {release.SHOWN},
             "muni_totals": {c: int(long.loc[long["cohort"] == c, "n"].sum()) for c in ("program", "comparison")}}
+
+
+def disclosure_notes(hidden: set, t: dict, min_cell: int, low_threshold: bool = True) -> list[str]:
+    """The legend of the marks in use: below the threshold, hidden so that others cannot be
+    worked out; and (``low_threshold``) a threshold below the usual one."""
+    notes = [t["suppression_note"].format(min_cell=min_cell)] * (release.PRIMARY in hidden)
+    notes += [t["complementary_note"].format(min_cell=min_cell)] * (release.COMPLEMENTARY in hidden)
+    low = release_view.low_threshold_note(t, min_cell) if low_threshold else None
+    return notes + ([low] if low else [])
+
+
+def descriptive_hidden(view: release_view.ReportCells, items: tuple[str, ...] = ("descriptives:mean",)) -> set:
+    """The reasons for which cells of a table (the descriptives by default) were hidden."""
+    rows = view.rows[view.rows["item"].str.startswith(items)]
+    return set(rows["status"]) - {release.SHOWN}
 
 
 def reliability_rows(reliability: pd.DataFrame, codebook, t: dict, names: dict, lang: str) -> list[dict]:
@@ -102,7 +125,41 @@ def reliability_rows(reliability: pd.DataFrame, codebook, t: dict, names: dict, 
     return rows
 
 
-def needs_rows(tables: dict, t: dict, names: dict, lang: str) -> dict:
+def invariance_rows(table: pd.DataFrame, domains: list[str], t: dict, names: dict, lang: str) -> list[dict]:
+    """Blocks of Table "invariance": per domain and group a heading, then a row per model with
+    its fit, the change from the model below it and the decision, or the reason for no numbers."""
+    s = t["invariance"]
+    fmt = lambda v, digits=3: format_optional(v, lang, digits)  # noqa: E731
+    blocks = []
+    for domain in domains:
+        for group, rows in table[table["domain"] == domain].groupby("group", sort=False):
+            heading = f"{names['domain'][domain]}: {s['groups'][group]} (n = {format_count(int(rows['n'].iloc[0]), lang)})"
+            if (rows["status"] == "too_few").all():
+                note = s["row_too_few"].format(n=counted(int(rows["n"].iloc[0]), t["nouns"]["participant"], lang))
+                blocks.append({"heading": heading, "rows": [{"model": "—", "note": note}]})
+                continue
+            lines = []
+            for row in rows.itertuples():
+                model = s["models"][row.model]
+                if isinstance(row.freed_items, str) and row.freed_items:
+                    model += " (" + s["freed"].format(items=", ".join(row.freed_items.split(";"))) + ")"
+                if row.status != "ok":
+                    note = s["row_" + row.status].format(n=counted(int(row.n), t["nouns"]["participant"], lang))
+                    lines.append({"model": model, "note": note})
+                    continue
+                lines.append({"model": model, "chisq": f"{fmt(row.chisq, 2)} ({int(row.df)})", "cfi": fmt(row.cfi),
+                              "rmsea": f"{fmt(row.rmsea)} {format_ci(row.rmsea_low, row.rmsea_high, lang, 3)}",
+                              "srmr": fmt(row.srmr), "delta_cfi": fmt(row.delta_cfi), "delta_rmsea": fmt(row.delta_rmsea),
+                              "p": "—" if pd.isna(row.lr_p_value_scaled) else
+                              format_p(row.lr_p_value_scaled, lang).removeprefix("p\u00a0").removeprefix("=\u00a0"),
+                              "decision": s["decisions"][row.decision], "note": ""})
+            blocks.append({"heading": heading, "rows": lines})
+    return blocks
+
+
+def needs_rows(tables: dict, view: release_view.ReportCells, t: dict, names: dict, lang: str) -> dict:
+    """The needs by stakeholder group (mean and rank), their tests and the preferred formats; a
+    group's cells the control hid (a group below the threshold) carry its mark."""
     fmt = lambda v, digits=2: format_optional(v, lang, digits)  # noqa: E731
     needs, formats = tables["needs"], tables["needs_formats"]
     tests = tables["needs_tests"].set_index("area")
@@ -112,7 +169,10 @@ def needs_rows(tables: dict, t: dict, names: dict, lang: str) -> dict:
         cells = {}
         for group in groups:
             row = needs[(needs["stakeholder"] == group) & (needs["area"] == area)]
-            cells[group] = f"{fmt(row['estimate'].iloc[0])} ({int(row['rank'].iloc[0])})" if not row.empty else "—"
+            status = view.status("needs:estimate", domain=release_cells.need_domain(area), role=group)
+            cells[group] = ("—" if row.empty else
+                            cell_text(status or release.SHOWN, view,
+                                      f"{fmt(row['estimate'].iloc[0])} ({int(row['rank'].iloc[0])})"))
         test = tests.loc[area]
         need_rows.append({"area": names["area"][area], "cells": [cells[g] for g in groups],
                           "p_holm": format_p(test["p_holm"], lang) if pd.notna(test["p_holm"]) else "—",
@@ -122,21 +182,27 @@ def needs_rows(tables: dict, t: dict, names: dict, lang: str) -> dict:
         cells = []
         for group in groups:
             row = formats[(formats["stakeholder"] == group) & (formats["format"] == code)]
-            cells.append(f"{int(row['count'].iloc[0])} ({format_share(row['share'].iloc[0], lang)})" if not row.empty else "—")
+            status = view.status(f"needs_formats:{code}:count", role=group)
+            cells.append("—" if row.empty else cell_text(
+                status or release.SHOWN, view, f"{int(row['count'].iloc[0])} ({format_share(row['share'].iloc[0], lang)})"))
         format_rows.append({"format": label, "cells": cells})
     sizes = needs.groupby("stakeholder")["n"].max().to_dict()
     headers = [f"{t['stakeholder_short'][g]} (n\u00a0=\u00a0{format_count(sizes[g], lang)})" for g in groups]
     return {"need_rows": need_rows, "format_rows": format_rows, "group_headers": headers, "groups": groups}
 
 
-def descriptive_rows(descriptives: pd.DataFrame, codebook, t: dict, names: dict, lang: str) -> list[dict]:
+def descriptive_rows(descriptives: pd.DataFrame, view: release_view.ReportCells, codebook, t: dict, names: dict,
+                     lang: str) -> list[dict]:
+    """Mean (SD; n) per domain, cohort and wave, or the mark of a cell the control hid."""
     fmt = lambda v: format_optional(v, lang)  # noqa: E731
+    descriptives = descriptives.assign(status=release_view.descriptive_status(view, descriptives).to_numpy())
     rows = []
     for domain in codebook.domains:
         for cohort in ("program", "comparison"):
             block = descriptives[(descriptives["domain"] == domain) & (descriptives["cohort"] == cohort)].set_index("wave")
             rows.append({"domain": names["domain"][domain], "cohort": t["cohorts"][cohort],
-                         "cells": [f"{fmt(block.loc[w, 'mean'])} ({fmt(block.loc[w, 'sd'])}; {int(block.loc[w, 'n'])})"
+                         "cells": [cell_text(block.loc[w, "status"], view,
+                                             f"{fmt(block.loc[w, 'mean'])} ({fmt(block.loc[w, 'sd'])}; {int(block.loc[w, 'n'])})")
                                    if w in block.index else "—" for w in ("pre", "then", "post", "followup")]})
     return rows
 
@@ -238,7 +304,24 @@ def report_figures(findings: EvaluationFindings, tables: dict, domains: list[str
               for f in group if f.usable} | {("primary", d) for d in domains}
     sens = tables["sensitivity"]
     sens_plot = sens[[(a, d) in usable for a, d in zip(sens["analysis"], sens["domain"])]]
-    return evaluation_figures(tables, forest, sens_plot, t, names, groups, domains, lang)
+    # The means and needs figures show only what the control left shown (the data is main's
+    # release view; the drawing and the alternative texts are report_figures').
+    view = release_view.ReportCells(tables["disclosure_control"], release_cells.evaluation_report(lang), {})
+    descriptives = tables["descriptives"]
+    descriptives = descriptives[release_view.descriptive_status(view, descriptives).to_numpy() == release.SHOWN]
+    shown = {**tables, "descriptives": descriptives,
+             "needs_distribution": shown_distribution(tables["needs_distribution"], view)}
+    return evaluation_figures(shown, forest, sens_plot, t, names, groups, domains, lang)
+
+
+def shown_distribution(distribution: pd.DataFrame, view: release_view.ReportCells) -> pd.DataFrame:
+    """The rating distribution of the needs figure without the groups the control hid."""
+    rows = view.rows[view.rows["item"].str.startswith("figure_likert:")]
+    hidden = rows[rows["status"] != release.SHOWN]
+    hidden_pairs = set(zip(hidden["role"], hidden["domain"]))
+    keep = [(g, release_cells.need_domain(a)) not in hidden_pairs
+            for g, a in zip(distribution["stakeholder"], distribution["area"])]
+    return distribution[keep]
 
 
 def methods_items(t: dict) -> list[dict]:
@@ -258,15 +341,20 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
     findings = evaluation_findings(tables, config)
     verdict_text, domain_lines = sentences.verdict(findings.domains, t, names, lang)
     min_cell = config["reports"]["min_cell"]
-    mark = t["suppressed_mark"].format(min_cell=min_cell)
+    view = release_view.ReportCells(tables["disclosure_control"], release_cells.evaluation_report(lang),
+                                    release_view.marks(t, min_cell))
+    release_view.check_evaluation_shown(view)
     flow, flow_model = flow_rows(tables["flow"], t, names)
-    sample, sample_hidden = sample_rows(tables["sample"], min_cell, mark, t, names, lang)
-    needs = needs_rows(tables, t, names, lang)
+    sample, sample_hidden = sample_rows(tables["sample"], view, t, names, lang)
+    municipalities = municipality_rows(tables["municipalities"], view, names)
+    descriptives = descriptive_rows(tables["descriptives"], view, codebook, t, names, lang)
+    needs = needs_rows(tables, view, t, names, lang)
     section_titles = {**t["sections"], **t["sections_extra"]}
     n_participants = sum(n for _, n in findings.study.participants)
     n_institutions = sum(n for _, n in findings.study.schools)
+    numbering = Numbering(EVALUATION_ORDER)
     return {
-        "lang": lang, "t": t, "n": Numbering(EVALUATION_ORDER),
+        "lang": lang, "t": t, "n": numbering,
         "title": config["study"]["title"][lang], "program": config["study"]["program"][lang],
         "report_date": config["study"]["report_date"],
         "report_date_text": format_date(config["study"]["report_date"], lang),
@@ -274,11 +362,11 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
         "verdict": verdict_text, "domain_lines": domain_lines,
         "hypothesis_lines": design.hypothesis_sentences(findings, config, t, lang),
         "design_lines": design.design_sentences(findings, config, t, names, lang),
-        "limitations": design.limitation_sentences(findings, t, names, lang),
+        "limitations": design.limitation_sentences(findings, t, names, lang,
+                                                   Numbering(EVALUATION_ORDER)["tab-sensitivity"]),
         "sample_sentence": t["sample_sentence"].format(
             participants=counted(n_participants, t["nouns"]["participant"], lang),
             institutions=counted(n_institutions, t["nouns"]["institution_genitive"], lang)),
-        "sample_hidden": sample_hidden,
         "interpretation": sentences.interpretation(findings, t, names, lang),
         "checks_lines": sentences.checks_sentences(findings, t, names, lang),
         "methods": methods_items(t),
@@ -286,11 +374,25 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
                     for a in config["reports"].get("authors", [])],
         "contact": config["reports"].get("contact"),
         "flow": flow, "flow_model": flow_model, "sample_rows": sample,
-        **municipality_rows(tables["municipalities"], min_cell, mark, names),
+        "cleaning_notes": sentences.cleaning_notes(tables["flow"][tables["flow"]["wave"] != "pre+post"], t, lang,
+                                                   table=numbering["tab-flow"]),
+        "muni_rows": municipalities["muni_rows"], "muni_totals": municipalities["muni_totals"],
+        "disclosure_notes": disclosure_notes(sample_hidden | municipalities["muni_hidden"], t, min_cell),
         "min_cell": min_cell,
         "reliability": reliability_rows(tables["reliability"], codebook, t, names, lang),
+        "instrument_sentence": design.instrument_sentence(codebook, domains, Numbering(EVALUATION_ORDER)["tab-reliability"],
+                                                          t, names, lang),
+        "needs_sentence": design.needs_sentence(
+            needs["groups"], tables["needs"].groupby("stakeholder")["n"].max().to_dict(),
+            {k: Numbering(EVALUATION_ORDER)[v] for k, v in (("table", "tab-needs"), ("figure", "fig-likert"),
+                                                             ("table2", "tab-formats"))}, t, lang),
+        "invariance_lines": sentences.invariance_sentences(findings, t, names, lang),
+        "invariance": invariance_rows(tables["invariance"], domains, t, names, lang),
         "group_headers": needs["group_headers"], "need_rows": needs["need_rows"], "format_rows": needs["format_rows"],
-        "descriptives": descriptive_rows(tables["descriptives"], codebook, t, names, lang),
+        "descriptives": descriptives,
+        "descriptive_notes": disclosure_notes(descriptive_hidden(view), t, min_cell, low_threshold=False),
+        "needs_notes": disclosure_notes(descriptive_hidden(view, ("needs:", "needs_formats:")), t, min_cell,
+                                        low_threshold=False),
         "did": did_rows(findings, tables["did"], names, lang),
         "effects": effect_rows(tables["effect_sizes"], domains, names, lang),
         "checks": check_rows(tables["model_checks"], tables["variance_components"], domains, t, names, lang),

@@ -19,6 +19,7 @@ API (pure functions of the tables under ``results/tables`` and the configuration
         .needs        NeedsFinding
         .study        StudyFinding             hypothesis, program, waves, sample, attrition
         .checks       ChecksFinding            convergence and singularity of every fit
+        .invariance   tuple[InvarianceFinding] measurement invariance between entry and exit
 
 The rules, each written once:
 
@@ -40,6 +41,10 @@ The rules, each written once:
   status (both judged with Holm within their own family and the Holm-consistent interval).
 - Exploratory analyses (follow-up, moderation, response shift, combined model) are labelled
   ``exploratory``; they never decide the verdict.
+- Measurement invariance: the highest level the decision rules of
+  ``dpo_eval.analysis.invariance`` support (``level_held``) for all participants, and for each
+  cohort fitted on its own; means may be compared across the waves under scalar and, for the
+  latent means, partial scalar invariance. It qualifies the gains; it does not change the verdict.
 
 Adding a finding (e.g. measurement invariance): write a pure function from its table(s) to a
 frozen dataclass here, add a field to ``EvaluationFindings`` filled in
@@ -55,6 +60,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from dpo_eval.analysis.invariance import ALL_PARTICIPANTS, level_held
 from dpo_eval.multiplicity import holm, holm_intervals, significant
 
 POSITIVE, NEGATIVE, NULL = "positive", "negative", "null"
@@ -127,11 +133,12 @@ class StudyFinding:
     """What the design section and the limitations state, from the configuration and the
     flow and sample tables."""
 
-    hypothesis: str | None
-    primary_outcome: str | None
-    program_content: str | None
+    # Texts by language ({"ru": ..., "en": ...}) as configured, chosen when worded; None if absent.
+    hypothesis: dict | None
+    primary_outcome: dict | None
+    program_content: dict | None
     program_hours: int | None
-    comparison_course: str | None
+    comparison_course: dict | None
     wave_dates: tuple            # ((wave, ISO date), ...) in wave order
     followup_months: float | None  # months from the exit to the follow-up wave
     schools: tuple               # ((cohort, schools), ...)
@@ -151,6 +158,31 @@ class ChecksFinding:
 
 
 @dataclasses.dataclass(frozen=True)
+class InvarianceFinding:
+    """Longitudinal measurement invariance of one domain's items (all participants): ``level``
+    is scalar, partial_scalar, metric, configural, none (the configural model fits poorly) or
+    not_estimable (``reason``: too_few, not_converged or improper); ``cohorts`` the levels of
+    the cohorts fitted on their own, ((cohort, level or reason), ...)."""
+
+    domain: str
+    level: str
+    n: int
+    freed_items: tuple = ()
+    reason: str = ""
+    cfi: float | None = None       # of the configural model, for a level of "none"
+    rmsea: float | None = None
+    cohorts: tuple = ()
+
+    @property
+    def means_comparable(self) -> bool:
+        return self.level in ("scalar", "partial_scalar")
+
+    @property
+    def assessed(self) -> bool:
+        return self.level != NOT_ESTIMABLE
+
+
+@dataclasses.dataclass(frozen=True)
 class EvaluationFindings:
     domains: tuple
     verdict: str
@@ -163,6 +195,7 @@ class EvaluationFindings:
     needs: NeedsFinding
     study: StudyFinding
     checks: ChecksFinding
+    invariance: tuple = ()
 
     @property
     def gains(self) -> tuple:
@@ -309,7 +342,6 @@ def study_finding(config: dict, sample: pd.DataFrame, flow: pd.DataFrame) -> Stu
     comparison course, wave dates) and the sample: schools and participants per cohort,
     participants analysed per wave, and the share of the entry participants at follow-up."""
     study = config.get("study", {})
-    lang_free = lambda key: study.get(key)  # noqa: E731  (dicts by language, chosen when worded)
     dates = study.get("wave_dates", {}) or {}
     waves = tuple((w, str(dates[w])) for w in ("pre", "post", "followup") if dates.get(w))
     months = months_between(dates["post"], dates["followup"]) if dates.get("post") and dates.get("followup") else None
@@ -321,7 +353,7 @@ def study_finding(config: dict, sample: pd.DataFrame, flow: pd.DataFrame) -> Stu
     share = tuple((c, lookup.get(("followup", c), 0) / lookup[("pre", c)]) for c in COHORTS
                   if lookup.get(("pre", c)) and ("followup", c) in lookup)
     program = study.get("program_description", {}) or {}
-    return StudyFinding(hypothesis=lang_free("hypothesis"), primary_outcome=lang_free("primary_outcome"),
+    return StudyFinding(hypothesis=study.get("hypothesis"), primary_outcome=study.get("primary_outcome"),
                         program_content=program.get("content"), program_hours=program.get("hours"),
                         comparison_course=program.get("comparison"), wave_dates=waves, followup_months=months,
                         schools=count("institutions"), participants=count("participants"), analysed=analysed,
@@ -341,6 +373,33 @@ def checks_finding(checks: pd.DataFrame, secondary: list[SecondaryFinding], doma
         secondary_not_estimable=tuple((f.analysis, f.domain) for f in secondary if f.status == NOT_ESTIMABLE))
 
 
+def _level_or_reason(table: pd.DataFrame, domain: str, group: str) -> str:
+    """The level held, or for an unassessed group the status of its configural model."""
+    level = level_held(table, domain, group).level
+    if level != NOT_ESTIMABLE:
+        return level
+    rows = table[(table["domain"] == domain) & (table["group"] == group) & (table["model"] == "configural")]
+    return str(rows["status"].iloc[0])
+
+
+def invariance_findings(table: pd.DataFrame, domains: list[str]) -> tuple:
+    """One InvarianceFinding per domain of ``invariance.csv`` (in ``domains`` order)."""
+    out = []
+    for domain in [d for d in domains if d in set(table["domain"])]:
+        rows = table[table["domain"] == domain]
+        held = level_held(table, domain)
+        configural = rows[(rows["group"] == ALL_PARTICIPANTS) & (rows["model"] == "configural")].iloc[0]
+        cohorts = tuple((group, _level_or_reason(table, domain, group))
+                        for group in dict.fromkeys(rows["group"]) if group != ALL_PARTICIPANTS)
+        ok = configural["status"] == "ok"
+        out.append(InvarianceFinding(
+            domain=domain, level=held.level, n=held.n, freed_items=held.freed_items,
+            reason="" if ok else str(configural["status"]),
+            cfi=float(configural["cfi"]) if ok else None, rmsea=float(configural["rmsea"]) if ok else None,
+            cohorts=cohorts))
+    return tuple(out)
+
+
 def evaluation_findings(tables: dict[str, pd.DataFrame], config: dict) -> EvaluationFindings:
     """All findings of the evaluation, table by table (see the module docstring)."""
     domains = list(config["analysis"]["domains"])
@@ -358,4 +417,5 @@ def evaluation_findings(tables: dict[str, pd.DataFrame], config: dict) -> Evalua
         sensitivity=sensitivity, followup=followup, moderation=moderation, shift=shift, combined=combined,
         needs=needs_finding(tables["needs"], tables["needs_tests"]),
         study=study_finding(config, tables["sample"], tables["flow"]),
-        checks=checks_finding(tables["model_checks"], secondary, domains))
+        checks=checks_finding(tables["model_checks"], secondary, domains),
+        invariance=invariance_findings(tables["invariance"], domains))

@@ -10,6 +10,7 @@ def names(codebook, registry: pd.DataFrame, lang: str) -> dict:
     suffix = "_en" if lang == "en" else ""
     return {
         "domain": {d: spec[lang] for d, spec in codebook.domains.items()},
+        "item": {item.id: getattr(item, lang) for item in codebook.items},
         "area": {a["id"]: a[lang] for a in codebook.need_areas},
         "role": {code: spec[lang] for code, spec in codebook.fields["role"]["labels"].items()},
         "format": {code: spec[lang] for code, spec in codebook.fields["formats"]["labels"].items()},

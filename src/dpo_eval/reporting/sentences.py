@@ -16,11 +16,34 @@ A rule chooses a string by the finding's ``status`` and fills it with the findin
 
 from __future__ import annotations
 
+import pandas as pd
+
 from dpo_eval.reporting.findings import (NEGATIVE, NOT_CONVERGED, NOT_ESTIMABLE, NULL, POSITIVE, SENSITIVITY_ANALYSES,
                                          EvaluationFindings, SecondaryFinding)
 from dpo_eval.reporting.findings import verdict as findings_verdict
-from dpo_eval.reporting.formatting import format_ci, format_p, join_words, points, quote
+from dpo_eval.reporting.formatting import format_ci, format_optional, format_p, join_words, points, quote
+from dpo_eval.study import WAVES
 from dpo_eval.typography import counted, format_number
+
+
+def cleaning_notes(flow: pd.DataFrame, strings: dict, lang: str, table: int) -> list[str]:
+    """What cleaning changed, from the flow counts of the waves (flow.csv): the values set to
+    missing per wave, and the participants excluded for want of a cohort (cohort "unknown",
+    cleaning.without_cohort: exclude); no sentence where nothing was changed."""
+    words, notes = strings["cleaning_notes"], []
+    order = [w for w in WAVES if w in set(flow["wave"])]
+    missing = flow.groupby("wave")["set_missing"].sum() if "set_missing" in flow else pd.Series(dtype=int)
+    listed = [words["wave_count"].format(wave=strings["waves"][w], count=counted(
+        int(missing[w]), strings["nouns"]["value"], lang)) for w in order if missing.get(w, 0) > 0]
+    if listed:
+        notes.append(words["set_missing"].format(waves="; ".join(listed)))
+    unknown = flow[flow["cohort"] == "unknown"].set_index("wave")["excluded"]
+    listed = [words["wave_participants"].format(wave=strings["waves"][w], count=counted(
+        int(unknown[w]), strings["nouns"]["participant"], lang)) for w in order if unknown.get(w, 0) > 0]
+    if listed:
+        notes.append(words["without_cohort"].format(waves="; ".join(listed), unknown=strings["unknown"],
+                                                    table=table))
+    return notes
 
 
 def domain_list(domains, names: dict, strings: dict, lang: str) -> str:
@@ -224,6 +247,25 @@ def interpretation(findings: EvaluationFindings, strings: dict, names: dict, lan
             "recommendations": recommendations(findings, strings, names, lang)}
 
 
+def invariance_sentences(findings: EvaluationFindings, strings: dict, names: dict, lang: str) -> list[str]:
+    """One sentence per domain from its InvarianceFinding: the level of measurement invariance
+    between entry and exit and what it allows for comparing means across the waves (the freed
+    items named), or why it was not assessed; then the levels of the cohorts fitted on their own."""
+    t = strings["invariance"]
+    out = []
+    for f in findings.invariance:
+        key = f.level if f.assessed else f.reason
+        text = t[key].format(domain=names["domain"][f.domain],
+                             n=counted(f.n, strings["nouns"]["participant"], lang),
+                             items=join_words([quote(names["item"][i], lang) for i in f.freed_items], strings),
+                             cfi=format_optional(f.cfi, lang, 3), rmsea=format_optional(f.rmsea, lang, 3))
+        if f.cohorts:
+            text += " " + t["cohorts"].format(levels="; ".join(
+                f"{t['groups'][cohort]} — {t['levels'][level]}" for cohort, level in f.cohorts))
+        out.append(text)
+    return out
+
+
 def combined_sentence(findings: EvaluationFindings, strings: dict, names: dict, lang: str) -> str:
     f = findings.combined
     if not f.usable:
@@ -266,7 +308,8 @@ def school_summary(domains: tuple, strings: dict, names: dict, lang: str) -> lis
 
 
 def school_page(participation: list[dict], scores: list[dict], level: str, levels: dict, cohort: str | None,
-                domains: tuple, config: dict, strings: dict, names: dict, lang: str) -> list[str]:
+                domains: tuple, config: dict, strings: dict, names: dict, lang: str,
+                protected: bool = False) -> list[str]:
     """Page 1 of a school's report: what this school can take from the evaluation.
 
     - its own participation against the mean per school of the region (its own counts, which
@@ -299,7 +342,8 @@ def school_page(participation: list[dict], scores: list[dict], level: str, level
         key = "changes_team" if level == "team" else "changes_pooled"
         out.append(page[key].format(level=levels[level], changes="; ".join(changes)))
     elif level == "none" or not changes:
-        out.append(page["no_scores"])
+        # ``protected``: the disclosure control hid the groups around the team to protect others.
+        out.append(page["no_scores_protected" if protected else "no_scores"])
     out.append(school_summary(domains, strings, names, lang)[0])
     out.append(page["unknown"])
     contact = (config.get("reports") or {}).get("contact") or {}

@@ -11,11 +11,12 @@ import pandas as pd
 
 from dpo_eval import aggregates, models, sensitivity
 from dpo_eval import needs as needs_module
+from dpo_eval.analysis.invariance import Criteria, invariance_table, level_held
 from dpo_eval.codebook import load_codebook
 from dpo_eval.io import read_csv, write_outputs
 from dpo_eval.reliability import reliability_table
 from dpo_eval.scoring import descriptives, model_flow, scale_scores
-from dpo_eval.settings import CombinedModelSettings, DomainModelSettings, ScoreSettings
+from dpo_eval.settings import CombinedModelSettings, DomainModelSettings, InvarianceSettings, ScoreSettings
 
 log = logging.getLogger("dpo_eval")
 
@@ -98,6 +99,25 @@ def reliability(codebook: str | Path, responses: str | Path, output: str | Path)
     table = read_csv(responses)
     domains = list(load_codebook(codebook).domains)
     write_outputs({output: reliability_table(table, domains)})
+
+
+def invariance(settings: InvarianceSettings, codebook: str | Path, responses: str | Path,
+               output: dict) -> None:
+    """Longitudinal measurement invariance of every domain's items between entry and exit."""
+    codebook = load_codebook(codebook)
+    table = read_csv(responses)
+    if settings.careless_policy == "exclude":
+        table = table[~table["careless"].astype(bool)]
+    items_of = {domain: [item.id for item in codebook.items_of(domain)] for domain in settings.domains}
+    criteria = Criteria(settings.min_n, settings.max_cfi_drop, settings.max_rmsea_rise,
+                        settings.max_freed_share, settings.min_cfi, settings.max_rmsea)
+    result, loadings = invariance_table(table, items_of, criteria, settings.by_cohort)
+    for domain, group in result[["domain", "group"]].drop_duplicates().itertuples(index=False):
+        held = level_held(result, domain, group)
+        log.info("%s, %s (n = %d): %s%s%s", domain, group, held.n, held.level,
+                 f", freed intercepts {', '.join(held.freed_items)}" if held.freed_items else "",
+                 f" ({held.reason})" if held.reason else "")
+    write_outputs({output["table"]: result, output["loadings"]: loadings})
 
 
 def needs_analysis(needs: str | Path, formats: str | Path, output: dict) -> None:

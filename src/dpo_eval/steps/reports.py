@@ -3,14 +3,19 @@ reproduction package."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+
+import pandas as pd
 
 from dpo_eval import report_batches
 from dpo_eval.dictionary import build_dictionary
-from dpo_eval.io import write_outputs
-from dpo_eval.package import build_open_package, build_package
+from dpo_eval.io import read_csv, write_outputs
+from dpo_eval.package import build_open_package, build_package, open_data
+from dpo_eval.release import manifest
+from dpo_eval.release_cells import control_release
 from dpo_eval.reporting.build import build_evaluation_report, build_institution_reports
-from dpo_eval.settings import InstitutionReportSettings, ReportSettings
+from dpo_eval.settings import DisclosureSettings, InstitutionReportSettings, ReportSettings
 
 
 def evaluation_report(settings: ReportSettings, computed_with: dict, inputs: dict, lang: str,
@@ -33,6 +38,25 @@ def institution_report_batch(settings: InstitutionReportSettings, inputs: dict, 
 def gather_institution_reports(batch_dirs: list[str], output_dir: str | Path) -> list[str]:
     """The batches' reports and index rows as one folder (results/reports/institutions)."""
     return report_batches.gather_institution_reports(batch_dirs, output_dir)
+
+
+def disclosure_control(settings: DisclosureSettings, inputs: dict, output: dict) -> None:
+    """Every cell of every report, controlled as one release (dpo_eval.release): the full
+    control table (statuses and levels; values of hidden cells removed) for the reports to be
+    filled from, and the manifest of the published numbers, results/reports/released_cells.csv."""
+    tables = {Path(path).stem: read_csv(path) for path in inputs["tables"]}
+    registry = pd.read_csv(inputs["institutions"], dtype=str, keep_default_na=False)
+    _, summary = open_data(read_csv(inputs["responses"]), settings.min_cell)
+    cells = control_release(read_csv(inputs["scores"]), read_csv(inputs["needs"]), registry, tables,
+                            list(settings.domains), list(settings.languages), settings.min_cell, summary)
+    printed = cells[cells["printed"].astype(bool)]
+    counts = printed["status"].value_counts()
+    logging.getLogger("dpo_eval").info(
+        "disclosure control (min_cell = %d): %d cells of %d reports; %d shown, %d below the threshold "
+        "(primary), %d hidden so that others cannot be worked out (complementary)", settings.min_cell,
+        len(printed), printed["report"].nunique(), counts.get("shown", 0), counts.get("primary", 0),
+        counts.get("complementary", 0))
+    write_outputs({output["control"]: cells, output["manifest"]: manifest(cells)})
 
 
 def data_dictionary(tables: list[str], output: str | Path) -> None:

@@ -1,0 +1,203 @@
+"""One report's view of the disclosure control table (results/audit/disclosure_control.csv):
+the report contexts take every controlled number from here, with the mark of a hidden cell, so
+that what a PDF prints is what the release manifest lists.
+
+Marks: a cell below the threshold shows ``suppressed_mark`` ("<5*": fewer than min_cell people);
+a cell hidden only so that other cells cannot be worked out shows ``complementary_mark``, with a
+legend of its own (its count is not small, so "<5*" would state a false value).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pandas as pd
+
+from dpo_eval.config import MIN_CELL_ADVISED
+from dpo_eval.release import COMPLEMENTARY, PRIMARY, SHOWN, DisclosureError
+
+KEYS = ("item", "domain", "wave", "institutions", "cohort", "role", "label")
+
+
+def read_control(path) -> pd.DataFrame:
+    """The control table with its texts as texts (institution ids like "001" stay as written)."""
+    table = pd.read_csv(path, dtype={c: str for c in (*KEYS, "report", "status", "level")}, keep_default_na=False)
+    table["value"] = pd.to_numeric(table["value"], errors="coerce")
+    return table
+
+
+class ReportCells:
+    """The controlled cells of one report, looked up by item and any of KEYS."""
+
+    def __init__(self, control: pd.DataFrame, report: str, marks: dict[str, str]) -> None:
+        rows = control[(control["report"] == report) & control["printed"].astype(str).isin(["True", "true", "1"])]
+        self.rows = rows.reset_index(drop=True)
+        self.marks = marks
+        self.level = str(control.loc[control["report"] == report, "level"].iloc[0]) \
+            if (control["report"] == report).any() else ""
+
+    def find(self, item: str, **keys) -> pd.Series | None:
+        """The one printed cell of ``item`` with ``keys``, or None when the report has none."""
+        match = self.rows["item"] == item
+        for column, value in keys.items():
+            match &= self.rows[column] == value
+        found = self.rows[match]
+        if len(found) > 1:
+            raise ValueError(f"{len(found)} cells of {item} {keys} in one report")
+        return found.iloc[0] if len(found) else None
+
+    def value(self, item: str, **keys) -> float | None:
+        """The value of a shown cell, None when it is hidden or absent."""
+        cell = self.find(item, **keys)
+        return float(cell["value"]) if cell is not None and cell["status"] == SHOWN else None
+
+    def status(self, item: str, **keys) -> str | None:
+        cell = self.find(item, **keys)
+        return None if cell is None else str(cell["status"])
+
+    def text(self, item: str, fmt: Callable[[float], str], absent: str = "—", **keys) -> str:
+        """The cell as printed: its value formatted, its mark when hidden, ``absent`` when the
+        report has no such cell (nobody answered)."""
+        cell = self.find(item, **keys)
+        if cell is None:
+            return absent
+        if cell["status"] == SHOWN:
+            return fmt(float(cell["value"]))
+        return self.marks[str(cell["status"])]
+
+    def any_hidden(self, status: str, items: tuple[str, ...] | None = None) -> bool:
+        rows = self.rows if items is None else self.rows[self.rows["item"].str.startswith(items)]
+        return bool((rows["status"] == status).any())
+
+
+def marks(strings: dict, min_cell: int) -> dict[str, str]:
+    """The mark of each status of a hidden cell, in the report's language."""
+    return {PRIMARY: strings["suppressed_mark"].format(min_cell=min_cell),
+            COMPLEMENTARY: strings["complementary_mark"]}
+
+
+def low_threshold_note(strings: dict, min_cell: int) -> str | None:
+    """The legend's sentence for a threshold below the advised one (None at 5 or more)."""
+    if min_cell >= MIN_CELL_ADVISED:
+        return None
+    return strings["low_threshold_note"].format(min_cell=min_cell, advised=MIN_CELL_ADVISED,
+                                                last=MIN_CELL_ADVISED - 1)
+
+
+# --------------------------------------------------------------------------- school reports
+
+
+def participation(view: ReportCells, waves: tuple[str, ...]) -> list[dict]:
+    """Per wave: the team's respondents (0 when none) and the region's mean per school."""
+    rows = []
+    for wave in waves:
+        own = view.value("participation", wave=wave)
+        region = view.value("participation_region", wave=wave)
+        rows.append({"wave": wave, "n": int(own) if own is not None else 0,
+                     "region_mean": region if region is not None else 0.0})
+    return rows
+
+
+def score_rows(view: ReportCells, domains: list[str], waves: tuple[str, ...],
+               fmt: Callable[[float], str], count: Callable[[int], str]) -> list[dict]:
+    """The score table: per domain and wave the shown level's mean (or its mark), its
+    respondents, the region's mean and, at the team level, the team's difference from it."""
+    rows = []
+    for domain in domains:
+        for wave in waves:
+            cell = view.find("scores", domain=domain, wave=wave)
+            region = view.find("scores_region", domain=domain, wave=wave)
+            if cell is None and region is None:
+                continue
+            shown = cell is not None and cell["status"] == SHOWN
+            rows.append({"domain": domain, "wave": wave,
+                         "mine": view.text("scores", fmt, domain=domain, wave=wave),
+                         "n": count(int(cell["n"])) if shown else "",
+                         "region": view.text("scores_region", fmt, domain=domain, wave=wave),
+                         "difference": view.text("scores_difference", fmt, absent="", domain=domain, wave=wave),
+                         "shown": shown})
+    return rows
+
+
+def profile_means(view: ReportCells, item: str, waves: tuple[str, ...] = ("pre", "post")) -> pd.DataFrame:
+    """domain, wave, mean of the shown cells of ``item`` at ``waves`` (the profile figure)."""
+    rows = view.rows[(view.rows["item"] == item) & view.rows["wave"].isin(waves) & (view.rows["status"] == SHOWN)]
+    return pd.DataFrame({"domain": rows["domain"], "wave": rows["wave"], "mean": rows["value"].astype(float)})
+
+
+def need_rows(view: ReportCells, areas: dict[str, str], fmt: Callable[[float], str]) -> list[dict]:
+    """The needs table: per area the school's own mean, the similar schools' and all schools'
+    (or their marks), with the similar schools' mean for ranking (0 when hidden)."""
+    rows = []
+    for area, label in areas.items():
+        domain = f"need:{area}"
+        if view.find("needs_similar", domain=domain) is None and view.find("needs_region", domain=domain) is None:
+            continue
+        similar = view.value("needs_similar", domain=domain)
+        rows.append({"area": label, "own": view.text("needs_own", fmt, domain=domain),
+                     "similar": view.text("needs_similar", fmt, domain=domain),
+                     "region": view.text("needs_region", fmt, domain=domain),
+                     "sort": -similar if similar is not None else 0})
+    return rows
+
+
+# --------------------------------------------------------------------------- evaluation report
+
+
+def _status_by(view: ReportCells, item: str, keys: pd.DataFrame) -> pd.Series:
+    """The status of ``item``'s cell for each row of ``keys`` (columns named as in KEYS);
+    "shown" where the report has no such cell (nothing controlled there)."""
+    rows = view.rows[view.rows["item"] == item]
+    columns = list(keys.columns)
+    found = keys.merge(rows[[*columns, "status"]].drop_duplicates(columns), on=columns, how="left")
+    return pd.Series(found["status"].fillna(SHOWN).to_numpy(), index=keys.index)
+
+
+def sample_status(view: ReportCells, sample: pd.DataFrame) -> pd.Series:
+    """Status of each row of the sample table (tables/sample.csv): its role and settlement
+    cells as controlled, the totals and years in management shown unless controlled hidden."""
+    status = pd.Series(SHOWN, index=sample.index, dtype=object)
+    level = sample["level"].fillna("").astype(str)
+    roles = sample["characteristic"] == "role"
+    status[roles] = _status_by(view, "sample:role:count",
+                               pd.DataFrame({"cohort": sample.loc[roles, "cohort"], "role": level[roles]}))
+    places = sample["characteristic"] == "settlement"
+    status[places] = _status_by(view, "sample:settlement:count",
+                                pd.DataFrame({"cohort": sample.loc[places, "cohort"], "label": level[places]}))
+    for characteristic in ("participants", "institutions", "municipalities"):
+        rows = sample["characteristic"] == characteristic
+        status[rows] = _status_by(view, f"sample:{characteristic}", pd.DataFrame({"cohort": sample.loc[rows, "cohort"]}))
+    return status
+
+
+def municipality_status(view: ReportCells, municipalities: pd.DataFrame) -> pd.Series:
+    """Status of each (municipality, cohort) cell of the municipality table."""
+    return _status_by(view, "municipalities", pd.DataFrame({"cohort": municipalities["cohort"],
+                                                            "label": municipalities["municipality"]}))
+
+
+def descriptive_status(view: ReportCells, descriptives: pd.DataFrame) -> pd.Series:
+    """Status of each (domain, cohort, wave) cell of the descriptives (table and figure)."""
+    return _status_by(view, "descriptives:mean", descriptives[["domain", "cohort", "wave"]].astype(str))
+
+
+# Items of the evaluation report whose cells it can mark as hidden; every other cell it prints
+# (cohort-wide counts, reliability, needs by stakeholder group, model results) must be shown.
+EVALUATION_HIDEABLE = ("sample:role", "sample:settlement", "municipalities", "descriptives", "needs:",
+                       "needs_formats:", "figure_likert:")
+
+
+def check_evaluation_shown(view: ReportCells) -> None:
+    """Stop with a clear message where the control hid a cell the evaluation report prints
+    unconditionally (flow counts, reliability, model results): a cohort's or a domain's whole
+    sample below the threshold, or one revealing another, for which no evaluation report can be
+    published."""
+    rows = view.rows[~view.rows["item"].str.startswith(EVALUATION_HIDEABLE)]
+    hidden = rows[rows["status"] != SHOWN]
+    if len(hidden):
+        first = hidden.iloc[0]
+        raise DisclosureError(
+            f"{len(hidden)} cell(s) of the evaluation report would disclose fewer than reports.min_cell people, "
+            f"e.g. {first['item']} (domain {first['domain']}, wave {first['wave']}, cohort {first['cohort']}, "
+            f"role {first['role']}, n = {first['n']}). What to do: the study is too small for an evaluation "
+            "report at this threshold; see results/audit/disclosure_control.csv")

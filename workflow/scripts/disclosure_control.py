@@ -1,0 +1,10 @@
+from dpo_eval.io import step_log
+from dpo_eval.settings import DisclosureSettings
+from dpo_eval.steps import reports
+
+with step_log(snakemake.log[0]):
+    reports.disclosure_control(DisclosureSettings.from_params(snakemake.params.settings),
+                               {"scores": snakemake.input.scores, "needs": snakemake.input.needs,
+                                "responses": snakemake.input.responses,
+                                "institutions": snakemake.input.institutions, "tables": list(snakemake.input.tables)},
+                               {"control": snakemake.output.control, "manifest": snakemake.output.manifest})
