@@ -1,14 +1,26 @@
-"""Figures of the reports as deterministic SVG (matplotlib), in a colour-blind-safe palette.
+"""Figures of the reports as deterministic SVG (matplotlib) whose text is text.
 
-Text is drawn as paths with matplotlib's bundled DejaVu Sans, so a figure looks the same on
-every machine and needs no font at render time; a fixed hash salt and no date make the SVG
-bytes depend only on the data.
+- Labels, ticks and legends stay SVG ``<text>`` (``svg.fonttype: none``) in the family
+  "Report Sans", which the report templates declare with ``@font-face`` from the fonts they ship
+  (reports/fonts, DejaVu Sans): WeasyPrint embeds them, so a figure's words can be found, copied
+  and read aloud, and look the same on every machine. matplotlib lays the text out with its own
+  copy of the same font (DejaVu Sans), so the metrics agree.
+- Figures are drawn at print size (``FIGURE_WIDTH``, within the text width of an A4 page; the
+  templates never enlarge them), so a font size here is the printed size: no text under
+  ``MIN_FONT_PT``.
+- Colours have one meaning in every report (``COLOURS``, Okabe & Ito 2008, safe for the common
+  colour-vision deficiencies) and series that share a figure also differ by marker or line
+  style and by lightness, so that they stay apart in greyscale.
+- A fixed hash salt and no date make the SVG bytes depend only on the data.
 """
 
 from __future__ import annotations
 
 import io
+import math
+import re
 import textwrap
+from dataclasses import dataclass
 
 import matplotlib
 
@@ -17,175 +29,353 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from dpo_eval.typography import format_count, tick_formatter  # noqa: E402
+from dpo_eval.typography import format_count, format_number, tick_formatter, typeset  # noqa: E402
 
 # Okabe & Ito (2008) palette, safe for the common colour-vision deficiencies.
 OKABE_ITO = {"orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73", "yellow": "#F0E442",
              "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7", "grey": "#999999"}
-COHORT_COLOURS = {"program": OKABE_ITO["blue"], "comparison": OKABE_ITO["orange"]}
-# Diverging scale for 5-point ratings: low = vermillion side, high = blue side, middle grey.
-LIKERT_COLOURS = ["#D55E00", "#F4A582", "#BBBBBB", "#92C5DE", "#0072B2"]
+# What a colour means, the same in the evaluation report and in every school report.
+COLOURS = {
+    "program": OKABE_ITO["blue"],          # the program cohort
+    "comparison": OKABE_ITO["orange"],     # the comparison cohort
+    "own": OKABE_ITO["vermillion"],        # a school's own team (or the pooled schools shown for it)
+    "region": "#404040",                   # all schools of the region (dark grey)
+    "difference": "#000000",               # program minus comparison, and pooled estimates
+    "reference": "#AAAAAA",                # reference lines: zero, the identity line
+}
+# Marker and line style of each series: a second cue besides colour (greyscale, colour vision).
+MARKERS = {"program": "o", "comparison": "s", "own": "o", "region": "D"}
+LINES = {"program": "-", "comparison": "--", "own": "-", "region": "--"}
+COHORT_COLOURS = {"program": COLOURS["program"], "comparison": COLOURS["comparison"]}
+# Ratings 1-5 of importance (ColorBrewer BrBG, colour-blind safe): brown = low, grey = middle,
+# teal = high; neither end uses a cohort's colour.
+LIKERT_COLOURS = ["#A6611A", "#DFC27D", "#D9D9D9", "#80CDC1", "#018571"]
+
+# The printed width of a figure: within the 174 mm text width of the reports' A4 pages.
+FIGURE_WIDTH = 6.6
+MIN_FONT_PT = 8
+FONT_FAMILY = "Report Sans"  # declared by the report templates (@font-face, reports/fonts)
 
 plt.rcParams.update({
-    "svg.fonttype": "path", "svg.hashsalt": "dpo_eval", "font.family": "DejaVu Sans",
-    "font.size": 8, "axes.titlesize": 8, "xtick.labelsize": 7.5, "ytick.labelsize": 7.5,
-    "legend.fontsize": 7.5, "axes.unicode_minus": True, "axes.spines.top": False, "axes.spines.right": False,
-    "figure.dpi": 100, "savefig.bbox": "tight",
+    "svg.fonttype": "none", "svg.hashsalt": "dpo_eval", "font.family": "DejaVu Sans",
+    "font.size": 8.5, "axes.titlesize": 8.5, "axes.labelsize": 8.5, "xtick.labelsize": 8, "ytick.labelsize": 8,
+    "legend.fontsize": 8, "figure.titlesize": 9, "axes.unicode_minus": True, "axes.spines.top": False,
+    "axes.spines.right": False, "figure.dpi": 100, "savefig.bbox": "tight",
+    "figure.constrained_layout.use": True, "figure.constrained_layout.h_pad": 0.03,
+    "figure.constrained_layout.w_pad": 0.03,
 })
+
+_MATPLOTLIB_FONT = re.compile(r"font-family: 'DejaVu Sans'")
 
 
 def to_svg(figure) -> str:
+    """The figure as SVG text, its words in the reports' font family."""
     buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": "dpo_eval"})
+    # Constrained layout fits everything into the figure's print size: no tight bounding box,
+    # which could make the figure wider than the text and so shrink its type when placed.
+    with plt.rc_context({"savefig.bbox": "standard"}):
+        figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": "dpo_eval"})
     plt.close(figure)
-    return buffer.getvalue()
+    return _MATPLOTLIB_FONT.sub(f"font-family: '{FONT_FAMILY}'", buffer.getvalue())
 
+
+def wrap(text: str, width: int, lang: str) -> str:
+    """A label set by the language's rules (``typeset``: its no-break spaces keep a preposition
+    with its word) and wrapped to ``width`` characters."""
+    return textwrap.fill(typeset(str(text), lang), width, break_long_words=False)
+
+
+# --------------------------------------------------------------------------- forest plots
 
 # Characters per line of a forest plot's row label.
 FOREST_LABEL_WIDTH = 44
 
 
-def forest_plot(rows: pd.DataFrame, label_column: str, zero_label: str, x_label: str, lang: str) -> str:
-    """Point estimates with 95% intervals, one row each, and a line at zero labelled beside
-    (not across) the line, above the rows."""
-    # Long labels are wrapped, not left to widen the figure: the PDF scales a figure to the text
-    # width, so one wide label would shrink every label of the figure.
-    labels = [textwrap.fill(str(label), FOREST_LABEL_WIDTH) for label in rows[label_column]]
-    lines = max((label.count("\n") + 1 for label in labels), default=1)
-    # A few rows get room to breathe; many rows (the sensitivity analyses) stay within a page.
-    height = (0.45 if len(rows) <= 6 else 0.3 + 0.04 * (lines - 1)) * len(rows) + 0.9
-    figure, axis = plt.subplots(figsize=(6.3, height))
-    y = np.arange(len(rows))[::-1]
-    axis.axvline(0, color=OKABE_ITO["grey"], linewidth=0.8)
-    axis.hlines(y, rows["conf_low"], rows["conf_high"], color=OKABE_ITO["blue"], linewidth=1.6)
-    axis.plot(rows["estimate"], y, "o", color=OKABE_ITO["blue"], markersize=5)
-    axis.set_yticks(y, labels, fontsize=8)
+@dataclass(frozen=True)
+class ForestRow:
+    label: str
+    estimate: float | None = None
+    low: float | None = None
+    high: float | None = None
+    heading: bool = False
+
+
+def forest_rows(rows: pd.DataFrame, label_column: str, group_column: str | None) -> list[ForestRow]:
+    """Rows of a forest plot in their order; with ``group_column``, a heading row before each
+    group (in order of first appearance) and the group's rows under it."""
+    def row(r) -> ForestRow:
+        return ForestRow(str(r[label_column]), float(r["estimate"]), float(r["conf_low"]), float(r["conf_high"]))
+
+    if group_column is None:
+        return [row(r) for _, r in rows.iterrows()]
+    out = []
+    for group in dict.fromkeys(rows[group_column]):
+        out.append(ForestRow(str(group), heading=True))
+        out.extend(row(r) for _, r in rows[rows[group_column] == group].iterrows())
+    return out
+
+
+def forest_plot(rows: pd.DataFrame, label_column: str, zero_label: str, x_label: str, lang: str,
+                group_column: str | None = None, y_label: str | None = None) -> str:
+    """Point estimates with their intervals, one row each (grouped under headings by
+    ``group_column``, e.g. the domain), and a line at zero labelled beside (not across) it."""
+    entries = forest_rows(rows, label_column, group_column)
+    labels = [wrap(e.label, FOREST_LABEL_WIDTH, lang) for e in entries]
+    lines = sum(label.count("\n") + 1 for label in labels)
+    height = 0.22 * lines + 0.08 * len(entries) + 0.9
+    figure, axis = plt.subplots(figsize=(FIGURE_WIDTH, height))
+    y = np.arange(len(entries))[::-1]
+    axis.axvline(0, color=COLOURS["reference"], linewidth=0.8)
+    for position, entry in zip(y, entries):
+        if entry.heading:
+            continue
+        axis.hlines(position, entry.low, entry.high, color=COLOURS["difference"], linewidth=1.5)
+        axis.plot(entry.estimate, position, "o", color=COLOURS["difference"], markersize=5)
+    axis.set_yticks(y, labels, fontsize=MIN_FONT_PT)
+    for tick, entry in zip(axis.get_yticklabels(), entries):
+        if entry.heading:
+            tick.set_fontweight("bold")
+    axis.tick_params(axis="y", length=0)
     axis.set_xlabel(x_label)
+    if y_label:
+        axis.set_ylabel(y_label)
     axis.xaxis.set_major_formatter(tick_formatter(lang))
     axis.set_ylim(-0.6, y.max() + 0.9)
-    axis.annotate(zero_label, (0, y.max() + 0.9), xytext=(4, 2), textcoords="offset points",
-                  ha="left", va="bottom", fontsize=7.5, color="#555555", annotation_clip=False)
+    axis.annotate(typeset(zero_label, lang), (0, y.max() + 0.9), xytext=(4, 2), textcoords="offset points",
+                  ha="left", va="bottom", fontsize=MIN_FONT_PT, color="#444444", annotation_clip=False)
     return to_svg(figure)
+
+
+# --------------------------------------------------------------------------- means by wave
+
+WAVES = ("pre", "post", "followup")
 
 
 def means_plot(descriptives: pd.DataFrame, domain_names: dict, wave_names: dict,
-               cohort_names: dict, y_label: str, lang: str) -> str:
-    """Mean score by wave for each cohort, one panel per domain, with +-1.96 SE bars; wave
-    names horizontal (wrapped, never rotated into the neighbouring panel), legend above."""
+               cohort_names: dict, y_label: str, lang: str, x_label: str | None = None) -> str:
+    """Mean score by wave for each cohort, one panel per domain, with +-1.96 SE bars; the
+    comparison cohort dashed with square markers; wave names horizontal, legend above."""
     domains = list(domain_names)
-    waves = ["pre", "post", "followup"]
-    figure, axes = plt.subplots(1, len(domains), figsize=(6.3, 2.6), sharey=True)
-    for axis, domain in zip(np.atleast_1d(axes), domains):
-        for offset, (cohort, colour) in zip((-0.06, 0.06), COHORT_COLOURS.items()):
+    figure, axes = plt.subplots(1, len(domains), figsize=(FIGURE_WIDTH, 2.9), sharey=True, squeeze=False)
+    for axis, domain in zip(axes[0], domains):
+        for offset, cohort in zip((-0.06, 0.06), ("program", "comparison")):
             rows = descriptives[(descriptives["domain"] == domain) & (descriptives["cohort"] == cohort)]
-            rows = rows.set_index("wave").reindex(waves).dropna(subset=["mean"])
-            x = np.array([waves.index(w) for w in rows.index]) + offset
+            rows = rows.set_index("wave").reindex(WAVES).dropna(subset=["mean"])
+            x = np.array([WAVES.index(w) for w in rows.index]) + offset
             se = rows["sd"] / np.sqrt(rows["n"])
-            axis.errorbar(x, rows["mean"], yerr=1.96 * se, color=colour, marker="o", markersize=3.5,
-                          linewidth=1.2, capsize=2, label=cohort_names[cohort])
+            axis.errorbar(x, rows["mean"], yerr=1.96 * se, color=COLOURS[cohort], marker=MARKERS[cohort],
+                          linestyle=LINES[cohort], markersize=4, linewidth=1.2, capsize=2,
+                          label=typeset(cohort_names[cohort], lang))
         # Every other wave name one line lower: neighbouring labels never run into each other.
-        axis.set_xticks(range(len(waves)), [("\n" if i % 2 else "") + wave_names[w] for i, w in enumerate(waves)],
-                        fontsize=7.5)
-        axis.set_xlim(-0.4, len(waves) - 0.6)
-        axis.set_title(textwrap.fill(domain_names[domain], 26), fontsize=8)
+        axis.set_xticks(range(len(WAVES)), [("\n" if i % 2 else "") + wrap(wave_names[w], 16, lang)
+                                            for i, w in enumerate(WAVES)])
+        axis.set_xlim(-0.4, len(WAVES) - 0.6)
+        axis.set_title(wrap(domain_names[domain], 26, lang))
         axis.yaxis.set_major_formatter(tick_formatter(lang, 1))
-    np.atleast_1d(axes)[0].set_ylabel(y_label)
-    handles, labels = np.atleast_1d(axes)[0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
-    figure.tight_layout(w_pad=1.2)
+        if x_label:
+            axis.set_xlabel(x_label)
+    axes[0][0].set_ylabel(y_label)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside upper center", ncol=2, frameon=False)
     return to_svg(figure)
 
 
+# --------------------------------------------------------------------------- needs
+
 def diverging_likert(distribution: pd.DataFrame, area_names: dict, groups: dict, labels: list[str],
-                     lang: str) -> str:
+                     lang: str, x_label: str | None = None) -> str:
     """Diverging stacked bars: ratings 1-2 to the left of zero, 4-5 to the right, 3 centred;
-    the legend directly above the first panel."""
+    one panel per group of respondents side by side (small multiples sharing the need areas'
+    rows, so that a row compares across groups), the legend above the panels."""
     areas = list(area_names)
-    figure, axes = plt.subplots(len(groups), 1, figsize=(6.3, 0.6 + 0.3 * len(areas) * len(groups)), sharex=True)
-    for axis, (group, group_name) in zip(np.atleast_1d(axes), groups.items()):
+    label_lines = [wrap(area_names[a], 30, lang) for a in areas]
+    height = 1.3 + sum(0.13 * (label.count("\n") + 1) + 0.12 for label in label_lines)
+    figure, axes = plt.subplots(1, len(groups), figsize=(FIGURE_WIDTH, height), sharey=True, squeeze=False)
+    y = np.arange(len(areas))[::-1]
+    for axis, (group, group_name) in zip(axes[0], groups.items()):
         shares = (distribution[distribution["stakeholder"] == group]
                   .pivot_table(index="area", columns="value", values="share", fill_value=0.0)
                   .reindex(index=areas, columns=[1, 2, 3, 4, 5], fill_value=0.0))
-        y = np.arange(len(areas))[::-1]
         left = -(shares[1] + shares[2] + shares[3] / 2)
         for value in [1, 2, 3, 4, 5]:
             axis.barh(y, shares[value], left=left, color=LIKERT_COLOURS[value - 1], height=0.7,
-                      label=labels[value - 1])
+                      edgecolor="white", linewidth=0.4, label=typeset(labels[value - 1], lang))
             left = left + shares[value]
         axis.axvline(0, color="#333333", linewidth=0.6)
-        axis.set_yticks(y, [textwrap.fill(area_names[a], 42) for a in areas], fontsize=7.5)
-        axis.set_title(group_name, fontsize=8.5, loc="left", fontweight="bold")
+        axis.set_title(wrap(group_name, 18, lang), fontweight="bold")
         axis.set_xlim(-1, 1)
-    last = np.atleast_1d(axes)[-1]
-    last.set_xticks([-1, -0.5, 0, 0.5, 1])
-    last.xaxis.set_major_formatter(tick_formatter(lang, percent=True))
-    handles, names = last.get_legend_handles_labels()
-    figure.tight_layout(h_pad=0.6)
-    first = np.atleast_1d(axes)[0]
-    first.legend(handles, [textwrap.fill(n, 18) for n in names], loc="lower left", ncol=5, frameon=False,
-                 fontsize=7, bbox_to_anchor=(0.0, 1.12), borderaxespad=0, handlelength=1.2, columnspacing=1.0)
+        axis.set_xticks([-0.5, 0, 0.5])
+        axis.xaxis.set_major_formatter(tick_formatter(lang, percent=True))
+        axis.tick_params(axis="y", length=0)
+    axes[0][0].set_yticks(y, label_lines)
+    if x_label:
+        figure.supxlabel(typeset(x_label, lang), fontsize=plt.rcParams["axes.labelsize"])
+    handles, names = axes[0][0].get_legend_handles_labels()
+    figure.legend(handles, [textwrap.fill(n, 20) for n in names], loc="outside upper center", ncol=5,
+                  frameon=False, handlelength=1.2, columnspacing=1.0)
     return to_svg(figure)
 
 
-def qq_plots(qq: pd.DataFrame, domain_names: dict, kind_names: dict, lang: str) -> str:
-    """Normal QQ plots of residuals and random effects, a row per domain."""
+# --------------------------------------------------------------------------- model checks
+
+def qq_plots(qq: pd.DataFrame, domain_names: dict, kind_names: dict, lang: str,
+             x_label: str | None = None, y_label: str | None = None) -> str:
+    """Normal Q-Q plots of residuals and random effects, a row per domain; every panel's
+    axes titled (theoretical and sample quantiles)."""
     domains = list(domain_names)
     kinds = list(kind_names)
-    figure, axes = plt.subplots(len(domains), len(kinds), figsize=(6.3, 1.9 * len(domains)), squeeze=False)
+    figure, axes = plt.subplots(len(domains), len(kinds), figsize=(FIGURE_WIDTH, 2.1 * len(domains)), squeeze=False)
     for r, domain in enumerate(domains):
         for c, kind in enumerate(kinds):
             axis = axes[r, c]
             rows = qq[(qq["domain"] == domain) & (qq["kind"] == kind)]
-            axis.plot(rows["theoretical"], rows["sample"], ".", markersize=2.5, color=OKABE_ITO["blue"])
+            axis.plot(rows["theoretical"], rows["sample"], ".", markersize=2.5, color=COLOURS["difference"])
             limit = 3.5
-            axis.plot([-limit, limit], [-limit, limit], color=OKABE_ITO["grey"], linewidth=0.8)
+            axis.plot([-limit, limit], [-limit, limit], color=COLOURS["reference"], linewidth=0.8)
             axis.set_xlim(-limit, limit)
             axis.set_ylim(-limit, limit)
-            axis.set_title(textwrap.fill(f"{domain_names[domain]}: {kind_names[kind]}", 30), fontsize=7)
-            axis.tick_params(labelsize=7)
+            axis.set_title(wrap(f"{domain_names[domain]}: {kind_names[kind]}", 24, lang))
             axis.xaxis.set_major_formatter(tick_formatter(lang))
             axis.yaxis.set_major_formatter(tick_formatter(lang))
-    figure.tight_layout()
+    # One title per axis direction for the whole grid: every panel shares them.
+    if x_label:
+        figure.supxlabel(typeset(x_label, lang), fontsize=plt.rcParams["axes.labelsize"])
+    if y_label:
+        figure.supylabel(typeset(y_label, lang), fontsize=plt.rcParams["axes.labelsize"])
     return to_svg(figure)
 
+
+# --------------------------------------------------------------------------- participant flow
 
 def flow_diagram(flow: pd.DataFrame, wave_names: dict, cohort_names: dict, words: dict, lang: str) -> str:
     """Participant flow: per cohort a column of boxes, received -> participants -> analysed,
     for every wave, with duplicates, unmatched and exclusions beside them."""
-    waves = [w for w in ("pre", "post", "followup") if w in set(flow["wave"])]
-    figure, axis = plt.subplots(figsize=(6.3, 1.05 * len(waves) + 0.5))
+    waves = [w for w in WAVES if w in set(flow["wave"])]
+    figure, axis = plt.subplots(figsize=(FIGURE_WIDTH, 1.2 * len(waves) + 0.5))
     axis.set_axis_off()
     axis.set_xlim(0, 2)
     axis.set_ylim(-len(waves), 0.45)
     for column, cohort in enumerate(("program", "comparison")):
-        axis.text(column + 0.5, 0.3, cohort_names[cohort], ha="center", va="center", fontsize=9,
-                  fontweight="bold", color=COHORT_COLOURS[cohort])
+        axis.text(column + 0.5, 0.3, typeset(cohort_names[cohort], lang), ha="center", va="center", fontsize=9,
+                  fontweight="bold", color="#111111")
+        axis.plot([column + 0.15, column + 0.85], [0.18, 0.18], color=COLOURS[cohort], linewidth=2.5,
+                  linestyle=LINES[cohort])
         for row, wave in enumerate(waves):
             record = flow[(flow["wave"] == wave) & (flow["cohort"] == cohort)].iloc[0]
             y = -row - 0.45
-            main = (f"{wave_names[wave]}: {words['received']} {format_count(record['received'], lang)}\n"
-                    f"{words['participants']} {format_count(record['participants'], lang)}, "
-                    f"{words['analysed']} {format_count(record['analysed'], lang)}")
-            side = (f"{words['duplicates']} {format_count(record['duplicates'], lang)}, "
-                    f"{words['unmatched']} {format_count(record['unmatched'], lang)}, "
-                    f"{words['careless']} {format_count(record['careless'], lang)}")
-            axis.text(column + 0.5, y + 0.1, main, ha="center", va="center", fontsize=7.5,
+            count = lambda key: format_count(record[key], lang)  # noqa: E731
+            # Labels before their counts ("участников: 118"), each line closed by punctuation, so
+            # that no count reads as the numeral of the next line's noun.
+            main = typeset(f"{wave_names[wave]}: {words['received']}: {count('received')};\n"
+                           f"{words['participants']}: {count('participants')}, "
+                           f"{words['analysed']}: {count('analysed')}", lang)
+            side = typeset(f"{words['duplicates']}: {count('duplicates')}, {words['unmatched']}: {count('unmatched')},\n"
+                           f"{words['careless']}: {count('careless')}", lang)
+            axis.text(column + 0.5, y + 0.12, main, ha="center", va="center", fontsize=MIN_FONT_PT,
                       bbox={"boxstyle": "round,pad=0.4", "facecolor": "#F2F2F2",
-                            "edgecolor": COHORT_COLOURS[cohort], "linewidth": 1})
-            axis.text(column + 0.5, y - 0.28, side, ha="center", va="center", fontsize=6.5, color="#444444")
+                            "edgecolor": COLOURS[cohort], "linewidth": 1,
+                            "linestyle": LINES[cohort]})
+            axis.text(column + 0.5, y - 0.3, side, ha="center", va="center", fontsize=MIN_FONT_PT, color="#333333")
             if row > 0:
-                axis.annotate("", xy=(column + 0.5, y + 0.33), xytext=(column + 0.5, y + 0.62),
+                axis.annotate("", xy=(column + 0.5, y + 0.36), xytext=(column + 0.5, y + 0.6),
                               arrowprops={"arrowstyle": "->", "color": "#666666", "linewidth": 0.8})
     return to_svg(figure)
 
 
+# --------------------------------------------------------------------------- school reports
+
+@dataclass(frozen=True)
+class ScoreAxis:
+    """The score axis of every school report of a study: one window of the 1-5 scale."""
+    low: float
+    high: float
+    step: float
+
+
+def score_axis(scale_low: float = 1.0, scale_high: float = 5.0) -> ScoreAxis:
+    """The axis of every school report of a study: the whole response scale, ticks every half
+    point. Not a window around the means: a window fitted to the means shown would differ
+    between studies' batches of reports only through the data, and one fitted to all schools'
+    means would let its bounds tell something about cells too small to be shown."""
+    return ScoreAxis(float(scale_low), float(scale_high), 0.5)
+
+
+def profile_plot(series: list[dict], domain_names: dict, axis_range: ScoreAxis, names: dict, lang: str) -> str:
+    """A school's profile: per domain a row, per series ("own": its team or the pooled schools
+    shown for it, "region") the mean at entry (hollow) and exit (filled) joined by an arrow, on
+    the study's common ``axis_range``. ``series`` items: kind, domain, pre, post. ``names``:
+    legend names of the series and the wave names ("pre", "post"), the axis title ("x_label")
+    and the domain axis title ("y_label")."""
+    domains = [d for d in domain_names if any(s["domain"] == d for s in series)]
+    figure, axis = plt.subplots(figsize=(FIGURE_WIDTH, 0.55 * len(domains) + 1.2))
+    offsets = {"own": 0.14, "region": -0.14}
+    for kind in ("own", "region"):
+        for s in (s for s in series if s["kind"] == kind):
+            y = len(domains) - 1 - domains.index(s["domain"]) + offsets[kind]
+            axis.annotate("", xy=(s["post"], y), xytext=(s["pre"], y),
+                          arrowprops={"arrowstyle": "-", "color": COLOURS[kind], "linewidth": 1.3,
+                                      "linestyle": LINES[kind], "shrinkA": 0, "shrinkB": 0})
+            axis.plot(s["pre"], y, MARKERS[kind], markersize=6, markerfacecolor="white",
+                      markeredgecolor=COLOURS[kind], markeredgewidth=1.2)
+            axis.plot(s["post"], y, MARKERS[kind], markersize=6, color=COLOURS[kind])
+        axis.plot([], [], MARKERS[kind], linestyle=LINES[kind], color=COLOURS[kind], markersize=6,
+                  label=typeset(names[kind], lang))
+    axis.plot([], [], "o", markerfacecolor="white", markeredgecolor="#333333", label=typeset(names["pre"], lang))
+    axis.plot([], [], "o", color="#333333", label=typeset(names["post"], lang))
+    axis.set_yticks(range(len(domains))[::-1], [wrap(domain_names[d], 30, lang) for d in domains])
+    axis.tick_params(axis="y", length=0)
+    axis.set_ylim(-0.6, len(domains) - 0.4)
+    ticks = np.arange(axis_range.low, axis_range.high + 1e-9, axis_range.step)
+    axis.set_xlim(axis_range.low, axis_range.high)
+    axis.set_xticks(ticks)
+    axis.xaxis.set_major_formatter(tick_formatter(lang, 2 if axis_range.step < 0.5 else 1))
+    axis.grid(axis="x", color="#E0E0E0", linewidth=0.5)
+    axis.set_xlabel(typeset(names["x_label"], lang))
+    axis.set_ylabel(typeset(names["y_label"], lang))
+    figure.legend(loc="outside upper center", ncol=4, frameon=False)
+    return to_svg(figure)
+
+
+def participation_plot(participation: list[dict], names: dict, lang: str) -> str:
+    """A school's participants per wave (bars, its own colour) beside the mean of the region's
+    schools (a grey diamond), each value written at its mark. ``participation`` items: wave
+    (name), n, region_mean. ``names``: "own", "region", "x_label", "y_label"."""
+    figure, axis = plt.subplots(figsize=(FIGURE_WIDTH, 0.42 * len(participation) + 1.1))
+    y = np.arange(len(participation))[::-1]
+    counts = [p["n"] for p in participation]
+    means = [p["region_mean"] for p in participation]
+    axis.barh(y, counts, height=0.55, color=COLOURS["own"], label=typeset(names["own"], lang))
+    axis.plot(means, y, "D", color=COLOURS["region"], markersize=6, label=typeset(names["region"], lang))
+    top = max(counts + means + [1]) * 1.18
+    for position, count, mean in zip(y, counts, means):
+        axis.annotate(format_count(count, lang), (count, position), xytext=(3, 0), textcoords="offset points",
+                      va="center", fontsize=MIN_FONT_PT)
+        axis.annotate(format_number(mean, lang, 1), (mean, position), xytext=(0, 7), textcoords="offset points",
+                      ha="center", va="bottom", fontsize=MIN_FONT_PT, color=COLOURS["region"])
+    axis.set_xlim(0, top)
+    axis.set_ylim(-0.6, len(participation) - 0.2)
+    axis.set_yticks(y, [typeset(p["wave"], lang) for p in participation])
+    axis.tick_params(axis="y", length=0)
+    axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    axis.xaxis.set_major_formatter(tick_formatter(lang, 0))
+    axis.set_xlabel(typeset(names["x_label"], lang))
+    axis.set_ylabel(typeset(names["y_label"], lang))
+    figure.legend(loc="outside upper center", ncol=2, frameon=False)
+    return to_svg(figure)
+
+
+# --------------------------------------------------------------------------- formulas
+
 def formula(tex: str, size: float = 11) -> str:
     """A formula typeset by matplotlib's mathtext (a TeX subset; no LaTeX installation
-    needed) as an SVG with a tight bounding box."""
-    figure = plt.figure(figsize=(0.01, 0.01))
-    figure.text(0, 0, f"${tex}$", fontsize=size, math_fontfamily="dejavusans")
-    buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", bbox_inches="tight", pad_inches=0.02, transparent=True,
-                   metadata={"Date": None, "Creator": "dpo_eval"})
+    needed) as an SVG with a tight bounding box. Its glyphs are drawn as outlines (mathtext
+    places accents and scripts glyph by glyph, which only outlines keep in place); its text
+    alternative is ``dpo_eval.accessibility.formula_text``."""
+    with plt.rc_context({"svg.fonttype": "path", "figure.constrained_layout.use": False}):
+        figure = plt.figure(figsize=(0.01, 0.01))
+        figure.text(0, 0, f"${tex}$", fontsize=size, math_fontfamily="dejavusans")
+        buffer = io.StringIO()
+        figure.savefig(buffer, format="svg", bbox_inches="tight", pad_inches=0.02, transparent=True,
+                       metadata={"Date": None, "Creator": "dpo_eval"})
     plt.close(figure)
     return buffer.getvalue()

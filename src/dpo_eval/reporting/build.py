@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from dpo_eval.accessibility import DocumentInfo, organisations
 from dpo_eval.codebook import load_codebook
+from dpo_eval.layout import load_terms
 from dpo_eval.io import read_csv, write_outputs
 from dpo_eval.release_view import read_control
 from dpo_eval.reporting.evaluation_context import evaluation_context
@@ -43,7 +45,9 @@ def build_evaluation_report(config: dict, inputs: dict, lang: str, output: str |
     context = {**evaluation_context(config, tables, registry, lang, strings, prov),
                "demo_secret": demo_secret_used(inputs)}
     html = template_environment(templates_dir).get_template(Path(inputs["template"]).name).render(context)
-    write_outputs({output: render_pdf(html, templates_dir, config["study"]["report_date"], portable=True)})
+    info = DocumentInfo(context["title"], lang, organisations(config, lang))
+    write_outputs({output: render_pdf(html, templates_dir, config["study"]["report_date"], portable=True, info=info,
+                                      terms=load_terms(inputs["i18n"], lang))})
 
 
 def load_institution_inputs(inputs: dict) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
@@ -71,6 +75,7 @@ def _start_renderer(config: dict, tables: dict, registry: pd.DataFrame, i18n_dir
     findings = domain_findings(tables["did"], tables["model_checks"], list(config["analysis"]["domains"]))
     _RENDERER.update(config=config, tables=tables, registry=registry, templates_dir=templates_dir, codebook=codebook,
                      strings=strings, findings=findings, demo_secret=demo_secret,
+                     terms={lang: load_terms(i18n_dir, lang) for lang in strings},
                      template=template_environment(templates_dir).get_template(Path(template).name),
                      font_config=FontConfiguration())
 
@@ -89,7 +94,9 @@ def _render_institution(institution: str) -> tuple[str, bytes, dict, list[str]]:
                                              lang, r["findings"], r["codebook"]),
                        "demo_secret": r["demo_secret"]}
             html = r["template"].render(context)
-            pdf = render_pdf(html, r["templates_dir"], r["config"]["study"]["report_date"], r["font_config"])
+            info = DocumentInfo(context["title"], lang, organisations(r["config"], lang))
+            pdf = render_pdf(html, r["templates_dir"], r["config"]["study"]["report_date"], r["font_config"],
+                             info=info, terms=r["terms"][lang])
         messages.extend(f"{w.category.__name__}: {w.message}" for w in caught)
     finally:
         logging.getLogger().removeHandler(handler)

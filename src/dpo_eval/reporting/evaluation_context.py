@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from dpo_eval import figures, release, release_cells, release_view
+from dpo_eval import release, release_cells, release_view
 from dpo_eval.codebook import load_codebook
 from dpo_eval.reporting import design, sentences
 from dpo_eval.reporting.findings import EvaluationFindings, evaluation_findings
-from dpo_eval.reporting.formatting import (Numbering, format_ci, format_date, format_optional, format_p, format_share,
-                                           svg_image)
+from dpo_eval.report_figures import evaluation_figures, formula_figure
+from dpo_eval.reporting.formatting import Numbering, format_ci, format_date, format_optional, format_p, format_share
 from dpo_eval.reporting.labels import names as label_names
 from dpo_eval.typography import counted, format_count
 
@@ -304,23 +304,14 @@ def report_figures(findings: EvaluationFindings, tables: dict, domains: list[str
               for f in group if f.usable} | {("primary", d) for d in domains}
     sens = tables["sensitivity"]
     sens_plot = sens[[(a, d) in usable for a, d in zip(sens["analysis"], sens["domain"])]]
-    sens_plot = sens_plot.assign(label=[f"{dn[d]}: {t['analyses'][a]}" for d, a in zip(sens_plot["domain"], sens_plot["analysis"])])
-    descriptives = tables["descriptives"]
-    # The means figure shows only what the control left shown.
+    # The means and needs figures show only what the control left shown (the data is main's
+    # release view; the drawing and the alternative texts are report_figures').
     view = release_view.ReportCells(tables["disclosure_control"], release_cells.evaluation_report(lang), {})
+    descriptives = tables["descriptives"]
     descriptives = descriptives[release_view.descriptive_status(view, descriptives).to_numpy() == release.SHOWN]
-    figs = {
-        "flow": figures.flow_diagram(tables["flow"][tables["flow"]["wave"] != "pre+post"], t["waves"], t["cohorts"],
-                                     t["flow_words"], lang),
-        "means": figures.means_plot(descriptives[descriptives["domain"].isin(domains)], dn, t["waves"], t["cohorts"],
-                                    t["mean_score"], lang),
-        "forest": figures.forest_plot(forest, "label", t["no_difference"], t["did_axis"], lang),
-        "sensitivity": figures.forest_plot(sens_plot, "label", t["no_difference"], t["did_axis"], lang),
-        "likert": figures.diverging_likert(shown_distribution(tables["needs_distribution"], view), names["area"],
-                                           {g: names["stakeholder"][g] for g in groups}, names["importance"], lang),
-        "qq": figures.qq_plots(tables["qq"], dn, t["qq_kinds"], lang),
-    }
-    return {k: svg_image(v) for k, v in figs.items()}
+    shown = {**tables, "descriptives": descriptives,
+             "needs_distribution": shown_distribution(tables["needs_distribution"], view)}
+    return evaluation_figures(shown, forest, sens_plot, t, names, groups, domains, lang)
 
 
 def shown_distribution(distribution: pd.DataFrame, view: release_view.ReportCells) -> pd.DataFrame:
@@ -334,8 +325,9 @@ def shown_distribution(distribution: pd.DataFrame, view: release_view.ReportCell
 
 
 def methods_items(t: dict) -> list[dict]:
-    return [{**item, "formulas": [svg_image(figures.formula(tex)) for tex in item["formulas"]],
-             "symbols": [{"symbol": svg_image(figures.formula(symbol, size=9)), "meaning": meaning}
+    """The methods appendix: each formula an image with its linear text as alternative text."""
+    return [{**item, "formulas": [formula_figure(tex) for tex in item["formulas"]],
+             "symbols": [{"symbol": formula_figure(symbol, size=9), "meaning": meaning}
                          for symbol, meaning in item["symbols"]]}
             for item in t["methods"]]
 

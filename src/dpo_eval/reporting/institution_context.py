@@ -6,19 +6,16 @@ rendered), read through ``dpo_eval.release_view``."""
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 
 from dpo_eval import release, release_cells, release_view
 from dpo_eval.codebook import load_codebook
+from dpo_eval.report_figures import institution_figures, profile_series
 from dpo_eval.reporting import sentences
 from dpo_eval.reporting.formatting import Numbering, format_date, format_optional, join_words, quote, rounded
 from dpo_eval.reporting.labels import names as label_names
 from dpo_eval.typography import format_count, format_number
 
-# Half the width of the participation chart's diamond, in per cent of the bar track (1.6 mm of 95 mm).
-DIAMOND_HALF_WIDTH = 1.7
 # Tables and figures in the order the template shows them (the profile figure and the scores
 # table only where a level is shown), so that both are numbered from 1 without gaps.
 INSTITUTION_ORDER = ("fig-participation", "fig-profile", "tab-scores", "tab-needs")
@@ -26,17 +23,9 @@ INSTITUTION_ORDER = ("fig-participation", "fig-profile", "tab-scores", "tab-need
 
 def participation_rows(view: release_view.ReportCells, waves: dict) -> list[dict]:
     """The team's respondents per wave (not suppressed: the school knows who took part) and the
-    mean per school of the region, positioned for the HTML/CSS bar chart."""
-    rows = [{"key": p["wave"], "wave": waves[p["wave"]], "n": p["n"], "region_mean": p["region_mean"]}
+    mean per school of the region, both from the release view (drawn by report_figures)."""
+    return [{"key": p["wave"], "wave": waves[p["wave"]], "n": p["n"], "region_mean": p["region_mean"]}
             for p in release_view.participation(view, ("pre", "post", "followup"))]
-    # Bars scaled to the largest value: text stays text.
-    scale = max([p["n"] for p in rows] + [p["region_mean"] for p in rows] + [1]) * 1.1
-    for p in rows:
-        bar, marker = round(100 * p["n"] / scale, 2), round(100 * p["region_mean"] / scale, 2)
-        # The count goes after the bar, or after the region's diamond where that would cover it.
-        value_at = max(bar, marker + DIAMOND_HALF_WIDTH) if marker > bar - 2 * DIAMOND_HALF_WIDTH else bar
-        p.update(bar=bar, marker=marker, value_at=round(value_at, 2), region_text=None)
-    return rows
 
 
 def score_rows(view: release_view.ReportCells, codebook, t: dict, names: dict, lang: str) -> list[dict]:
@@ -55,31 +44,20 @@ def score_rows(view: release_view.ReportCells, codebook, t: dict, names: dict, l
     return rows
 
 
-def profile_chart(scores: pd.DataFrame, region: pd.DataFrame, domain_names: dict, lang: str) -> dict:
-    """Positions (per cent of the axis) of a school's profile chart, drawn in HTML/CSS by the
-    template: per domain the shown level's and the region's mean at entry (hollow) and exit
-    (filled), joined by a line, on a window of the 1-5 scale around the means (at least one
-    point wide, so that small changes stay visible)."""
-    values = pd.concat([scores["mean"], region["mean"]]).dropna()
-    low = max(1.0, math.floor((values.min() - 0.25) * 2) / 2)
-    high = min(5.0, max(low + 1.0, math.ceil((values.max() + 0.25) * 2) / 2))
-    step = 0.25 if high - low <= 1.5 else 0.5
-    position = lambda v: round(100 * (v - low) / (high - low), 2)  # noqa: E731
-    ticks = [{"pos": position(low + i * step), "text": format_number(low + i * step, lang, 2 if step < 0.5 else 1)}
-             for i in range(int(round((high - low) / step)) + 1)]
-    rows = []
-    for domain, name in domain_names.items():
-        series = []
-        for kind, frame in (("level", scores), ("region", region)):
-            means = frame[frame["domain"] == domain].set_index("wave")["mean"]
-            pre, post = means.get("pre"), means.get("post")
-            if pre is None or post is None or pd.isna(pre) or pd.isna(post):
-                continue
-            series.append({"kind": kind, "pre": position(pre), "post": position(post),
-                           "left": min(position(pre), position(post)), "width": abs(position(post) - position(pre))})
-        if series:
-            rows.append({"domain": name, "series": series})
-    return {"rows": rows, "ticks": ticks}
+def school_figures(participation: list[dict], shown: pd.DataFrame, region: pd.DataFrame, level: str, level_name: str,
+                   codebook, t: dict, names: dict, lang: str) -> dict:
+    """The school's participation figure and, where a level is shown, its profile (the shown
+    level's and the region's means at entry and exit on the study's common score axis)."""
+    ti = t["institution"]
+    series = profile_series(shown, region, list(codebook.domains)) if level != "none" else None
+    words = {"team": ti["legend_level"]["team"], "own": ti["legend_level"][level] if level != "none" else "",
+             "region": ti["region"],
+             "region_mean": ti["region_team_mean"], "pre": t["waves"]["pre"], "post": t["waves"]["post"],
+             "wave": t["col"]["wave"], "respondents": ti["col"]["n"], "mean_score": t["mean_score"],
+             "domain": t["col"]["domain"]}
+    captions = {"participation": ti["captions"]["participation"], "profile": ti["captions"]["profile"].format(level=level_name)}
+    return institution_figures(participation, series, {d: names["domain"][d] for d in codebook.domains}, words,
+                               captions, lang)
 
 
 def need_rows(view: release_view.ReportCells, names: dict, lang: str) -> list[dict]:
@@ -124,11 +102,9 @@ def institution_context(config: dict, tables: dict[str, pd.DataFrame], registry:
     level = view.level or "none"
     levels = level_names(t, municipality, cohort)
     scores = score_rows(view, codebook, t, names, lang)
-    figure = None
-    if level != "none":
-        figure = profile_chart(release_view.profile_means(view, "scores"),
-                               release_view.profile_means(view, "scores_region"),
-                               {d: names["domain"][d] for d in codebook.domains}, lang)
+    figs = school_figures(participation, release_view.profile_means(view, "scores"),
+                          release_view.profile_means(view, "scores_region"), level, levels[level], codebook, t,
+                          names, lang)
     needs = need_rows(view, names, lang)
     top_needs = [quote(row["area"], lang) for row in sorted(needs, key=lambda row: row["sort"])[:3] if row["sort"]]
     reading = [sentence.format(mark=mark, min_cell=min_cell) for sentence in ti["reading"]]
@@ -149,7 +125,8 @@ def institution_context(config: dict, tables: dict[str, pd.DataFrame], registry:
         "participation": participation, "no_participants": own.empty,
         "level": level, "level_name": levels[level],
         "level_sentence": level_sentence(level, participation, scores, min_cell, levels, t, protected),
-        "score_rows": scores, "any_score_hidden": any(not r["shown"] for r in scores), "figure": figure,
+        "score_rows": scores, "any_score_hidden": any(not r["shown"] for r in scores),
+        "figure": figs.get("profile"), "participation_figure": figs["participation"],
         "need_rows": needs, "settlement_schools": t["settlement_schools"][entry["settlement"]],
         "top_needs": top_needs,
         "any_need_hidden": any({mark, complementary} & {r["own"], r["similar"]} for r in needs),

@@ -13,6 +13,9 @@ from pathlib import Path
 
 import jinja2
 
+from dpo_eval.accessibility import DocumentInfo
+from dpo_eval.layout import render_report
+
 # Loggers whose INFO/DEBUG chatter (one line per font table read) would bury the real warnings.
 QUIET_LOGGERS = ("fontTools", "weasyprint.progress")
 
@@ -59,18 +62,18 @@ def fonttools_subsetting():
         fonts.harfbuzz_subset = saved
 
 
-def render_pdf(html: str, base_url: str | Path, iso_date: str, font_config=None, portable: bool = False) -> bytes:
-    """HTML -> PDF bytes, byte-stable: a document identifier derived from the content and font
-    timestamps from the report date. ``font_config`` (a WeasyPrint FontConfiguration) lets
+def render_pdf(html: str, base_url: str | Path, iso_date: str, font_config=None, portable: bool = False,
+               info: DocumentInfo | None = None, terms: dict | None = None) -> bytes:
+    """HTML -> tagged PDF bytes (``layout.render_report``: typeset by the rules of ``info``'s
+    language with the abbreviations ``terms`` expanded at first use, pages balanced, PDF/UA-1
+    with ``info`` as metadata), byte-stable: a document identifier derived from the content and
+    font timestamps from the report date. ``font_config`` (a WeasyPrint FontConfiguration) lets
     successive documents of one process share the fonts they load. ``portable``: fonts subset
     by fontTools whatever the system libraries (``fonttools_subsetting``), for PDFs that are
     rebuilt byte for byte on other machines."""
-    from weasyprint import HTML
-
     identifier = hashlib.sha256(html.encode("utf-8")).hexdigest()[:32].encode()
     with source_date_epoch(iso_date), (fonttools_subsetting() if portable else contextlib.nullcontext()):
-        return HTML(string=html, base_url=str(base_url)).write_pdf(pdf_identifier=identifier,
-                                                                   font_config=font_config)
+        return render_report(html, base_url, info, identifier, font_config, terms)
 
 
 def demo_secret_used(inputs: dict) -> bool:

@@ -1,0 +1,196 @@
+"""From a report's HTML to its tagged PDF: the typesetting pass, page balancing and PDF/UA output.
+
+``render_report`` is the one call a report renderer makes. Page balancing stands in for the
+page floats WeasyPrint lacks: a figure or a table that may not be split (``figure``,
+``div.block``) and does not fit at the foot of a page leaves the rest of that page empty. After
+each layout, the first page (but the document's last) emptier than ``MAX_EMPTY_SHARE`` whose
+next page opens with such an element gets it "floated" down: the element changes places with
+the paragraph, list or block after it, so that the text fills the page (as LaTeX floats figures
+and tables), or, for a table of many rows, may now be split (its header repeats on the next
+page). This repeats until no page qualifies or nothing more can be moved.
+"""
+
+from __future__ import annotations
+
+import logging
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from dpo_eval.accessibility import DocumentInfo, write_pdf
+from dpo_eval.typography import typeset_html
+
+MAX_EMPTY_SHARE = 0.40
+MAX_MOVES = 8
+# A table of at least this many body rows may be split across pages when that fills a page.
+SPLITTABLE_ROWS = 8
+INDEX_ATTRIBUTE = "data-flow-index"
+HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
+# How often one element may be floated down.
+MAX_MOVES_PER_ELEMENT = 3
+
+log = logging.getLogger("dpo_eval")
+
+
+def load_terms(i18n_dir: str | Path, lang: str) -> dict[str, str]:
+    """The abbreviations to expand at first use (reports/i18n/abbreviations.yaml), for ``lang``."""
+    path = Path(i18n_dir) / "abbreviations.yaml"
+    if not path.exists():
+        return {}
+    return dict(yaml.safe_load(path.read_text(encoding="utf-8")).get(lang, {}))
+
+
+@dataclass(frozen=True)
+class PageFill:
+    number: int          # 1-based
+    empty_share: float   # share of the page's content area below its last line
+    free: float          # that space, in CSS px
+    first: ET.Element | None  # the body-level element the page starts with
+    continued: bool      # the page starts inside an element begun on the page before
+
+
+def _body_children(page) -> list:
+    html_box = page._page_box.children[0]
+    body = next((child for child in getattr(html_box, "children", []) if child.element_tag == "body"), None)
+    return [c for c in body.children if c.element is not None] if body is not None else []
+
+
+def page_fill(document) -> list[PageFill]:
+    """How full each page of a rendered WeasyPrint document is (from its boxes)."""
+    fills, previous_last = [], None
+    for number, page in enumerate(document.pages, start=1):
+        box = page._page_box
+        top, height = box.content_box_y(), box.height
+        children = _body_children(page)
+        bottom = max((c.position_y + c.margin_height() for c in children), default=top)
+        first = children[0].element if children else None
+        free = max(0.0, top + height - bottom)
+        fills.append(PageFill(number, free / height, free, first, first is not None and first is previous_last))
+        previous_last = children[-1].element if children else None
+    return fills
+
+
+def element_heights(document) -> dict[str, float]:
+    """Height (CSS px, summed over its pages) of every body-level element, by its mark."""
+    heights: dict[str, float] = {}
+    for page in document.pages:
+        for child in _body_children(page):
+            index = child.element.get(INDEX_ATTRIBUTE)
+            if index is not None:
+                heights[index] = heights.get(index, 0.0) + child.margin_height()
+    return heights
+
+
+def _is_float(element: ET.Element) -> bool:
+    if element.tag == "figure":
+        return True
+    return element.tag == "div" and "block" in element.get("class", "").split()
+
+
+def _kind(element: ET.Element) -> str | None:
+    """"figure" or "table" for a float (by what it holds), else None."""
+    if element.tag == "figure" or (element.tag == "div" and element.find(".//img") is not None
+                                   and element.find(".//table") is None):
+        return "figure"
+    if element.tag == "table" or element.find(".//table") is not None:
+        return "table"
+    return None
+
+
+def _rows(element: ET.Element) -> int:
+    return sum(1 for body in element.iter("tbody") for row in body if row.tag == "tr")
+
+
+def _float_down(body: ET.Element, element: ET.Element, room: float, heights: dict[str, float]) -> bool:
+    """Move ``element`` down past the body-level elements after it that fit into ``room`` (at
+    least one, and never to just after a heading: a heading stays with the text under it), as a
+    float goes to the next page while the text after it fills this one; a long table that
+    cannot move may split instead. False when neither is possible."""
+    children = list(body)
+    index = children.index(element)
+    # A float never passes another of its kind: figures and tables keep their numbered order.
+    kind = _kind(element)
+    last = next((i for i in range(index + 1, len(children)) if _kind(children[i]) == kind), len(children))
+    children = children[:last]
+    target, used = index + 1, 0.0
+    while target < len(children):
+        used += heights.get(children[target].get(INDEX_ATTRIBUTE), 0.0)
+        target += 1
+        if children[target - 1].tag in HEADINGS:
+            continue
+        if target >= len(children) or used + heights.get(children[target].get(INDEX_ATTRIBUTE), 0.0) > room:
+            break
+    if target > index + 1 and children[target - 1].tag not in HEADINGS:
+        body.remove(element)
+        body.insert(target - 1, element)
+        return True
+    if element.tag == "div" and _rows(element) >= SPLITTABLE_ROWS and "split" not in element.get("class", ""):
+        element.set("class", element.get("class", "") + " split")
+        return True
+    return False
+
+
+def _number_children(body: ET.Element) -> list[ET.Element]:
+    """Mark each body-level element with its position: the rendered document is parsed from
+    the serialised tree, so its elements are matched to the tree's by this mark."""
+    children = list(body)
+    for index, child in enumerate(children):
+        child.set(INDEX_ATTRIBUTE, str(index))
+    return children
+
+
+def balance(root: ET.Element, render) -> object:
+    """Render ``root`` with ``render`` (tree -> WeasyPrint document) and float elements down
+    until no page but the last is emptier than ``MAX_EMPTY_SHARE``; returns the last document."""
+    body = root.find("body")
+    children = _number_children(body)
+    document = render(root)
+    moves: dict[int, int] = {}
+    for _ in range(MAX_MOVES):
+        candidate = None
+        fills = page_fill(document)
+        for page, following in zip(fills, fills[1:]):
+            index = following.first.get(INDEX_ATTRIBUTE) if following.first is not None else None
+            if page.empty_share <= MAX_EMPTY_SHARE or index is None or following.continued:
+                continue
+            element = children[int(index)]
+            if _is_float(element) and moves.get(id(element), 0) < MAX_MOVES_PER_ELEMENT:
+                candidate, room = element, page.free
+                break
+        if candidate is None:
+            break
+        moves[id(candidate)] = moves.get(id(candidate), 0) + 1
+        if not _float_down(body, candidate, room, element_heights(document)):
+            continue
+        children = _number_children(body)
+        document = render(root)
+    return document
+
+
+def render_report(html: str, base_url: str | Path, info: DocumentInfo | None, identifier: bytes, font_config=None,
+                  terms: dict[str, str] | None = None, balanced: bool = True, tagged: bool = True) -> bytes:
+    """A report's HTML as tagged PDF bytes: typeset by the rules of its language
+    (``typeset_html``, with the abbreviations ``terms`` expanded at first use), pages balanced
+    (``balance``), written as PDF/UA-1 with ``info`` as its metadata (None: neither typeset
+    nor given other metadata than the HTML's own)."""
+    import tinyhtml5
+    from weasyprint import HTML
+
+    markup = typeset_html(html, info.lang, terms) if info is not None else html
+    if not balanced:
+        return write_pdf(HTML(string=markup, base_url=str(base_url)), info, identifier, font_config, tagged=tagged)
+    root = tinyhtml5.parse(markup, namespace_html_elements=False)
+    state = {}
+
+    def render(tree: ET.Element):
+        state["html"] = HTML(string=_serialise(tree), base_url=str(base_url))
+        return state["html"].render(font_config=font_config)
+
+    document = balance(root, render)
+    return write_pdf(state["html"], info, identifier, font_config, tagged=tagged, document=document)
+
+
+def _serialise(root: ET.Element) -> str:
+    return "<!DOCTYPE html>\n" + ET.tostring(root, encoding="unicode", method="html")

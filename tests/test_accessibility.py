@@ -1,0 +1,186 @@
+"""Tagged PDFs (PDF/UA-1): structure tree, alternative texts of figures, language, title and
+authors; figure labels found by pdftotext; no line of a Russian report ending with a one-letter
+word; no page but the last more than 40 % empty (measured on the rendered page images)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pikepdf
+import pytest
+import yaml
+from PIL import Image
+
+from dpo_eval import figures
+from dpo_eval.accessibility import DocumentInfo, formula_text, organisations, pdf_options
+from dpo_eval.layout import MAX_EMPTY_SHARE, render_report
+from dpo_eval.typography import SHORT_WORDS
+
+from conftest import REPO
+
+needs_poppler = pytest.mark.requires_tool("pdftotext")
+ONE_LETTER = tuple(w for w in SHORT_WORDS["ru"] if len(w) == 1)
+
+
+def structure_problems(pdf: bytes | Path) -> list[str]:
+    """What keeps a PDF from being read by a screen reader: no structure tree, not marked as
+    tagged, no language or title, a figure without alternative text."""
+    problems = []
+    with pikepdf.open(pdf if isinstance(pdf, Path) else __import__("io").BytesIO(pdf)) as document:
+        root = document.Root
+        if "/StructTreeRoot" not in root:
+            return ["no structure tree"]
+        if not bool(root.get("/MarkInfo", {}).get("/Marked", False)):
+            problems.append("not marked as tagged")
+        if not str(root.get("/Lang", "")):
+            problems.append("no document language")
+        if not str(document.docinfo.get("/Title", "")):
+            problems.append("no title")
+        kinds: dict[str, int] = {}
+        stack = [root.StructTreeRoot]
+        while stack:
+            node = stack.pop()
+            kind = str(node.get("/S", ""))
+            kinds[kind] = kinds.get(kind, 0) + 1
+            if kind == "/Figure" and not str(node.get("/Alt", "")).strip():
+                problems.append("figure without alternative text")
+            kids = node.get("/K")
+            if isinstance(kids, pikepdf.Array):
+                stack.extend(k for k in kids if isinstance(k, pikepdf.Dictionary))
+            elif isinstance(kids, pikepdf.Dictionary):
+                stack.append(kids)
+        for required in ("/H1", "/P"):
+            if required not in kinds:
+                problems.append(f"no {required[1:]} element")
+    return problems
+
+
+def page_empty_shares(pdf: Path, dpi: int = 30) -> list[float]:
+    """Per page, the share of the content area (inside the 22 mm top and 20 mm bottom margins)
+    below its last inked row, from the pdftoppm image of the page."""
+    folder = pdf.parent / f".{pdf.stem}.pages"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    try:
+        subprocess.run([shutil.which("pdftoppm"), "-r", str(dpi), "-gray", "-png", str(pdf), str(folder / "p")],
+                       check=True)
+        shares = []
+        for image in sorted(folder.glob("p-*.png"), key=lambda p: int(p.stem.split("-")[1])):
+            pixels = np.asarray(Image.open(image).convert("L"))
+            per_mm = pixels.shape[0] / 297
+            body = pixels[int(22 * per_mm):int((297 - 20) * per_mm)]
+            inked = np.nonzero((body < 200).any(axis=1))[0]
+            shares.append(1 - (inked.max() + 1 if len(inked) else 0) / body.shape[0])
+        return shares
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def pdf_lines(pdf: Path) -> list[str]:
+    text = subprocess.run([shutil.which("pdftotext"), str(pdf), "-"], capture_output=True, check=True,
+                          text=True).stdout
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def lines_ending_in_one_letter_word(lines: list[str]) -> list[str]:
+    pattern = re.compile(rf"(?:^|\s)(?:{'|'.join(ONE_LETTER)})$", re.IGNORECASE)
+    return [line for line in lines if pattern.search(line)]
+
+
+# --------------------------------------------------------------------------- units
+
+@pytest.mark.parametrize("tex,text", [
+    (r"t = \hat\beta_3 / \mathrm{SE}(\hat\beta_3)", "t = β̂₃ / SE(β̂₃)"),
+    (r"u_j \sim N(0,\ \sigma^2_u)", "uⱼ ~ N(0, σ²ᵤ)"),
+    (r"c_P = 1 - \frac{3}{4 (n_P + n_C - 2) - 1}", "c_P = 1 − 3/(4 (n_P + n_C − 2) − 1)"),
+    (r"\bar M_{0,P}", "M̄_(0,P)"),
+    (r"y_{ijt} = \beta_0 + \gamma^{\top} x_{ij}", "yᵢⱼₜ = β₀ + γᵀ xᵢⱼ"),
+])
+def test_formula_text_alternative(tex, text):
+    assert formula_text(tex) == text
+
+
+def test_authors_are_the_organisations_of_the_configuration(demo_config):
+    assert organisations(demo_config, "ru") == ("Амурский гуманитарно-педагогический государственный университет",
+                                                "Хабаровский краевой институт развития образования")
+    assert organisations(demo_config, "en")[0] == "Amur Humanitarian-Pedagogical State University"
+    assert pdf_options(b"x")["pdf_variant"] == "pdf/ua-1"
+
+
+SAMPLE = """<!DOCTYPE html><html lang="ru"><head><meta charset="utf-8"><title>Отчёт</title><style>
+@font-face {{ font-family: "Report Sans"; src: url("../fonts/DejaVuSans.ttf"); }}
+html {{ font-family: "Report Sans"; }} img {{ max-width: 100%; }}</style></head><body>
+<h1>Отчёт о программе</h1><p>Прирост больше на 0,33 балла в группе программы и в школах.</p>
+<figure><img src="{image}" alt="{alt}"><figcaption>Рисунок 1. Разность разностей</figcaption></figure>
+<table><thead><tr><th>Группа</th><th>Оценка</th></tr></thead><tbody><tr><td>Универсальные</td><td>0,33</td></tr></tbody></table>
+</body></html>"""
+
+
+def sample_pdf(alt: str = "Разность разностей: 0,33 [0,18; 0,47]", tagged: bool = True) -> bytes:
+    import pandas as pd
+
+    from dpo_eval.report_figures import svg_uri as svg_image
+
+    rows = pd.DataFrame({"label": ["Универсальные компетенции"], "estimate": [0.33], "conf_low": [0.18],
+                         "conf_high": [0.47]})
+    image = svg_image(figures.forest_plot(rows, "label", "нет различий", "Разность разностей, баллы", "ru"))
+    info = DocumentInfo("Отчёт", "ru", ("АмГПГУ", "ХК ИРО"))
+    return render_report(SAMPLE.format(image=image, alt=alt), REPO / "reports" / "templates", info, b"sample",
+                         tagged=tagged)
+
+
+def test_a_tagged_report_passes_the_structure_check_and_an_untagged_one_fails():
+    assert structure_problems(sample_pdf()) == []
+    assert structure_problems(sample_pdf(tagged=False)) == ["no structure tree"]
+    assert "figure without alternative text" in structure_problems(sample_pdf(alt=""))
+    with pikepdf.open(__import__("io").BytesIO(sample_pdf())) as document:
+        assert str(document.Root.Lang) == "ru"
+        assert str(document.docinfo.Author) == "АмГПГУ, ХК ИРО"
+
+
+# --------------------------------------------------------------------------- the demo study
+
+def demo_reports(demo_run: Path) -> list[Path]:
+    reports = demo_run / "results" / "reports"
+    return [reports / "evaluation.ru.pdf", reports / "evaluation.en.pdf",
+            *sorted((reports / "institutions").glob("*.pdf"))]
+
+
+@pytest.mark.pipeline
+@needs_poppler
+def test_every_report_of_the_demo_is_tagged_with_language_title_and_alternative_texts(demo_run):
+    for path in demo_reports(demo_run):
+        assert structure_problems(path) == [], path.name
+        with pikepdf.open(path) as document:
+            assert str(document.Root.Lang) in ("ru", "en"), path.name
+            assert "dpo_eval" not in str(document.docinfo.get("/Author", "")), path.name
+
+
+@pytest.mark.pipeline
+@needs_poppler
+def test_figure_labels_are_text_and_no_russian_line_ends_with_a_one_letter_word(demo_run):
+    for lang in ("ru", "en"):
+        strings = yaml.safe_load((REPO / "reports" / "i18n" / f"{lang}.yaml").read_text(encoding="utf-8"))
+        codebook = yaml.safe_load((REPO / "config" / "codebook.yaml").read_text(encoding="utf-8"))
+        text = " ".join(pdf_lines(demo_run / "results" / "reports" / f"evaluation.{lang}.pdf"))
+        text = re.sub(r"\s+", " ", text.replace("\u00a0", " ").replace("\u202f", " "))
+        # Words only the figures carry: axis titles, the needs scale's labels, the flow diagram's boxes.
+        labels = [*strings["figure_axes"].values(), strings["flow_words"]["careless"], strings["did_axis"],
+                  *(point[lang] for point in codebook["scales"]["importance5"].values())]
+        for label in labels:
+            assert re.sub(r"\s+", " ", label) in text, (lang, label)
+    ru = pdf_lines(demo_run / "results" / "reports" / "evaluation.ru.pdf")
+    assert lines_ending_in_one_letter_word(ru) == []
+    assert lines_ending_in_one_letter_word(["сотрудничество с", "вузом"]) == ["сотрудничество с"]
+
+
+@pytest.mark.pipeline
+@needs_poppler
+def test_no_page_but_the_last_is_more_than_40_percent_empty(demo_run):
+    for path in demo_reports(demo_run):
+        shares = page_empty_shares(path)
+        assert all(share <= MAX_EMPTY_SHARE for share in shares[:-1]), (path.name, [round(s, 2) for s in shares])
