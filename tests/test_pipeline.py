@@ -57,8 +57,8 @@ def result_digests(project: Path) -> dict[str, str]:
 # The log of every job of a run of the demo study (every rule has `log:`).
 EXPECTED_LOGS = {
     "ingest.log", "ingest_needs.log", "input_manifest.log", "score.log", "reliability.log",
-    "needs_analysis.log", "fit_combined.log", "collect_models.log", "institution_reports.log",
-    "institution_report_batch/0.log",
+    "needs_analysis.log", "invariance.log", "fit_combined.log", "collect_models.log",
+    "disclosure_control.log", "institution_reports.log", "institution_report_batch/0.log",
     "data_dictionary.log", "reproduction_package.log", "open_data_package.log", "outbox.log",
     *(f"fit_domain/{d}.log" for d in ("universal", "professional", "subject_methodical")),
     *(f"evaluation_report/{lang}.log" for lang in ("ru", "en")),
