@@ -184,3 +184,25 @@ def test_no_page_but_the_last_is_more_than_40_percent_empty(demo_run):
     for path in demo_reports(demo_run):
         shares = page_empty_shares(path)
         assert all(share <= MAX_EMPTY_SHARE for share in shares[:-1]), (path.name, [round(s, 2) for s in shares])
+
+
+TABLE_HTML = ("<html lang=ru><body><table><tr><th>A</th><th>B</th></tr>"
+              "<tr><td>1</td><td>2</td></tr></table></body></html>")
+RENDER_IN_A_NEW_PROCESS = """
+import sys
+from weasyprint import HTML
+from dpo_eval.accessibility import DocumentInfo, write_pdf
+info = DocumentInfo("t", "ru", ("x",))
+sys.stdout.buffer.write(write_pdf(HTML(string=sys.argv[1]), info, b"0123456789abcdef"))
+"""
+
+
+def test_a_tagged_table_is_the_same_bytes_in_another_process():
+    """WeasyPrint names header cells by their memory address; two processes (two Slurm jobs, two
+    runs) must still write the same bytes."""
+    import subprocess
+    import sys
+
+    runs = [subprocess.run([sys.executable, "-c", RENDER_IN_A_NEW_PROCESS, TABLE_HTML], capture_output=True,
+                           check=True).stdout for _ in range(2)]
+    assert runs[0].startswith(b"%PDF-") and runs[0] == runs[1]

@@ -12,6 +12,7 @@ from which every report is rebuilt byte for byte instead.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 
@@ -60,7 +61,39 @@ def write_pdf(html, info: DocumentInfo | None, identifier: bytes, font_config=No
     document.metadata.generator = "dpo_eval"
     options = pdf_options(identifier, tagged=tagged)
     options.pop("font_config")
-    return document.write_pdf(**options)
+    with stable_structure_ids():
+        return document.write_pdf(**options)
+
+
+class _SequentialIds:
+    """Stands in for ``id()`` in WeasyPrint's tagging: numbers objects in the order they are
+    first seen (the boxes' order in the document), instead of their memory addresses."""
+
+    def __init__(self) -> None:
+        self.numbers: dict[int, int] = {}
+        self.alive: list[object] = []  # keeps every numbered object alive: addresses stay unique
+
+    def __call__(self, obj: object) -> int:
+        key = id(obj)
+        if key not in self.numbers:
+            self.numbers[key] = len(self.numbers) + 1
+            self.alive.append(obj)
+        return self.numbers[key]
+
+
+@contextlib.contextmanager
+def stable_structure_ids():
+    """WeasyPrint 66 names table header cells in the structure tree by ``id(box)``, a memory
+    address that differs between processes, so the same report came out with other bytes in
+    another process (a Slurm job, a second run). During one ``write_pdf`` the ids are replaced by
+    sequence numbers in document order: the same document gives the same bytes."""
+    from weasyprint.pdf import tags
+
+    tags.id = _SequentialIds()
+    try:
+        yield
+    finally:
+        del tags.id
 
 
 # --------------------------------------------------------------------------- formulas as text
