@@ -182,6 +182,7 @@ CONFIG_READERS: dict[str, tuple[set[str], object]] = {
     "cleaning.invalid_covariates": ({"ingest"}, _toggle("error", "missing")),
     "cleaning.code_collisions": ({"ingest"}, _toggle("error", "separate")),
     "cleaning.cohort_conflicts": ({"ingest"}, _toggle("error", "first")),
+    "cleaning.without_cohort": ({"ingest"}, _toggle("exclude", "error")),
     "cleaning": ({"ingest"}, None),
     "pseudonymisation.secret_file": ({"ingest", "ingest_needs"},
                                      lambda value: "/nonexistent/secret" if value is None else None),
