@@ -227,7 +227,8 @@ def test_small_study_report_never_puts_an_interval_off_zero_next_to_not_signific
     assert len(sentences) == 3, sentences
     for sentence in sentences:
         low, high = (float(v.replace("−", "-").replace(",", "."))
-                     for v in re.search(r"ДИ с поправкой Холма: (−?\d+,\d+); (−?\d+,\d+)", sentence).groups())
+                     for v in re.search(r"ДИ (?:\(доверительный интервал\) )?с поправкой Холма: (−?\d+,\d+); (−?\d+,\d+)",
+                               sentence).groups())
         assert (low <= 0 <= high) == ("не значимо" in sentence), sentence
     assert "повысила" not in flat and "не подтверждается" not in flat
     # The second generated study of the release audit (tests/test_disclosure.py): the run built
