@@ -367,7 +367,7 @@ def test_editing_each_package_module_reruns_exactly_the_rules_that_run_it(demo_r
                      for p in (demo_run / "src" / "dpo_eval").rglob("*")
                      if p.suffix in (".py", ".yaml") and "__pycache__" not in p.parts)
     # Data files read by a rule (not imported): the data dictionary's specification.
-    readers_of_data = {"src/dpo_eval/data_dictionary.yaml": {"data_dictionary"}}
+    readers_of_data = {"src/dpo_eval/core/data_dictionary.yaml": {"data_dictionary"}}
     expected = {}
     for module in package:
         # Rules of the default target's DAG (not `send`, which a run never includes).
@@ -382,11 +382,11 @@ def test_editing_each_package_module_reruns_exactly_the_rules_that_run_it(demo_r
     assert not wrong, json.dumps(wrong, indent=1)
     # Spot checks of the derivation itself.
     assert "fit_domain" in expected["src/dpo_eval/analysis/lmm/optimisation.py"] and "ingest" not in expected["src/dpo_eval/analysis/lmm/optimisation.py"]
-    assert "score" in expected["src/dpo_eval/codebook.py"] and "reliability" in expected["src/dpo_eval/codebook.py"]
+    assert "score" in expected["src/dpo_eval/core/codebook.py"] and "reliability" in expected["src/dpo_eval/core/codebook.py"]
     generator = [module for module in package if module.startswith("src/dpo_eval/simulate/")]
     assert generator and all(expected[module] == expected_rules(dag, {"evaluation_report"})
                              for module in generator)
-    assert planned["src/dpo_eval/models.py"]["fit_domain"] == 3
+    assert planned["src/dpo_eval/analysis/models.py"]["fit_domain"] == 3
 
 
 # --------------------------------------------------------------------------- withdrawn institution
@@ -397,8 +397,8 @@ INSTITUTION_HEADERS = ("Образовательная организация", 
 def drop_rows_of(path: Path, name: str, sheet: str | None = None) -> int:
     """Remove from a raw export every row whose institution is ``name`` (compared as ingest
     compares them); returns how many rows were removed."""
-    from dpo_eval.readers import read_export
-    from dpo_eval.text import fold
+    from dpo_eval.core.readers import read_export
+    from dpo_eval.core.text import fold
 
     table = read_export(path, sheet)
     column = next(c for c in table.frame.columns if fold(c) in {fold(h) for h in INSTITUTION_HEADERS})

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from dpo_eval.codebook import load_codebook
+from dpo_eval.core.codebook import load_codebook
 from dpo_eval.ingest import ingest_competencies, ingest_needs
-from dpo_eval.registry import load_registry
-from dpo_eval.io import sha256_file, write_outputs
-from dpo_eval.pseudonymise import load_secret, pseudonymisation_record
-from dpo_eval.settings import IngestSettings, NeedsIngestSettings
+from dpo_eval.core.registry import load_registry
+from dpo_eval.core.io import sha256_file, write_outputs
+from dpo_eval.ingest.pseudonymise import load_secret, pseudonymisation_record
+from dpo_eval.core.settings import IngestSettings, NeedsIngestSettings
 
 log = logging.getLogger("dpo_eval")
 

@@ -7,8 +7,8 @@ import hmac
 import os
 from pathlib import Path
 
-from dpo_eval.errors import UserError
-from dpo_eval.io import sha256_file
+from dpo_eval.core.errors import UserError
+from dpo_eval.core.io import sha256_file
 
 # Used only when the config says allow_demo_secret: true AND every raw input is a file of the
 # bundled demo study. Keys made with it are reproducible by anyone (the secret is in the source)
@@ -21,7 +21,7 @@ DEMO_STUDY_SHA256 = {
     "followup_excel_ru.csv": "3fcf6f68f09ed97d5bf82346793e0be71d99d86829846a706f838ab925bed2ec",
     "institutions.csv": "e32ea8863736eedc06fb6fff903373929e8de9d3d7e278793ac8c1d0a64fb2e8",
     "needs_assessment_google.csv": "5def182dc2ce2b0f3166911ad2c6020124b161580f354d37027e6e480000ad19",
-    "post_exit_yandex.xlsx": "70aa120380f55e04094098acb6b7b3d3a9d6377ca6062371f4b37c9ce6415ab6",
+    "post_exit_yandex.xlsx": "89c0345e0ea889fe90c2f2953397cd8d1ea268444064b2fcc28e3b42439b4d4c",
     "pre_entry_google.csv": "40aa232a56f36aceebf574ed6320121c137adbaa79fb6f2ee91575afef3e4520",
 }
 
