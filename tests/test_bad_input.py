@@ -620,7 +620,7 @@ def test_needs_survey_columns_are_checked_too(study, tmp_path):
     outputs = {"needs": str(tmp_path / "results" / "needs.csv"),
                "needs_formats": str(tmp_path / "results" / "needs_formats.csv")}
     with pytest.raises(UserError) as error:
-        ingest_step.ingest_needs_survey(NeedsIngestSettings.from_config(config), config["registry"],
+        ingest_step.ingest_needs(NeedsIngestSettings.from_config(config), config["registry"],
                                         config["codebook"], outputs, results_dir=tmp_path / "results")
     assert (f"needs_assessment_google.csv, row 1: no column for need area nd_projects "
             f"'Проектное управление' (closest header found: '{new}')") in str(error.value)

@@ -135,7 +135,7 @@ def _ingest(report: Report, config: dict, folder: Path) -> dict | None:
     with _secret_for_check(report, settings, needs_settings.needs["files"], config["registry"]):
         report.attempt(ingest_rules.ingest, settings, config["registry"], config["codebook"], outputs,
                        "results", Path.cwd())
-        report.attempt(ingest_rules.ingest_needs_survey, needs_settings, config["registry"],
+        report.attempt(ingest_rules.ingest_needs, needs_settings, config["registry"],
                        config["codebook"], needs, "results", Path.cwd())
     done = outputs["responses"].exists() and needs["needs"].exists()
     return {**outputs, **needs} if done else None

@@ -52,7 +52,7 @@ def input_manifest(files: list[str], output: str | Path) -> None:
                                          for f in sorted(set(map(str, files)))])})
 
 
-def ingest_needs_survey(settings: NeedsIngestSettings, registry: str | Path, codebook: str | Path,
+def ingest_needs(settings: NeedsIngestSettings, registry: str | Path, codebook: str | Path,
                         output: dict, results_dir: str | Path = "results",
                         repo_dir: str | Path | None = None) -> None:
     """Raw needs-assessment export -> pseudonymised importance ratings and preferred formats."""

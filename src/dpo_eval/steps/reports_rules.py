@@ -35,7 +35,7 @@ def institution_report_batch(settings: InstitutionReportSettings, inputs: dict, 
                                      threads, institutions=list(schools))
 
 
-def gather_institution_reports(batch_dirs: list[str], output_dir: str | Path) -> list[str]:
+def institution_reports(batch_dirs: list[str], output_dir: str | Path) -> list[str]:
     """The batches' reports and index rows as one folder (results/reports/institutions)."""
     return report_batches.gather_institution_reports(batch_dirs, output_dir)
 
