@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from dpo_eval.config import load_yaml
-from dpo_eval.errors import exit_on_user_error
+from dpo_eval.core.config import load_yaml
+from dpo_eval.core.errors import exit_on_user_error
 
 # Snakemake reports a YAML syntax error without its place: read the file first to name the line.
 if Path("config/config.yaml").exists():

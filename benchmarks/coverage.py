@@ -4,7 +4,7 @@ intervals of the difference-in-differences and the type I error at a true zero e
 The same study as the workflow ``workflow/simulation.smk`` (target ``simulation``, one job per
 batch of studies; see README.md), in one process pool: each replicate is a full study written by
 the seeded generator (60 schools, ~250 participants, the demo design) and analysed by the
-pipeline's own functions (``dpo_eval.simulation_study``).
+pipeline's own functions (``dpo_eval.simulation_studies.coverage``).
 
     python benchmarks/coverage.py --studies 500 --workers 2
 
@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 import pandas as pd  # noqa: E402
 
-from dpo_eval import simulation_study as study  # noqa: E402
+from dpo_eval.simulation_studies import coverage as study  # noqa: E402
 
 CONDITIONS = {"effects": 1.0, "null": 0.0}
 

@@ -4,7 +4,7 @@
 
 For each size: a study of that many schools (teams of 1 to 8 respondents per domain and wave,
 municipalities of 10 schools, two cohorts, a needs survey), every school report's cells built
-and controlled with dpo_eval.release_cells.control_release (the school reports; the evaluation
+and controlled with dpo_eval.release.cells.control_release (the school reports; the evaluation
 report adds a fixed ~1,500 cells), and, up to --audit-max schools, the same release checked by
 the independent pairwise audit of the tests (tests/release_audit.py, quadratic in the groups of a
 domain and wave) side by side: the violations both find (0 after control) and their times.
@@ -25,8 +25,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "tests"))
 
-from dpo_eval.release import manifest  # noqa: E402
-from dpo_eval.release_cells import control_release  # noqa: E402
+from dpo_eval.release.manifest import manifest  # noqa: E402
+from dpo_eval.release.cells import control_release  # noqa: E402
 
 DOMAINS = ("universal", "professional", "subject_methodical", "communication")
 

@@ -46,7 +46,7 @@ _INGEST = r"""
 import json, resource, sys, time
 from pathlib import Path
 import yaml
-from dpo_eval.codebook import load_codebook
+from dpo_eval.core.codebook import load_codebook
 from dpo_eval.ingest import ingest_competencies, load_registry
 config = yaml.safe_load(Path(sys.argv[1]).read_text(encoding="utf-8"))
 start = time.perf_counter()

@@ -4,7 +4,7 @@
 
 For the demo study and for a generated study of ``--schools`` schools (seed 500, 16
 municipalities, as the resources table of README.md), the competency exports are ingested in
-process, then the pipeline's ``invariance`` step (``dpo_eval.steps.analysis.invariance``: reading
+process, then the pipeline's ``invariance`` step (``dpo_eval.steps.analysis_rules.invariance``: reading
 responses.csv, every domain for all participants and per cohort, the partial-invariance search,
 writing both tables) is timed, wall and CPU. lavaan fits the same models (every domain and group
 the step fitted, with the items the step freed) through tests/reference/invariance_lavaan.R;
@@ -32,12 +32,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from dpo_eval.analysis import invariance as inv  # noqa: E402
-from dpo_eval.codebook import load_codebook  # noqa: E402
+from dpo_eval.core.codebook import load_codebook  # noqa: E402
 from dpo_eval.ingest import ingest_competencies  # noqa: E402
-from dpo_eval.registry import load_registry  # noqa: E402
-from dpo_eval.pseudonymise import DEMO_SECRET  # noqa: E402
-from dpo_eval.settings import InvarianceSettings  # noqa: E402
-from dpo_eval.simulation_study import study_config  # noqa: E402
+from dpo_eval.core.registry import load_registry  # noqa: E402
+from dpo_eval.ingest.pseudonymise import DEMO_SECRET  # noqa: E402
+from dpo_eval.core.settings import InvarianceSettings  # noqa: E402
+from dpo_eval.simulation_studies.coverage import study_config  # noqa: E402
 from dpo_eval.steps import analysis  # noqa: E402
 
 LAVAAN_SCRIPT = REPO / "tests" / "reference" / "invariance_lavaan.R"

@@ -3,7 +3,7 @@
 Generates model frames in the layout of ``results/models/{domain}.frame.csv`` (columns y,
 institution, participant, x_1..x_p: intercept, post, program, post:program, two role dummies,
 centred years and its missing indicator), fits each with the project's command line
-(``python -m dpo_eval.models fit``) and, when Rscript with lme4 and lmerTest is available, with
+(``python -m dpo_eval.analysis.models fit``) and, when Rscript with lme4 and lmerTest is available, with
 ``tests/reference/lmer_crosscheck.R`` on the same file in the same run, one after the other
 (alternating, ``--repeats`` times).
 
@@ -135,7 +135,7 @@ def run_process(command: list[str]) -> tuple[float, float, str]:
 
 def run_project(frame_csv: Path, out_csv: Path) -> dict:
     """The project's command line: whole-process and fit seconds, peak memory in MB."""
-    seconds, memory, stderr = run_process([sys.executable, "-m", "dpo_eval.models", "fit", str(frame_csv),
+    seconds, memory, stderr = run_process([sys.executable, "-m", "dpo_eval.analysis.models", "fit", str(frame_csv),
                                            str(out_csv)])
     fit = float(re.search(r"fit and Satterthwaite df ([0-9.]+) s", stderr).group(1))
     return {"whole": seconds, "fit": fit, "memory": memory}

@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO / "src"))
 from test_accessibility import (lines_ending_in_one_letter_word, page_empty_shares, pdf_lines,  # noqa: E402
                                 structure_problems)
 
-from dpo_eval.layout import MAX_EMPTY_SHARE  # noqa: E402
+from dpo_eval.reporting.layout import MAX_EMPTY_SHARE  # noqa: E402
 
 PROJECT_ITEMS = ("Snakefile", "workflow", "config", "reports", "src", "requirements.lock", "requirements.in",
                  "environment.yml", "pyproject.toml")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 MUTANTS = {k: v for k, v in {
-    "Holm replaced by the unadjusted p": ("dpo_eval/multiplicity.py",
+    "Holm replaced by the unadjusted p": ("dpo_eval/analysis/multiplicity.py",
         "        adjusted[valid] = result\n", "        adjusted[valid] = values\n"),
     "estimability check removed": ("dpo_eval/reporting/findings.py",
         "    if not estimable:\n        return NOT_ESTIMABLE\n", ""),
@@ -21,9 +21,9 @@ MUTANTS = {k: v for k, v in {
         "    if converged is not None and not bool(converged):\n        return NOT_CONVERGED\n", ""),
     "sensitivity judged on unadjusted p": ("dpo_eval/reporting/findings.py",
         'decide(r["estimate"], r["p_holm"])', 'decide(r["estimate"], r["p_value"])'),
-    "interval not Holm-consistent (unadjusted)": ("dpo_eval/multiplicity.py",
+    "interval not Holm-consistent (unadjusted)": ("dpo_eval/analysis/multiplicity.py",
         "    quantile = stats.t.ppf(1 - alpha / (2 * factor)", "    quantile = stats.t.ppf(1 - alpha / 2 + 0 * factor"),
-    "significance predicate <= instead of <": ("dpo_eval/multiplicity.py",
+    "significance predicate <= instead of <": ("dpo_eval/analysis/multiplicity.py",
         "return bool(p_value is not None and not pd.isna(p_value) and p_value < alpha)",
         "return bool(p_value is not None and not pd.isna(p_value) and p_value <= alpha)"),
     "persists said without a primary gain": ("dpo_eval/reporting/sentences.py",

@@ -15,10 +15,10 @@ import pytest
 import yaml
 from PIL import Image
 
-from dpo_eval import figures
-from dpo_eval.accessibility import DocumentInfo, formula_text, organisations, pdf_options
-from dpo_eval.layout import MAX_EMPTY_SHARE, render_report
-from dpo_eval.typography import SHORT_WORDS
+from dpo_eval.reporting import figures
+from dpo_eval.reporting.accessibility import DocumentInfo, formula_text, organisations, pdf_options
+from dpo_eval.reporting.layout import MAX_EMPTY_SHARE, render_report
+from dpo_eval.reporting.typography import SHORT_WORDS
 
 from conftest import REPO
 
@@ -123,7 +123,7 @@ html {{ font-family: "Report Sans"; }} img {{ max-width: 100%; }}</style></head>
 def sample_pdf(alt: str = "Разность разностей: 0,33 [0,18; 0,47]", tagged: bool = True) -> bytes:
     import pandas as pd
 
-    from dpo_eval.report_figures import svg_uri as svg_image
+    from dpo_eval.reporting.report_figures import svg_uri as svg_image
 
     rows = pd.DataFrame({"label": ["Универсальные компетенции"], "estimate": [0.33], "conf_low": [0.18],
                          "conf_high": [0.47]})
@@ -191,7 +191,7 @@ TABLE_HTML = ("<html lang=ru><body><table><tr><th>A</th><th>B</th></tr>"
 RENDER_IN_A_NEW_PROCESS = """
 import sys
 from weasyprint import HTML
-from dpo_eval.accessibility import DocumentInfo, write_pdf
+from dpo_eval.reporting.accessibility import DocumentInfo, write_pdf
 info = DocumentInfo("t", "ru", ("x",))
 sys.stdout.buffer.write(write_pdf(HTML(string=sys.argv[1]), info, b"0123456789abcdef"))
 """

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dpo_eval import models
+from dpo_eval.analysis import models
 from dpo_eval.analysis.lmm import optimisation
-from dpo_eval.needs import group_differences, importance_summary
-from dpo_eval.settings import DomainModelSettings
-from dpo_eval.steps import analysis as analysis_step
+from dpo_eval.analysis.needs import group_differences, importance_summary
+from dpo_eval.core.settings import DomainModelSettings
+from dpo_eval.steps import analysis_rules as analysis_step
 
 COVARIATES = ["role", "years_in_management"]
 

@@ -14,15 +14,15 @@ import pytest
 import yaml
 
 from conftest import REPO, copy_project, run_snakemake, use_test_secret, with_test_secret
-from dpo_eval import readers
-from dpo_eval.codebook import load_codebook
-from dpo_eval.codes import normalise_code
-from dpo_eval.config import ConfigError
-from dpo_eval.registry import load_recipients
-from dpo_eval.errors import UserError
-from dpo_eval.registry import load_registry
-from dpo_eval.settings import IngestSettings, NeedsIngestSettings
-from dpo_eval.steps import ingest as ingest_step
+from dpo_eval.core import readers
+from dpo_eval.core.codebook import load_codebook
+from dpo_eval.ingest.codes import normalise_code
+from dpo_eval.core.config import ConfigError
+from dpo_eval.core.registry import load_recipients
+from dpo_eval.core.errors import UserError
+from dpo_eval.core.registry import load_registry
+from dpo_eval.core.settings import IngestSettings, NeedsIngestSettings
+from dpo_eval.steps import ingest_rules as ingest_step
 
 PRE = "pre_entry_google.csv"
 POST = "post_exit_yandex.xlsx"
@@ -501,8 +501,8 @@ def test_yaml_syntax_errors_name_line_and_column(tmp_path):
 
 STEP = """
 import sys
-from dpo_eval.errors import InputError
-from dpo_eval.io import step_log
+from dpo_eval.core.errors import InputError
+from dpo_eval.core.io import step_log
 with step_log(sys.argv[1]):
     if sys.argv[2] == "user":
         raise InputError("a.csv", 3, "q", "bad cell", "correct it")
@@ -620,7 +620,7 @@ def test_needs_survey_columns_are_checked_too(study, tmp_path):
     outputs = {"needs": str(tmp_path / "results" / "needs.csv"),
                "needs_formats": str(tmp_path / "results" / "needs_formats.csv")}
     with pytest.raises(UserError) as error:
-        ingest_step.ingest_needs_survey(NeedsIngestSettings.from_config(config), config["registry"],
+        ingest_step.ingest_needs(NeedsIngestSettings.from_config(config), config["registry"],
                                         config["codebook"], outputs, results_dir=tmp_path / "results")
     assert (f"needs_assessment_google.csv, row 1: no column for need area nd_projects "
             f"'Проектное управление' (closest header found: '{new}')") in str(error.value)

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from dpo_eval.codes import (edit_distance_at_most_one, neighbour_pairs, normalise_code,
+from dpo_eval.ingest.codes import (edit_distance_at_most_one, neighbour_pairs, normalise_code,
                             resolve_near_misses, restore_leading_zeros, undo_excel_text)
 
 

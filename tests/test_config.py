@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from conftest import REPO, copy_project, run_snakemake
-from dpo_eval.config import (MIN_CELL_ADVISED, MIN_CELL_FLOOR, ConfigError, load_config, min_cell_warning,
+from dpo_eval.core.config import (MIN_CELL_ADVISED, MIN_CELL_FLOOR, ConfigError, load_config, min_cell_warning,
                              validate_config)
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"

@@ -35,10 +35,10 @@ from dpo_eval.delivery.errors import (ChangedReportsError, DeliveryError, Sender
 from dpo_eval.delivery.ledger import Ledger
 from dpo_eval.delivery.message import transliterate
 from dpo_eval.delivery.outbox import write_outbox
-from dpo_eval.registry import load_recipients
+from dpo_eval.core.registry import load_recipients
 from dpo_eval.delivery.sending import plan, send_outbox
 from dpo_eval.delivery.smtp import SmtpSettings
-from dpo_eval.readers import read_export
+from dpo_eval.core.readers import read_export
 
 USER, PASSWORD = "dpo", "s3cret-for-tests"
 pytestmark = pytest.mark.pipeline
@@ -597,8 +597,8 @@ def test_snakemake_send_runs_with_snakemakes_interpreter_without_an_activated_ve
 def test_recipient_with_several_addresses_gets_one_copy_at_each(certificate, tmp_path):
     """A school with two addresses: one message, addressed to both, delivered once to each
     address; a 451 for the second address is retried later for that address only."""
-    from dpo_eval.settings import OutboxSettings
-    from dpo_eval.steps.outbox import outbox as write_outbox_step
+    from dpo_eval.core.settings import OutboxSettings
+    from dpo_eval.steps.delivery_rules import outbox as write_outbox_step
 
     from conftest import REPO
 
@@ -649,8 +649,8 @@ def test_outbox_and_delivery_on_a_registry_and_recipients_saved_by_excel(project
     """The registry and the recipients file in cp1251 with ';': the DAG builds, the outbox step
     writes the same messages as from the UTF-8 files, and the sender accepts and sends them."""
     from dpo_eval.delivery.outbox import outbox_config_digest
-    from dpo_eval.settings import OutboxSettings
-    from dpo_eval.steps.outbox import outbox as outbox_step
+    from dpo_eval.core.settings import OutboxSettings
+    from dpo_eval.steps.delivery_rules import outbox as outbox_step
 
     outbox_dir = project / "results" / "outbox"
     before = {p.name: p.read_bytes() for p in outbox_dir.glob("*.eml")}

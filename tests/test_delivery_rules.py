@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from conftest import REPO
-from dpo_eval.config import config_digest
+from dpo_eval.core.config import config_digest
 from dpo_eval.delivery.errors import CaFileError, DeliveryError, SenderBusyError, StaleOutboxError
 from dpo_eval.delivery.ledger import Ledger
 from dpo_eval.delivery.message import encode_display_name, safe_filename, stamp, transliterate

@@ -1,5 +1,5 @@
 """The release as an attacker sees it: every report of a run at once. These tests do not use the
-pipeline's disclosure code (dpo_eval.release): they rebuild the published groups from the
+pipeline's disclosure code (dpo_eval.release.manifest): they rebuild the published groups from the
 analysis data (release_audit) and read the PDFs' text."""
 
 import re

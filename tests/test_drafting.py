@@ -92,7 +92,7 @@ def test_headers_are_split_into_matrix_question_and_statement():
 
 def test_exports_are_recognised_and_the_rating_sheet_chosen():
     from dpo_eval.cli.drafting import read_exports, template_fields
-    from dpo_eval.text import fold
+    from dpo_eval.core.text import fold
 
     template = template_fields()
     missing = frozenset(fold(code) for code in template["missing_codes"])

@@ -12,14 +12,14 @@ import pytest
 import yaml
 
 from conftest import REPO, copy_project, run_snakemake, simulate, use_test_secret
-from dpo_eval.codebook import load_codebook
-from dpo_eval.codes import normalise_code
+from dpo_eval.core.codebook import load_codebook
+from dpo_eval.ingest.codes import normalise_code
 from dpo_eval.ingest import ingest_competencies
-from dpo_eval.registry import load_registry
-from dpo_eval.io import csv_bytes
-from dpo_eval.models import did_table, fit_primary, model_frame
-from dpo_eval.scoring import scale_scores
-from dpo_eval.sensitivity import domain_effect_sizes
+from dpo_eval.core.registry import load_registry
+from dpo_eval.core.io import csv_bytes
+from dpo_eval.analysis.models import did_table, fit_primary, model_frame
+from dpo_eval.analysis.scoring import scale_scores
+from dpo_eval.analysis.sensitivity import domain_effect_sizes
 from dpo_eval.simulate import MUNICIPALITIES
 from test_bad_input import (CODE, COHORT, FOLLOWUP, POST, PRE, edit_rows,
                             edit_sheet, ingest_fails, ingest_tables, study, baseline)  # noqa: F401

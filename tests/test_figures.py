@@ -11,9 +11,9 @@ import subprocess
 import pandas as pd
 import pytest
 
-from dpo_eval import figures
-from dpo_eval.accessibility import DocumentInfo, write_pdf
-from dpo_eval.figures import COLOURS, LIKERT_COLOURS, MIN_FONT_PT, score_axis
+from dpo_eval.reporting import figures
+from dpo_eval.reporting.accessibility import DocumentInfo, write_pdf
+from dpo_eval.reporting.figures import COLOURS, LIKERT_COLOURS, MIN_FONT_PT, score_axis
 
 from conftest import REPO
 
@@ -157,7 +157,7 @@ def test_one_score_axis_for_every_school_report_of_a_study():
 def test_figure_words_can_be_found_in_the_pdf_and_the_pdf_is_reproducible(svgs):
     from weasyprint import HTML
 
-    from dpo_eval.report_figures import svg_uri as svg_image
+    from dpo_eval.reporting.report_figures import svg_uri as svg_image
 
     body = "".join(f'<figure><img src="{svg_image(svg)}" alt="{name}"></figure>' for name, svg in svgs.items())
     html = (f'<html lang="ru"><head><style>@font-face {{ font-family: "{figures.FONT_FAMILY}"; '

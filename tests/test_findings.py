@@ -1,7 +1,7 @@
 """Findings and sentence rules, table-driven and without rendering: a null study, an
 all-significant one, a mixed one, analyses that could not be estimated, fits that did not
 converge, singular fits. Each case states the decision the rules must reach; breaking one rule
-in dpo_eval.multiplicity, reporting.findings or reporting.sentences (Holm replaced by the
+in dpo_eval.analysis.multiplicity, reporting.findings or reporting.sentences (Holm replaced by the
 unadjusted p, the estimability or convergence check removed, the agreement judged on another
 footing) makes at least one case fail."""
 
@@ -13,7 +13,7 @@ import pytest
 from scipy import stats
 
 from conftest import REPO
-from dpo_eval import multiplicity
+from dpo_eval.analysis import multiplicity
 from dpo_eval.reporting import design, findings, sentences
 from dpo_eval.reporting.formatting import load_strings
 
@@ -144,7 +144,7 @@ def study(primary=(0.001, 0.001, 0.001), primary_signs=(1, 1, 1), primary_conver
 
 def multiplicity_free(rows: pd.DataFrame) -> pd.DataFrame:
     """Secondary rows as the pipeline writes them: p_holm within each analysis."""
-    from dpo_eval.sensitivity import family_adjusted
+    from dpo_eval.analysis.sensitivity import family_adjusted
 
     return family_adjusted(rows)
 
@@ -454,7 +454,7 @@ def synthetic_scores(communication_constant: bool, seed: int = 3) -> pd.DataFram
 
 
 def test_every_secondary_fit_records_its_status_and_an_aliased_moderation_is_not_estimable():
-    from dpo_eval.sensitivity import sensitivity_analyses
+    from dpo_eval.analysis.sensitivity import sensitivity_analyses
 
     rows = {r["analysis"]: r for r in sensitivity_analyses(synthetic_scores(False), "universal", [])}
     for analysis in ("careless_excluded", "completers", "moderation_communication"):

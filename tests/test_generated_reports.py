@@ -21,7 +21,7 @@ import yaml
 from conftest import copy_project, run_snakemake, simulate
 from dpo_eval.reporting import findings as findings_module
 from dpo_eval.reporting.formatting import load_strings
-from dpo_eval.study import EVALUATION_TABLES
+from dpo_eval.core.study import EVALUATION_TABLES
 
 PDFTOTEXT = shutil.which("pdftotext") or "pdftotext"
 

@@ -3,11 +3,11 @@
 import pandas as pd
 import pytest
 
-from dpo_eval.codebook import load_codebook
-from dpo_eval.codes import normalise_code
+from dpo_eval.core.codebook import load_codebook
+from dpo_eval.ingest.codes import normalise_code
 from dpo_eval.ingest import ingest_competencies, ingest_needs
-from dpo_eval.registry import load_registry
-from dpo_eval.pseudonymise import DEMO_SECRET, participant_key
+from dpo_eval.core.registry import load_registry
+from dpo_eval.ingest.pseudonymise import DEMO_SECRET, participant_key
 
 SECRET = DEMO_SECRET.encode()
 
@@ -91,7 +91,7 @@ def test_needs_assessment(demo_config, demo_truth):
 def test_careless_indices_on_textbook_vectors():
     import numpy as np
 
-    from dpo_eval import careless
+    from dpo_eval.ingest import careless
 
     answers = np.array([[3, 3, 3, 3, 2, 3], [1, 2, 3, 4, 5, 1], [4, np.nan, 4, 4, 1, 1]], dtype=float)
     assert careless.longstring(answers).tolist() == [4, 1, 3]

@@ -16,11 +16,11 @@ import yaml
 from conftest import REPO, simulate
 from dpo_eval.analysis import cfa
 from dpo_eval.analysis import invariance as inv
-from dpo_eval.codebook import load_codebook
+from dpo_eval.core.codebook import load_codebook
 from dpo_eval.ingest import ingest_competencies
-from dpo_eval.registry import load_registry
-from dpo_eval.pseudonymise import DEMO_SECRET
-from dpo_eval.simulation_study import study_config
+from dpo_eval.core.registry import load_registry
+from dpo_eval.ingest.pseudonymise import DEMO_SECRET
+from dpo_eval.simulation_studies.coverage import study_config
 
 REFERENCE = REPO / "tests" / "reference" / "invariance"
 LAVAAN_SCRIPT = REPO / "tests" / "reference" / "invariance_lavaan.R"

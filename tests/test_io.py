@@ -7,7 +7,7 @@ import stat
 import pandas as pd
 import pytest
 
-from dpo_eval import io
+from dpo_eval.core import io
 
 
 @pytest.fixture

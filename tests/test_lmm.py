@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from conftest import REPO
-from dpo_eval import models
+from dpo_eval.analysis import models
 from dpo_eval.analysis import lmm
 from dpo_eval.analysis.lmm import criterion
 from dpo_eval.analysis.lmm import NestedLmm, RandomTerm
@@ -266,7 +266,7 @@ def test_one_participant_per_institution_is_reported_as_not_identifiable():
                           "post": np.r_[np.zeros(n), np.ones(n)], "program": np.tile(np.arange(n) % 2, 2),
                           "institution": np.tile([f"S{i}" for i in range(n)], 2),
                           "participant_key": np.tile([f"P{i}" for i in range(n)], 2)})
-    fit, design, _, _ = models.fit_model(frame, "score ~ post * program")
+    fit, design, _ = models.fit_model(frame, "score ~ post * program")
     checks = models.model_checks(fit, design, frame["score"].to_numpy())
     assert checks["variance_components_identifiable"] is False
     assert "single 'institution:participant'" in checks["identifiability_warning"]
@@ -291,7 +291,7 @@ def test_unidentifiable_design_df_equal_the_identified_models():
                           "post": np.r_[np.zeros(n), np.ones(n)], "program": np.tile(np.arange(n) % 2, 2),
                           "institution": np.tile([f"S{i}" for i in range(n)], 2),
                           "participant_key": np.tile([f"P{i}" for i in range(n)], 2)})
-    fit, design, _, _ = models.fit_model(frame, "score ~ post * program")
+    fit, design, _ = models.fit_model(frame, "score ~ post * program")
     assert not fit.identifiable
     hessian, _ = fit.model.varpar_derivatives(fit)
     assert abs(np.linalg.eigvalsh(hessian)).min() <= lmm.EIGENVALUE_TOLERANCE
@@ -349,7 +349,7 @@ def test_newton_polish_stops_at_the_criterions_rounding_noise(monkeypatch):
 
 def test_command_line_fits_a_model_frame(tmp_path):
     out = tmp_path / "fit.csv"
-    run = subprocess.run([sys.executable, "-m", "dpo_eval.models", "fit", str(ENGINE / "small.csv"), str(out)],
+    run = subprocess.run([sys.executable, "-m", "dpo_eval.analysis.models", "fit", str(ENGINE / "small.csv"), str(out)],
                          capture_output=True, text=True, check=True)
     assert "wall time" in run.stderr
     table = pd.read_csv(out, keep_default_na=False)
@@ -363,17 +363,17 @@ def test_command_line_fits_a_model_frame(tmp_path):
     assert crit <= lme4_value("small", "reml_criterion") * (1 + 1e-6)
     bad = tmp_path / "bad.csv"
     pd.read_csv(ENGINE / "small.csv").drop(columns="institution").to_csv(bad, index=False)
-    run = subprocess.run([sys.executable, "-m", "dpo_eval.models", "fit", str(bad), str(tmp_path / "x.csv")],
+    run = subprocess.run([sys.executable, "-m", "dpo_eval.analysis.models", "fit", str(bad), str(tmp_path / "x.csv")],
                          capture_output=True, text=True)
     assert run.returncode == 2 and "missing: institution" in run.stderr
     assert not (tmp_path / "x.csv").exists()
 
 
 def test_command_line_imports_only_what_fitting_needs(tmp_path):
-    """`python -m dpo_eval.models fit` loads neither statsmodels, patsy nor scipy.stats (the
+    """`python -m dpo_eval.analysis.models fit` loads neither statsmodels, patsy nor scipy.stats (the
     pipeline's model step uses them; a fit does not): its start-up is part of every timing."""
     code = ("import runpy, sys; sys.argv = ['models', 'fit', sys.argv[1], sys.argv[2]]\n"
-            "try:\n    runpy.run_module('dpo_eval.models', run_name='__main__')\n"
+            "try:\n    runpy.run_module('dpo_eval.analysis.models', run_name='__main__')\n"
             "except SystemExit as exit:\n    assert not exit.code, exit.code\n"
             "print(' '.join(sorted(sys.modules)))")
     run = subprocess.run([sys.executable, "-c", code, str(ENGINE / "small.csv"), str(tmp_path / "fit.csv")],

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from dpo_eval.package import (QUASI_IDENTIFIERS, achieved_k, local_suppression, merge_rare_patterns, open_responses,
+from dpo_eval.release.packages import (QUASI_IDENTIFIERS, achieved_k, local_suppression, merge_rare_patterns, open_responses,
                               smallest_group)
 
 

@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 
 from conftest import copy_project, planned_jobs, run_snakemake
-from dpo_eval.readers import read_export
+from dpo_eval.core.readers import read_export
 from dpo_eval.reporting.formatting import format_ci, format_p
-from dpo_eval.typography import format_number
+from dpo_eval.reporting.typography import format_number
 
 PDFTOTEXT = shutil.which("pdftotext")
 needs_pdftotext = pytest.mark.requires_tool("pdftotext")
@@ -136,9 +136,9 @@ def test_editing_a_wave_file_reruns_ingest_and_everything_downstream(edit_copy):
 
 
 def test_editing_a_package_module_reruns_the_rules_that_use_it(edit_copy):
-    jobs = edited(edit_copy, "src/dpo_eval/models.py")
+    jobs = edited(edit_copy, "src/dpo_eval/analysis/models.py")
     assert jobs["fit_domain"] == 3 and "collect_models" in jobs
-    # score reruns too: its step module (dpo_eval.steps.analysis) imports models. The ingest
+    # score reruns too: its step module (dpo_eval.steps.analysis_rules) imports models. The ingest
     # steps do not (tests/test_reruns.py checks every module this way).
     assert not {"ingest", "ingest_needs", "input_manifest"} & set(jobs)
 

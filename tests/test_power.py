@@ -1,4 +1,4 @@
-"""Power analysis (dpo_eval.power): the simulation against the analytic design-effect
+"""Power analysis (dpo_eval.simulation_studies.power): the simulation against the analytic design-effect
 approximation in the simple case, the Monte Carlo intervals, Holm across domains, the workflow's
 table, figure and bilingual report."""
 
@@ -13,7 +13,7 @@ import yaml
 from statsmodels.stats.multitest import multipletests
 
 from conftest import REPO, SMALL_SIMULATION
-from dpo_eval import power
+from dpo_eval.simulation_studies import power
 
 DEMO_POWER = yaml.safe_load((REPO / "config" / "power.yaml").read_text(encoding="utf-8"))["power"]
 

@@ -3,8 +3,8 @@
 import pytest
 
 from conftest import REPO
-from dpo_eval.io import sha256_file
-from dpo_eval.pseudonymise import (DEMO_SECRET, DEMO_STUDY_SHA256, SecretError, load_secret, participant_key,
+from dpo_eval.core.io import sha256_file
+from dpo_eval.ingest.pseudonymise import (DEMO_SECRET, DEMO_STUDY_SHA256, SecretError, load_secret, participant_key,
                                    respondent_key)
 
 DEMO_INPUTS = sorted((REPO / "data" / "raw").iterdir())

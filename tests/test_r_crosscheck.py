@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 
 from conftest import REPO, simulate
-from dpo_eval import models
-from dpo_eval.codebook import load_codebook
+from dpo_eval.analysis import models
+from dpo_eval.core.codebook import load_codebook
 from dpo_eval.ingest import ingest_competencies
-from dpo_eval.registry import load_registry
-from dpo_eval.pseudonymise import DEMO_SECRET
-from dpo_eval.scoring import scale_scores
+from dpo_eval.core.registry import load_registry
+from dpo_eval.ingest.pseudonymise import DEMO_SECRET
+from dpo_eval.analysis.scoring import scale_scores
 
 RSCRIPT = shutil.which("Rscript")
 pytestmark = pytest.mark.requires_tool("R")

@@ -3,8 +3,8 @@
 import pytest
 from openpyxl import Workbook
 
-from dpo_eval.errors import InputError, InputErrors
-from dpo_eval.readers import read_export
+from dpo_eval.core.errors import InputError, InputErrors
+from dpo_eval.core.readers import read_export
 
 HEADER = ["Отметка времени", "Код участника", "Вопрос [Пункт]"]
 ROW = ["15.09.2025 10:00:00", "ХБ-001-01", "Скорее согласна"]

@@ -1,4 +1,4 @@
-"""The one reader of the institutions registry and of the recipients file (dpo_eval.registry):
+"""The one reader of the institutions registry and of the recipients file (dpo_eval.core.registry):
 Excel's encodings and separators, and one clear message per problem, naming file, row and column."""
 
 import csv
@@ -7,8 +7,8 @@ import io
 import pytest
 
 from conftest import REPO
-from dpo_eval.errors import InputError, UserError
-from dpo_eval.registry import check_recipient_coverage, load_recipients, load_registry
+from dpo_eval.core.errors import InputError, UserError
+from dpo_eval.core.registry import check_recipient_coverage, load_recipients, load_registry
 
 HEADER = "id,name,name_en,municipality,municipality_en,type,settlement,language,email\n"
 ROWS = ["UNI,Университет,University,г. Хабаровск,Khabarovsk,university,urban,ru,u@x.org",

@@ -1,4 +1,4 @@
-"""The disclosure control of the whole release (dpo_eval.release), on small hand-made releases
+"""The disclosure control of the whole release (dpo_eval.release.manifest), on small hand-made releases
 whose attacks are worked out by hand."""
 
 import time
@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dpo_eval import release
-from dpo_eval.release import (COMPLEMENTARY, PRIMARY, SHOWN, DisclosureError, atoms_from_scores,
+from dpo_eval.release import manifest as release
+from dpo_eval.release.manifest import (COMPLEMENTARY, PRIMARY, SHOWN, DisclosureError, atoms_from_scores,
                               containment_pairs, control, group_table, manifest, violations)
 
 MIN_CELL = 5

@@ -1,4 +1,4 @@
-"""The cells of the school reports and their levels (dpo_eval.release_cells), on a small
+"""The cells of the school reports and their levels (dpo_eval.release.cells), on a small
 hand-made study: municipality M has programme teams A (6) and B (4) and comparison teams C (9)
 and D (8); municipality N has programme team E (7) comparison team F (5) and programme team H (3); municipality P has programme teams J (2) and L
 (3); school G sent nobody."""
@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dpo_eval.release import SHOWN, manifest, violations
-from dpo_eval.release_cells import control_release, school_cells
+from dpo_eval.release.manifest import SHOWN, manifest, violations
+from dpo_eval.release.cells import control_release, school_cells
 
 DOMAINS = ["universal"]
 TEAMS = {"A": ("M", "program", 6), "B": ("M", "program", 4), "C": ("M", "comparison", 9),
@@ -107,7 +107,7 @@ def test_marks_are_honest_primary_only_below_the_threshold(controlled):
 
 
 def _atoms():
-    from dpo_eval.release import atoms_from_scores
-    from dpo_eval.release_cells import needs_atoms
+    from dpo_eval.release.manifest import atoms_from_scores
+    from dpo_eval.release.cells import needs_atoms
 
     return pd.concat([atoms_from_scores(scores()), needs_atoms(needs(), registry())], ignore_index=True)

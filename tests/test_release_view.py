@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from dpo_eval.release_view import ReportCells, low_threshold_note, marks, municipality_status, score_rows
+from dpo_eval.release.view import ReportCells, low_threshold_note, marks, municipality_status, score_rows
 
 STRINGS = {"suppressed_mark": "<{min_cell}*", "complementary_mark": "×",
            "low_threshold_note": "threshold {min_cell} (usually {advised}; {min_cell}-{last} shown)"}
@@ -47,6 +47,6 @@ def test_the_evaluation_report_stops_where_a_cell_it_cannot_hide_was_hidden():
     view = ReportCells(frame, "evaluation.en", marks(STRINGS, 5))
     import pytest
 
-    from dpo_eval.release_view import check_evaluation_shown
+    from dpo_eval.release.view import check_evaluation_shown
     with pytest.raises(ValueError, match=r"1 cell\(s\) of the evaluation report .* did:estimate .* n = 3"):
         check_evaluation_shown(view)

@@ -11,12 +11,12 @@ import yaml
 from statsmodels.stats.multitest import multipletests
 
 from conftest import REPO, simulate
-from dpo_eval import figures
-from dpo_eval.multiplicity import holm_intervals
+from dpo_eval.reporting import figures
+from dpo_eval.analysis.multiplicity import holm_intervals
 from dpo_eval.reporting.findings import domain_findings
 from dpo_eval.reporting.formatting import format_ci, format_p, load_strings, points
 from dpo_eval.reporting.sentences import verdict as verdict_sentences
-from dpo_eval.typography import MINUS, NARROW_NBSP, counted, format_number, plural_category, tick_formatter
+from dpo_eval.reporting.typography import MINUS, NARROW_NBSP, counted, format_number, plural_category, tick_formatter
 
 NAMES = {"universal": "U", "professional": "P", "subject_methodical": "S"}
 RU = load_strings(REPO / "reports" / "i18n", "ru")
@@ -90,7 +90,14 @@ def test_verdict_follows_the_results(lang):
     assert text.startswith(strings["verdict_supported"]) and strings["verdict_design"] in text
     text, lines = verdict(did([0.3, 0.05, 0.2], [0.001, 0.4, 0.01]), strings, NAMES, lang)
     assert text.startswith(strings["verdict_partial"])
-    assert lines[1].startswith(strings["domain_not_significant"].split("{")[0].replace("{domain}", "P")[:1])
+    # The second domain (P: estimate 0.05, Holm-adjusted p 0.4) alone is worded as not significant.
+    expected = {"ru": ("«P»:", "0,05 балла", "p = 0,400 с поправкой Холма", "статистически не значимо",
+                       "не доказан"),
+                "en": ('"P":', "0.05 points", "Holm-adjusted p = 0.400", "not statistically significant",
+                       "not demonstrated")}[lang]
+    plain = [line.replace("\xa0", " ") for line in lines]
+    assert all(part in plain[1] for part in expected), plain[1]
+    assert not any(expected[3] in plain[i] for i in (0, 2)), plain
     text, lines = verdict(did([-0.3, 0.05, 0.02], [0.001, 0.4, 0.6]), strings, NAMES, lang)
     assert text.startswith(strings["verdict_not_demonstrated"])
     assert strings["verdict_opposite"].format(domain="U") in text
@@ -129,12 +136,12 @@ def test_holm_intervals_exclude_zero_exactly_when_the_adjusted_p_is_significant(
 def study_did(tmp_path, *args) -> pd.DataFrame:
     """The primary models' difference-in-differences of a generated study, by the package's
     own step functions (ingest, scale scores, mixed models, Holm adjustment)."""
-    from dpo_eval import models
-    from dpo_eval.codebook import load_codebook
+    from dpo_eval.analysis import models
+    from dpo_eval.core.codebook import load_codebook
     from dpo_eval.ingest import ingest_competencies
-    from dpo_eval.registry import load_registry
-    from dpo_eval.pseudonymise import DEMO_SECRET
-    from dpo_eval.scoring import scale_scores
+    from dpo_eval.core.registry import load_registry
+    from dpo_eval.ingest.pseudonymise import DEMO_SECRET
+    from dpo_eval.analysis.scoring import scale_scores
 
     simulate(tmp_path, "--needs", "60", *args)
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))

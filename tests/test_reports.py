@@ -166,10 +166,11 @@ def test_small_institution_is_suppressed_wherever_its_values_could_be_derived(sm
     # The team's own participation is shown unsuppressed (the school knows who took part) ...
     assert re.search(r"входная: [01]; выходная: [01]", flat)
     # ... but none of its means: every score printed rests on at least 5 respondents besides it.
-    for line in text.splitlines():
-        match = re.search(r"(входная|выходная|отсроченная)\s+(\d,\d\d)\s+(\d+)\s", line)
-        if match:
-            assert int(match.group(3)) - 1 >= 5, line
+    printed = [match for line in text.splitlines()
+               if (match := re.search(r"(входная|выходная|отсроченная)\s+(\d,\d\d)\s+(\d+)\s", line))]
+    assert printed, "the school report shows no score row"
+    for match in printed:
+        assert int(match.group(3)) - 1 >= 5, match.group(0)
     needs = pd.read_csv(project / "results" / "tables" / "needs_benchmarks.csv")
     own_needs = needs[(needs["level"] == "institution") & (needs["institution"] == "SCH001")]
     assert flat.count("<5*") >= int(own_needs["n"].between(1, 4).sum())

@@ -139,8 +139,16 @@ def test_every_rule_lists_the_package_modules_its_script_runs(fresh_project, fre
     # Every step module is run by some rule, and every script imports exactly one step module.
     step_modules = {f for script in pipeline.values() for f in imports[script]
                     if f.startswith("src/dpo_eval/steps/")}
+    # ... named after the rules file of its rules (workflow/rules/ingest.smk: steps/ingest_rules.py).
+    stages = ("ingest", "analysis", "reports", "delivery")
     assert step_modules == {f"src/dpo_eval/steps/{m}.py" for m in
-                            ("__init__", "ingest", "analysis", "reports", "outbox")}
+                            ("__init__", *(f"{stage}_rules" for stage in stages))}
+    # ... and a script that calls an adapter calls the function named after its rule.
+    for stage in stages:
+        for rule, script in rule_scripts([REPO / "workflow" / "rules" / f"{stage}.smk"]).items():
+            text = (REPO / "workflow" / "scripts" / f"{script}.py").read_text(encoding="utf-8")
+            if "dpo_eval.steps" in text:
+                assert f"{stage}_rules.{rule}(" in text, (rule, script)
 
 
 def test_the_evaluation_report_depends_on_every_package_file(fresh_project, fresh_inputs):
@@ -324,8 +332,26 @@ def expected_rules(dag, direct: set[str]) -> set[str]:
     return downstream(inputs, outputs, direct) | ({"all"} if direct else set())
 
 
+# The keys whose edits the default tier replays (the slow tier replays every key): one or more per
+# rule that reads configuration, and the send-only group.
+SAMPLE_KEYS = {"analysis.min_item_share", "analysis.covariates", "cleaning.careless.policy",
+               "reports.min_cell", "study.report_date", "(send only)"}
+
+
 @pytest.mark.pipeline
+def test_editing_sample_configuration_keys_reruns_exactly_the_rules_that_read_them(demo_run, workers, dag):
+    check_configuration_edits(demo_run, workers, dag, SAMPLE_KEYS)
+
+
+@pytest.mark.pipeline
+@pytest.mark.slow
 def test_editing_each_configuration_key_reruns_exactly_the_rules_that_read_it(demo_run, workers, dag):
+    check_configuration_edits(demo_run, workers, dag)
+
+
+def check_configuration_edits(demo_run, workers, dag, sample: set[str] | None = None) -> None:
+    """Every configuration key (or those of ``sample``) edited in turn: the dry run plans exactly
+    the rules that read it and what depends on them."""
     config = yaml.safe_load((demo_run / "config" / "config.yaml").read_text(encoding="utf-8"))
     tasks, expected, send_only = {}, {}, {}
     settings = leaves(config)
@@ -347,8 +373,9 @@ def test_editing_each_configuration_key_reruns_exactly_the_rules_that_read_it(de
         expected[key] = expected_rules(dag, readers)
     tasks["(send only)"] = send_only
     expected["(send only)"] = set()
-    assert {"analysis.min_item_share", "analysis.covariates", "cleaning.careless.policy",
-            "reports.min_cell", "study.report_date"} <= set(tasks)
+    assert SAMPLE_KEYS <= set(tasks)
+    if sample is not None:
+        tasks = {key: tasks[key] for key in sample}
 
     planned = in_parallel(workers, tasks, edited_config_jobs)
     wrong = {key: {"planned": sorted(planned[key]), "expected": sorted(expected[key])}
@@ -359,15 +386,17 @@ def test_editing_each_configuration_key_reruns_exactly_the_rules_that_read_it(de
     assert planned["analysis.min_item_share"]["fit_domain"] == domains  # scores change
 
 
-@pytest.mark.pipeline
-def test_editing_each_package_module_reruns_exactly_the_rules_that_run_it(demo_run, workers, dag):
+def module_expectations(demo_run, dag) -> dict[str, set[str]]:
+    """Package file -> the rules an edit of it must rerun: those whose script imports it (at run
+    time, in a fresh interpreter), the evaluation report (it prints the digest of every package
+    file), and everything downstream of them."""
     scripts = rule_scripts()
     imports = runtime_imports(demo_run)
     package = sorted(p.relative_to(demo_run).as_posix()
                      for p in (demo_run / "src" / "dpo_eval").rglob("*")
                      if p.suffix in (".py", ".yaml") and "__pycache__" not in p.parts)
     # Data files read by a rule (not imported): the data dictionary's specification.
-    readers_of_data = {"src/dpo_eval/data_dictionary.yaml": {"data_dictionary"}}
+    readers_of_data = {"src/dpo_eval/core/data_dictionary.yaml": {"data_dictionary"}}
     expected = {}
     for module in package:
         # Rules of the default target's DAG (not `send`, which a run never includes).
@@ -376,17 +405,56 @@ def test_editing_each_package_module_reruns_exactly_the_rules_that_run_it(demo_r
         # The evaluation report prints the digest of every package file.
         direct.add("evaluation_report")
         expected[module] = expected_rules(dag, direct)
-    planned = in_parallel(workers, {m: m for m in package}, edited_file_jobs)
+    return expected
+
+
+def check_module_edits(workers, expected: dict[str, set[str]], modules: list[str]) -> dict[str, dict[str, int]]:
+    planned = in_parallel(workers, {m: m for m in modules}, edited_file_jobs)
     wrong = {module: {"planned": sorted(planned[module]), "expected": sorted(expected[module])}
-             for module in package if set(planned[module]) != expected[module]}
+             for module in modules if set(planned[module]) != expected[module]}
     assert not wrong, json.dumps(wrong, indent=1)
+    return planned
+
+
+@pytest.mark.pipeline
+def test_every_package_file_is_an_input_of_exactly_the_rules_that_run_it(demo_run, dag):
+    """What Snakemake compares to decide a rerun, for every package file at once: the inputs of
+    each job in one forced dry run. (Replaying the edits themselves: the tests below.)"""
+    expected = module_expectations(demo_run, dag)
+    inputs, outputs = dag
+    declared = {module: {rule for rule, files in inputs.items() if module in files} for module in expected}
+    # Every file is an input of some rule (at least the evaluation report), and an edit of it
+    # reruns (the declaring rules and what follows them) exactly what it must.
+    wrong = {module: sorted(declared[module]) for module in expected
+             if not declared[module] or expected_rules(dag, declared[module]) != expected[module]}
+    assert not wrong, json.dumps(wrong, indent=1)
+
+
+@pytest.mark.pipeline
+def test_editing_one_module_of_each_subpackage_reruns_exactly_the_rules_that_run_it(demo_run, workers, dag):
+    expected = module_expectations(demo_run, dag)
+    first_of_each = {}
+    for module in sorted(expected):
+        first_of_each.setdefault(Path(module).parent.as_posix(), module)
+    sample = sorted({*first_of_each.values(), "src/dpo_eval/analysis/models.py",
+                     "src/dpo_eval/core/data_dictionary.yaml"})
+    planned = check_module_edits(workers, expected, sample)
+    assert planned["src/dpo_eval/analysis/models.py"]["fit_domain"] == 3
+
+
+@pytest.mark.pipeline
+@pytest.mark.slow
+def test_editing_each_package_module_reruns_exactly_the_rules_that_run_it(demo_run, workers, dag):
+    expected = module_expectations(demo_run, dag)
+    package = sorted(expected)
+    planned = check_module_edits(workers, expected, package)
     # Spot checks of the derivation itself.
     assert "fit_domain" in expected["src/dpo_eval/analysis/lmm/optimisation.py"] and "ingest" not in expected["src/dpo_eval/analysis/lmm/optimisation.py"]
-    assert "score" in expected["src/dpo_eval/codebook.py"] and "reliability" in expected["src/dpo_eval/codebook.py"]
+    assert "score" in expected["src/dpo_eval/core/codebook.py"] and "reliability" in expected["src/dpo_eval/core/codebook.py"]
     generator = [module for module in package if module.startswith("src/dpo_eval/simulate/")]
     assert generator and all(expected[module] == expected_rules(dag, {"evaluation_report"})
                              for module in generator)
-    assert planned["src/dpo_eval/models.py"]["fit_domain"] == 3
+    assert planned["src/dpo_eval/analysis/models.py"]["fit_domain"] == 3
 
 
 # --------------------------------------------------------------------------- withdrawn institution
@@ -397,8 +465,8 @@ INSTITUTION_HEADERS = ("Образовательная организация", 
 def drop_rows_of(path: Path, name: str, sheet: str | None = None) -> int:
     """Remove from a raw export every row whose institution is ``name`` (compared as ingest
     compares them); returns how many rows were removed."""
-    from dpo_eval.readers import read_export
-    from dpo_eval.text import fold
+    from dpo_eval.core.readers import read_export
+    from dpo_eval.core.text import fold
 
     table = read_export(path, sheet)
     column = next(c for c in table.frame.columns if fold(c) in {fold(h) for h in INSTITUTION_HEADERS})

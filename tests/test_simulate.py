@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from conftest import REPO, simulate
-from dpo_eval.readers import read_export
+from dpo_eval.core.readers import read_export
 from dpo_eval.simulate import DEMO_SEED, FILES
 
 

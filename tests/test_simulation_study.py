@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from conftest import REPO, SMALL_SIMULATION, SNAKEMAKE
-from dpo_eval import simulation_study
+from dpo_eval.simulation_studies import coverage as simulation_study
 from dpo_eval.simulate import DEMO_SEED
 
 pytestmark = pytest.mark.pipeline

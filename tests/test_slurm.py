@@ -92,6 +92,7 @@ def test_cluster_runs_a_job_and_reports_it(slurm, tmp_path):
     assert state == "COMPLETED"
 
 
+@pytest.mark.slow
 def test_demo_pipeline_on_slurm_is_byte_identical_to_the_local_run(slurm, request, tmp_path):
     project = copy_project(tmp_path / "project")
     output = run_on_slurm(slurm, project)
@@ -106,6 +107,7 @@ def test_demo_pipeline_on_slurm_is_byte_identical_to_the_local_run(slurm, reques
     assert digests(project, "results") == digests(demo_run, "results")
 
 
+@pytest.mark.slow
 def test_simulation_workflow_on_slurm_matches_the_local_run(slurm, request, tmp_path):
     project = copy_project(tmp_path / "project")
     # The targets first: --configfile takes every argument after it.

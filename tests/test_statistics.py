@@ -9,12 +9,13 @@ import pandas as pd
 import pytest
 
 from conftest import REPO
-from dpo_eval import effect_sizes as es
-from dpo_eval import models, needs
-from dpo_eval import reliability as rel
+from dpo_eval.analysis import effect_sizes as es
+from dpo_eval.analysis import models
+from dpo_eval.analysis import needs
+from dpo_eval.analysis import reliability as rel
 from dpo_eval.analysis.lmm import NestedLmm, RandomTerm
-from dpo_eval import models
-from dpo_eval.models import fit_model, fixed_effects_table, model_checks
+from dpo_eval.analysis import models
+from dpo_eval.analysis.models import fit_model, fixed_effects_table, model_checks
 
 REFERENCE = REPO / "tests" / "reference"
 R = pd.read_csv(REFERENCE / "r_reference.csv", keep_default_na=False)
@@ -94,7 +95,7 @@ def test_boundary_design_reaches_the_reml_optimum_and_reports_the_singular_fit()
     the boundary, where a quasi-Newton search from the interior can stop early."""
     data = pd.read_csv(REFERENCE / "boundary_design.csv").rename(
         columns={"y": "score", "participant": "participant_key"})
-    fit, design, _, notes = fit_model(data, "score ~ post * program")
+    fit, design, _ = fit_model(data, "score ~ post * program")
     lme4_criterion = ref("boundary", "reml_criterion")
     assert fit.reml_criterion <= lme4_criterion * (1 + 1e-6)
     # statsmodels' MixedLM, an independent implementation, finds no lower criterion.

@@ -1,10 +1,10 @@
-"""The table registry (dpo_eval.study) and the data dictionary describe the same tables."""
+"""The table registry (dpo_eval.core.study) and the data dictionary describe the same tables."""
 
 from pathlib import Path
 
 import yaml
 
-from dpo_eval import study
+from dpo_eval.core import study
 
 DICTIONARY = Path(study.__file__).with_name("data_dictionary.yaml")
 

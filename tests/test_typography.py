@@ -1,11 +1,11 @@
-"""The typesetting pass (dpo_eval.typography.typeset / typeset_html): each rule of Russian
+"""The typesetting pass (dpo_eval.reporting.typography.typeset / typeset_html): each rule of Russian
 (and English) typesetting, table-driven, with the examples the reports really print."""
 
 from __future__ import annotations
 
 import pytest
 
-from dpo_eval.typography import FirstUse, percent, quotes, typeset, typeset_html, typesetting_rules
+from dpo_eval.reporting.typography import FirstUse, percent, quotes, typeset, typeset_html, typesetting_rules
 
 S = "\u00a0"   # no-break space
 N = "\u202f"   # narrow no-break space

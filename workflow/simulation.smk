@@ -18,8 +18,8 @@ include: "rules/package_path.smk"
 
 REPO = Path(workflow.basedir).parent
 
-from dpo_eval.config import validate_config
-from dpo_eval.simulation_study import batch_seeds, merge_settings, n_batches
+from dpo_eval.core.config import validate_config
+from dpo_eval.simulation_studies.coverage import batch_seeds, merge_settings, n_batches
 
 # The settings files, with what --configfile (or --config) gives merged into them key by key, so
 # that a file with `coverage: {studies: 40}` keeps the other coverage settings.

@@ -16,7 +16,7 @@ def project_path(path):
 
 
 def _module_file(dotted):
-    """The source file of a `dpo_eval` module ("dpo_eval.steps.analysis"), or None when the
+    """The source file of a `dpo_eval` module ("dpo_eval.steps.analysis_rules"), or None when the
     name is not a module (a function or constant imported from one)."""
     base = Path(PACKAGE_ROOT, *dotted.split("."))
     for candidate in (base.with_suffix(".py"), base / "__init__.py"):

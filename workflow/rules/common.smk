@@ -5,10 +5,10 @@ from pathlib import Path
 include: "package_path.smk"
 
 
-from dpo_eval.codebook import load_codebook
-from dpo_eval.config import min_cell_warning, validate_config
+from dpo_eval.core.codebook import load_codebook
+from dpo_eval.core.config import min_cell_warning, validate_config
 from dpo_eval.delivery.outbox import outbox_config_digest
-from dpo_eval.settings import (
+from dpo_eval.core.settings import (
     CombinedModelSettings,
     DisclosureSettings,
     DomainModelSettings,
@@ -22,7 +22,7 @@ from dpo_eval.settings import (
     ScoreSettings,
     computed_with,
 )
-from dpo_eval.errors import exit_on_user_error
+from dpo_eval.core.errors import exit_on_user_error
 
 # A user error while the DAG is built prints its message once and exits (no traceback). The
 # codebook is checked here too: otherwise every step reading it would print the same message.
@@ -43,7 +43,7 @@ SCRIPTS_DIR = Path(workflow.basedir) / "workflow" / "scripts"
 include: "code_inputs.smk"
 
 
-from dpo_eval.study import (
+from dpo_eval.core.study import (
     ANALYSIS_TABLES,
     AUDIT_TABLES,
     CLEAN_TABLES,
@@ -58,8 +58,8 @@ FONTS = sorted(str(path) for path in Path("reports/fonts").glob("*.ttf"))
 @functools.cache
 def registry():
     """The institutions registry, read once per DAG build by the one reader every step uses
-    (dpo_eval.registry; any encoding and separator the survey readers accept)."""
-    from dpo_eval.registry import load_registry
+    (dpo_eval.core.registry; any encoding and separator the survey readers accept)."""
+    from dpo_eval.core.registry import load_registry
 
     with exit_on_user_error():
         return load_registry(config["registry"])
@@ -68,7 +68,7 @@ def registry():
 @functools.cache
 def school_batches():
     """The schools of the registry in the batches of the school-report jobs."""
-    from dpo_eval.report_batches import school_batches as batches
+    from dpo_eval.reporting.report_batches import school_batches as batches
 
     schools = [iid for iid, type_ in zip(registry()["id"], registry()["type"]) if type_ == "school"]
     return batches(schools, ReportBatchSettings.from_config(config).batch_size)
@@ -78,7 +78,7 @@ def validate_registry_and_recipients():
     """The institutions registry and the recipients file, checked when the DAG is built:
     ids and names once each, required cells, known values, addresses, no control characters,
     and a recipient for every school that is not listed in delivery.no_recipient."""
-    from dpo_eval.registry import check_recipient_coverage, load_recipients
+    from dpo_eval.core.registry import check_recipient_coverage, load_recipients
 
     recipients_path = config["delivery"]["recipients"]
     with exit_on_user_error():
@@ -130,8 +130,8 @@ def outbox_provenance():
     templates = sorted(str(p) for p in Path("reports/templates").glob("*.html"))
     return [*raw_inputs(), *templates]
 
-# Every table the pipeline writes (the registry is dpo_eval.study), all described in the data
-# dictionary (src/dpo_eval/data_dictionary.yaml).
+# Every table the pipeline writes (the registry is dpo_eval.core.study), all described in the data
+# dictionary (src/dpo_eval/core/data_dictionary.yaml).
 ANALYSIS_OUTPUTS = [f"results/tables/{name}.csv" for name in ANALYSIS_TABLES]
 DICTIONARY_TABLES = [
     *(f"results/clean/{name}.csv" for name in CLEAN_TABLES),

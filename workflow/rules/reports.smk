@@ -131,7 +131,7 @@ rule data_dictionary:
     """The meaning of every column of every output table, checked against the tables."""
     input:
         tables=DICTIONARY_TABLES,
-        dictionary=project_path(PACKAGE / "data_dictionary.yaml"),
+        dictionary=project_path(PACKAGE / "core" / "data_dictionary.yaml"),
         code=script_code("data_dictionary"),
     output:
         "results/data_dictionary.csv",

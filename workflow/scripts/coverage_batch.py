@@ -1,5 +1,5 @@
-from dpo_eval.io import step_log, write_outputs
-from dpo_eval.simulation_study import load_pipeline_config, replicate_batch
+from dpo_eval.core.io import step_log, write_outputs
+from dpo_eval.simulation_studies.coverage import load_pipeline_config, replicate_batch
 
 with step_log(snakemake.log[0]):
     table = replicate_batch(snakemake.wildcards.condition, snakemake.params.effect_scale,

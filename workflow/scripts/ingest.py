@@ -1,10 +1,10 @@
 from pathlib import Path
 
-from dpo_eval.io import step_log
-from dpo_eval.settings import IngestSettings
-from dpo_eval.steps import ingest
+from dpo_eval.core.io import step_log
+from dpo_eval.core.settings import IngestSettings
+from dpo_eval.steps import ingest_rules
 
 with step_log(snakemake.log[0]):
-    ingest.ingest(IngestSettings.from_params(snakemake.params.settings), snakemake.input.registry,
+    ingest_rules.ingest(IngestSettings.from_params(snakemake.params.settings), snakemake.input.registry,
                   snakemake.input.codebook, snakemake.output,
                   repo_dir=Path(snakemake.scriptdir).resolve().parents[1])

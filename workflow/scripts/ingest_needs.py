@@ -1,11 +1,11 @@
 from pathlib import Path
 
-from dpo_eval.io import step_log
-from dpo_eval.settings import NeedsIngestSettings
-from dpo_eval.steps import ingest
+from dpo_eval.core.io import step_log
+from dpo_eval.core.settings import NeedsIngestSettings
+from dpo_eval.steps import ingest_rules
 
 with step_log(snakemake.log[0]):
-    ingest.ingest_needs_survey(NeedsIngestSettings.from_params(snakemake.params.settings),
+    ingest_rules.ingest_needs(NeedsIngestSettings.from_params(snakemake.params.settings),
                                snakemake.input.registry, snakemake.input.codebook,
                                snakemake.output,
                                repo_dir=Path(snakemake.scriptdir).resolve().parents[1])

@@ -1,11 +1,11 @@
 import sys
 
-from dpo_eval.io import step_log
-from dpo_eval.settings import InstitutionReportSettings
-from dpo_eval.steps import reports
+from dpo_eval.core.io import step_log
+from dpo_eval.core.settings import InstitutionReportSettings
+from dpo_eval.steps import reports_rules
 
 with step_log(snakemake.log[0]):
-    problems = reports.institution_report_batch(
+    problems = reports_rules.institution_report_batch(
         InstitutionReportSettings.from_params(snakemake.params.settings), snakemake.input,
         snakemake.params.schools, snakemake.output[0], threads=snakemake.threads)
 # The data warnings go to the console too, not only to the log.

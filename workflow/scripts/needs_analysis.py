@@ -1,5 +1,5 @@
-from dpo_eval.io import step_log
-from dpo_eval.steps import analysis
+from dpo_eval.core.io import step_log
+from dpo_eval.steps import analysis_rules
 
 with step_log(snakemake.log[0]):
-    analysis.needs_analysis(snakemake.input.needs, snakemake.input.formats, snakemake.output)
+    analysis_rules.needs_analysis(snakemake.input.needs, snakemake.input.formats, snakemake.output)

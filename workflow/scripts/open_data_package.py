@@ -1,5 +1,5 @@
-from dpo_eval.io import step_log
-from dpo_eval.steps import reports
+from dpo_eval.core.io import step_log
+from dpo_eval.steps import reports_rules
 
 with step_log(snakemake.log[0]):
-    reports.open_data_package(snakemake.input.responses, snakemake.params.min_cell, snakemake.output[0])
+    reports_rules.open_data_package(snakemake.input.responses, snakemake.params.min_cell, snakemake.output[0])

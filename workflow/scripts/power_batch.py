@@ -1,5 +1,5 @@
-from dpo_eval.io import step_log, write_outputs
-from dpo_eval.power import design_from_config, power_batch
+from dpo_eval.core.io import step_log, write_outputs
+from dpo_eval.simulation_studies.power import design_from_config, power_batch
 
 with step_log(snakemake.log[0]):
     table = power_batch(design_from_config(snakemake.params.design),

@@ -1,5 +1,5 @@
-from dpo_eval.io import step_log
-from dpo_eval.power_report import build_power_report
+from dpo_eval.core.io import step_log
+from dpo_eval.reporting.power_report import build_power_report
 
 with step_log(snakemake.log[0]):
     build_power_report(snakemake.params.settings, snakemake.input, snakemake.wildcards.lang,

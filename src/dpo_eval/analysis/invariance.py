@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from dpo_eval.analysis.cfa import CfaFit, CfaModel, fit_measures, fit_ml, likelihood_ratio_test, scaled_test
-from dpo_eval.study import COHORTS, MODEL_WAVES
+from dpo_eval.core.study import COHORTS, MODEL_WAVES
 
 LEVELS = ("configural", "metric", "scalar")
 PARTIAL = "partial_scalar"

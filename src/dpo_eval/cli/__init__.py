@@ -11,7 +11,7 @@ Conventions shared by every subcommand:
   ``plan``, ``send`` and ``resolve`` keep the delivery codes 3-9 documented in the README.
 
 ``simulate``, ``fit``, ``plan``, ``send`` and ``resolve`` hand their arguments to the module entry
-points (``python -m dpo_eval.simulate``, ``dpo_eval.models``, ``dpo_eval.delivery``), imported only
+points (``python -m dpo_eval.simulate``, ``dpo_eval.analysis.models``, ``dpo_eval.delivery``), imported only
 when used, so that ``dpo-eval --help`` stays fast.
 """
 
@@ -23,7 +23,7 @@ import importlib
 import sys
 from pathlib import Path
 
-from dpo_eval.errors import UserError, user_message
+from dpo_eval.core.errors import UserError, user_message
 
 PROG = "dpo-eval"
 OK, PROBLEMS, USAGE = 0, 1, 2
@@ -32,7 +32,7 @@ OK, PROBLEMS, USAGE = 0, 1, 2
 DELEGATED = {
     "simulate": ("dpo_eval.simulate", [],
                  "write a simulated study (raw exports and its ground truth) with the seeded generator"),
-    "fit": ("dpo_eval.models", ["fit"],
+    "fit": ("dpo_eval.analysis.models", ["fit"],
             "fit the primary mixed model to a model frame CSV (FRAME.csv OUT.csv)"),
     "plan": ("dpo_eval.delivery.cli", ["plan"],
              "show who would get which message: send / skip / changed / unresolved"),
@@ -41,7 +41,7 @@ DELEGATED = {
 }
 # What the delegated modules call themselves in their --help, and what it reads as here.
 _OLD_PROGS = {"python -m dpo_eval.simulate": f"{PROG} simulate",
-              "python -m dpo_eval.models": PROG, "python -m dpo_eval.delivery": PROG}
+              "python -m dpo_eval.analysis.models": PROG, "python -m dpo_eval.delivery": PROG}
 
 
 def find_project(start: str | Path | None = None) -> Path:
@@ -54,6 +54,11 @@ def find_project(start: str | Path | None = None) -> Path:
     raise UserError(f"{here} is not inside a dpo_eval project (no Snakefile and config/config.yaml "
                     "in it or its parents). What to do: run the command in the project, give "
                     f"--project DIR, or create a study with '{PROG} new DIR'")
+
+
+def add_project_option(parser: argparse.ArgumentParser) -> None:
+    """The ``--project DIR`` option every subcommand that works on a project shares."""
+    parser.add_argument("--project", help="the project (default: the one containing the current directory)")
 
 
 def project_of(args: argparse.Namespace) -> Path:

@@ -23,7 +23,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dpo_eval.errors import InputErrors, UserError
+from dpo_eval.cli import add_project_option
+from dpo_eval.core.errors import InputErrors, UserError
 
 CONFIG = Path("config/config.yaml")
 SCHEMA = Path("workflow/schemas/config.schema.yaml")
@@ -69,7 +70,7 @@ def _load_config(report: Report) -> tuple[dict | None, bool]:
     import jsonschema
     import yaml
 
-    from dpo_eval.config import load_yaml, validate_config
+    from dpo_eval.core.config import load_yaml, validate_config
 
     config = report.attempt(load_yaml, CONFIG)
     if config is None:
@@ -90,7 +91,7 @@ def _exports(config: dict) -> list[tuple[str, str | None]]:
 
 
 def _read_all(report: Report, config: dict) -> bool:
-    from dpo_eval.readers import read_export
+    from dpo_eval.core.readers import read_export
 
     before = len(report.problems)
     for path, sheet in _exports(config):
@@ -103,7 +104,7 @@ def _secret_for_check(report: Report, settings, needs_files: list[str], registry
     """The pipeline's secret check, reported once; without a usable secret the data are still
     checked, keyed with a random secret that lives only in this process (the keyed tables go to
     a temporary folder that is deleted)."""
-    from dpo_eval.pseudonymise import load_secret
+    from dpo_eval.ingest.pseudonymise import load_secret
 
     exports = [f for wave in settings.waves.values() for f in wave["files"]] + list(needs_files)
     problems = len(report.problems)
@@ -123,8 +124,8 @@ def _secret_for_check(report: Report, settings, needs_files: list[str], registry
 
 
 def _ingest(report: Report, config: dict, folder: Path) -> dict | None:
-    from dpo_eval.settings import IngestSettings, NeedsIngestSettings
-    from dpo_eval.steps import ingest
+    from dpo_eval.core.settings import IngestSettings, NeedsIngestSettings
+    from dpo_eval.steps import ingest_rules
 
     outputs = {name: folder / f"{name}.{'json' if name == 'pseudonymisation' else 'csv'}"
                for name in INGEST_OUTPUTS}
@@ -132,9 +133,9 @@ def _ingest(report: Report, config: dict, folder: Path) -> dict | None:
     settings = IngestSettings.from_params(IngestSettings.from_config(config).as_params())
     needs_settings = NeedsIngestSettings.from_params(NeedsIngestSettings.from_config(config).as_params())
     with _secret_for_check(report, settings, needs_settings.needs["files"], config["registry"]):
-        report.attempt(ingest.ingest, settings, config["registry"], config["codebook"], outputs,
+        report.attempt(ingest_rules.ingest, settings, config["registry"], config["codebook"], outputs,
                        "results", Path.cwd())
-        report.attempt(ingest.ingest_needs_survey, needs_settings, config["registry"],
+        report.attempt(ingest_rules.ingest_needs, needs_settings, config["registry"],
                        config["codebook"], needs, "results", Path.cwd())
     done = outputs["responses"].exists() and needs["needs"].exists()
     return {**outputs, **needs} if done else None
@@ -185,8 +186,8 @@ def _summarise(report: Report, config: dict, tables: dict, registry, recipients,
 
 def check_project(project: Path, dry_run: bool = True) -> Report:
     """Every problem the DAG build and the ingest steps would report for ``project``."""
-    from dpo_eval.codebook import load_codebook
-    from dpo_eval.registry import check_recipient_coverage, load_recipients, load_registry
+    from dpo_eval.core.codebook import load_codebook
+    from dpo_eval.core.registry import check_recipient_coverage, load_recipients, load_registry
 
     report = Report()
     os.chdir(project)
@@ -262,7 +263,7 @@ def add_parser(commands) -> None:
                     "problem at once (exit code 1), or print a summary of the study (waves, "
                     "rows, participants matched, schools, recipients). Writes nothing under "
                     "results/.")
-    parser.add_argument("--project", help="the project (default: the one containing the current directory)")
+    add_project_option(parser)
     parser.add_argument("--no-dry-run", action="store_true",
                         help="skip Snakemake's dry run (the slowest part, a few seconds)")
     parser.set_defaults(run=run)

@@ -8,7 +8,8 @@ import os
 import sys
 from pathlib import Path
 
-from dpo_eval.errors import UserError
+from dpo_eval.cli import add_project_option
+from dpo_eval.core.errors import UserError
 
 
 def _configured_waves(config_path: Path) -> dict[str, str]:
@@ -71,7 +72,7 @@ def add_parser(commands) -> None:
                     "'# >>> files' and '# <<< files' lines) and, when missing, "
                     "config/recipients.csv from the registry.")
     parser.add_argument("exports", nargs="+", metavar="EXPORT", help="survey exports and registry")
-    parser.add_argument("--project", help="the project (default: the one containing the current directory)")
+    add_project_option(parser)
     parser.add_argument("--output", "-o", help="where to write the draft (default: config/codebook.yaml "
                         "of the project; - for the terminal)")
     parser.add_argument("--force", action="store_true", help="replace an existing codebook")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+from dpo_eval.core.study import MODEL_WAVES
 
 ANALYSED_DOMAINS = ("universal", "professional", "subject_methodical", "communication")
 START, END = "# >>> files", "# <<< files"
@@ -113,7 +114,7 @@ def analysed_domains(draft) -> tuple[list[str], str]:
     if retrospective:
         return retrospective, "GUESS: the domains rated retrospectively too"
     both = [d["id"] for d in draft.domains
-            if all(d["id"] not in draft.waves.get(w, {}).get("not_asked", []) for w in ("pre", "post"))]
+            if all(d["id"] not in draft.waves.get(w, {}).get("not_asked", []) for w in MODEL_WAVES)]
     return both, "GUESS: the domains asked at pre and post"
 
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import pandas as pd
 
 from dpo_eval.cli import inference
-from dpo_eval.errors import InputError, UserError, raise_all
-from dpo_eval.study import WAVES
-from dpo_eval.text import fold
+from dpo_eval.core.errors import InputError, UserError, raise_all
+from dpo_eval.core.study import WAVES
+from dpo_eval.core.text import fold
 
 TEMPLATE_FIELDS = Path(__file__).with_name("template") / "codebook_fields.yaml"
 REGISTRY_MARKERS = {"id", "name", "type"}
@@ -92,7 +92,7 @@ def _sheet_names(path: Path) -> list[str | None]:
 
 
 def _analyse(path: Path, sheet: str | None, fields: dict, missing: frozenset[str]) -> Export:
-    from dpo_eval.readers import read_export
+    from dpo_eval.core.readers import read_export
 
     frame = read_export(path, sheet).frame
     found, ratings, ignored = {}, [], []

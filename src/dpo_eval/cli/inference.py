@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from dpo_eval.text import fold
+from dpo_eval.core.text import fold
 
 # Known response scales, each point low to high: (ru, en, variants). The same family name with
 # its number of points names the scale in the codebook (agree5, agree7, importance5, ...).

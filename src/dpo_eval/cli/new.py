@@ -12,7 +12,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from dpo_eval.errors import UserError
+from dpo_eval.core.errors import UserError
 
 TEMPLATE = Path(__file__).with_name("template")
 # What of the pipeline a study folder carries (the same set as a reproduction package's code).

@@ -18,7 +18,7 @@ so the outbox step does not depend on the SMTP code):
 * ``errors``: the errors that stop delivery, each with its exit status;
 * ``project``: the project folder, its configuration (checked against the pipeline's schema);
 * ``recipients``: which report each recipient gets, under which name, and that every school
-  with a report has a recipient (the recipients file itself is read by ``dpo_eval.registry``);
+  with a report has a recipient (the recipients file itself is read by ``dpo_eval.core.registry``);
 * ``message``: the e-mail itself (transliterated file names, RFC 2047 display names, the send
   date and Message-ID stamped at sending);
 * ``outbox``: writing the outbox and checking that it is still the product of the inputs;

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import jinja2
 
-from dpo_eval.registry import Recipient
+from dpo_eval.core.registry import Recipient
 
 # letters only, no apostrophes, so that the result is a safe file name on every system.
 GOST_52535 = {

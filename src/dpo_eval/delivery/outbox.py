@@ -12,13 +12,13 @@ import jinja2
 import pandas as pd
 import yaml
 
-from dpo_eval.config import config_digest
+from dpo_eval.core.config import config_digest
 from dpo_eval.delivery.errors import DeliveryError, StaleOutboxError
 from dpo_eval.delivery.message import build_message
 from dpo_eval.delivery.project import in_project
 from dpo_eval.delivery.recipients import attachment_for, display_name
-from dpo_eval.io import sha256_file, write_outputs
-from dpo_eval.registry import check_recipient_coverage, load_recipients, load_registry
+from dpo_eval.core.io import sha256_file, write_outputs
+from dpo_eval.core.registry import check_recipient_coverage, load_recipients, load_registry
 
 INPUTS_FILE = "inputs.csv"
 # Configuration that only says how to send, not what: changing it does not make an outbox stale.

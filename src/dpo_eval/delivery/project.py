@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dpo_eval.config import ConfigError, load_yaml, validate_config
+from dpo_eval.core.config import ConfigError, load_yaml, validate_config
 from dpo_eval.delivery.errors import DeliveryError
 
 CONFIG_SCHEMA = Path("workflow/schemas/config.schema.yaml")

@@ -1,6 +1,6 @@
 """Recipients: which report each recipient gets and under which name, and a first recipients
 file made from the registry. The recipients file itself is read and checked by
-``dpo_eval.registry`` (the one reader of the registry and the recipients)."""
+``dpo_eval.core.registry`` (the one reader of the registry and the recipients)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from dpo_eval.io import write_outputs
-from dpo_eval.registry import Recipient, load_registry
+from dpo_eval.core.io import write_outputs
+from dpo_eval.core.registry import Recipient, load_registry
 
 
 def recipients_from_registry(registry_path: str | Path, output: str | Path) -> None:

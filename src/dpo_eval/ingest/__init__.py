@@ -7,7 +7,7 @@ them.
 By concern: ``columns`` (which column is which field or item), ``values`` (cells as data),
 ``waves`` (one wave's exports as submissions), ``identities`` (codes, matching, cohorts,
 duplicates), ``assembly`` (the ingest tables), ``needs`` (instrument B). The institutions
-registry is read by ``dpo_eval.registry``, the one reader every step uses.
+registry is read by ``dpo_eval.core.registry``, the one reader every step uses.
 """
 
 from dpo_eval.ingest.assembly import IngestResult, ingest_competencies

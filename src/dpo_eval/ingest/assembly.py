@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dpo_eval import careless
-from dpo_eval.codebook import Codebook
-from dpo_eval.errors import InputError, raise_all
+from dpo_eval.ingest import careless
+from dpo_eval.core.codebook import Codebook
+from dpo_eval.core.errors import InputError, raise_all
 from dpo_eval.ingest.identities import (apply_near_misses, resolve_code_collisions, resolve_cohorts,
                                         resolve_duplicates, restore_codes)
 from dpo_eval.ingest.waves import read_wave
-from dpo_eval.pseudonymise import participant_key
-from dpo_eval.study import WAVE_ORDER, WAVES
+from dpo_eval.ingest.pseudonymise import participant_key
+from dpo_eval.core.study import WAVE_ORDER, WAVES
 
 log = logging.getLogger(__name__)
 

@@ -6,10 +6,10 @@ import difflib
 import re
 from dataclasses import dataclass
 
-from dpo_eval.codebook import Codebook, WaveContent
-from dpo_eval.errors import InputError
-from dpo_eval.readers import RawTable
-from dpo_eval.text import fold
+from dpo_eval.core.codebook import Codebook, WaveContent
+from dpo_eval.core.errors import InputError
+from dpo_eval.core.readers import RawTable
+from dpo_eval.core.text import fold
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,29 @@ def map_columns(table: RawTable, codebook: Codebook, required: tuple[str, ...],
     in the wave must have exactly one column, and no other item may have one. Missing
     ``required`` fields, and unrecognised question-like columns (``unknown_columns``: "error"
     or "warning"), are reported too. ``other_known`` are columns the caller recognises itself."""
+    columns, unrecognised = _recognise_columns(table, codebook, problems, other_known)
+    expected_fields = tuple(dict.fromkeys([*required, *(content.fields if content else ())]))
+    # A header offered as the closest match of a missing column is not reported again as unknown.
+    cited = _report_missing_fields(table, codebook, columns.fields, expected_fields, required, wave, problems)
+    if content is not None:
+        cited |= _check_wave_items(table, codebook, columns, content, unrecognised, cited, wave, problems)
+    for column in unrecognised:
+        if column in cited:
+            continue
+        found = InputError(
+            table.path, 1, column,
+            "looks like a question but is neither an item nor a field of the codebook",
+            "add its text to the codebook (as an item, or to the headers of a field), or delete "
+            "the column if it is not part of the study; set cleaning.unknown_columns: warning "
+            "to only list such columns in the log")
+        (problems if unknown_columns == "error" else warnings).append(found)
+    return columns
+
+
+def _recognise_columns(table: RawTable, codebook: Codebook, problems: list[InputError],
+                       other_known: set[str]) -> tuple[ColumnMap, list[str]]:
+    """Each column as an item (by its question text), a retrospective item (the text and the
+    codebook's marker) or a field (by its headers); question-like columns left over."""
     fields: dict[str, str] = {}
     items: dict[str, str] = {}
     retro: dict[str, str] = {}
@@ -101,8 +124,15 @@ def map_columns(table: RawTable, codebook: Codebook, required: tuple[str, ...],
                 fields[field] = column
         elif column not in other_known and looks_like_question(column):
             unrecognised.append(column)
+    return ColumnMap(fields, items, retro), unrecognised
+
+
+def _report_missing_fields(table: RawTable, codebook: Codebook, fields: dict[str, str],
+                           expected_fields: tuple[str, ...], required: tuple[str, ...],
+                           wave: str | None, problems: list[InputError]) -> set[str]:
+    """A problem for each expected field without a column, naming the closest header; returns
+    the headers so named."""
     cited: set[str] = set()
-    expected_fields = tuple(dict.fromkeys([*required, *(content.fields if content else ())]))
     for name in expected_fields:
         if name in fields:
             continue
@@ -117,43 +147,41 @@ def map_columns(table: RawTable, codebook: Codebook, required: tuple[str, ...],
             f"rename the column or add its header to fields.{name}.headers in the codebook"
             + (f"; if this wave does not ask it, remove '{name}' from waves.{wave}.fields"
                if wave and name not in required else "")))
-    if content is not None:
-        known = {item.id: item for item in codebook.items}
-        for kind, found, expected_ids, key in (("item", items, content.items, "not_asked"),
-                                               ("retrospective item", retro,
-                                                content.retrospective, "retrospective")):
-            free = [c for c in unrecognised if c not in cited]
-            for item_id in expected_ids:
-                if item_id in found:
-                    continue
-                closest = closest_header([known[item_id].ru], free)
-                cited.add(closest)
+    return cited
+
+
+def _check_wave_items(table: RawTable, codebook: Codebook, columns: ColumnMap, content: WaveContent,
+                      unrecognised: list[str], cited: set[str], wave: str | None,
+                      problems: list[InputError]) -> set[str]:
+    """Every item (and retrospective item) the wave expects has a column, and no other item has
+    one; returns the headers named as the closest match of a missing item."""
+    cited = set(cited)
+    known = {item.id: item for item in codebook.items}
+    for kind, found, expected_ids, key in (("item", columns.items, content.items, "not_asked"),
+                                           ("retrospective item", columns.retrospective,
+                                            content.retrospective, "retrospective")):
+        free = [c for c in unrecognised if c not in cited]
+        for item_id in expected_ids:
+            if item_id in found:
+                continue
+            closest = closest_header([known[item_id].ru], free)
+            cited.add(closest)
+            problems.append(InputError(
+                table.path, 1, None,
+                f"no column for {kind} {item_id} '{known[item_id].ru}' of wave {wave} "
+                f"({closest_text(closest)})",
+                "make the header contain the item text exactly as in the codebook (or "
+                "correct the item's `ru` text there)" + (
+                    f"; if the form of this wave does not ask it, list it under "
+                    f"waves.{wave}.not_asked" if key == "not_asked" else "")))
+        for item_id, column in found.items():
+            if item_id not in expected_ids:
                 problems.append(InputError(
-                    table.path, 1, None,
-                    f"no column for {kind} {item_id} '{known[item_id].ru}' of wave {wave} "
-                    f"({closest_text(closest)})",
-                    "make the header contain the item text exactly as in the codebook (or "
-                    "correct the item's `ru` text there)" + (
-                        f"; if the form of this wave does not ask it, list it under "
-                        f"waves.{wave}.not_asked" if key == "not_asked" else "")))
-            for item_id, column in found.items():
-                if item_id not in expected_ids:
-                    problems.append(InputError(
-                        table.path, 1, column,
-                        f"is a column for {kind} {item_id}, which the codebook does not expect "
-                        f"in wave {wave}",
-                        (f"remove {item_id} (or its domain) from waves.{wave}.not_asked in the "
-                         "codebook" if key == "not_asked" else
-                         f"list {item_id} (or its domain) under waves.{wave}.retrospective in "
-                         "the codebook") + ", or remove the column"))
-    for column in unrecognised:
-        if column in cited:
-            continue
-        found = InputError(
-            table.path, 1, column,
-            "looks like a question but is neither an item nor a field of the codebook",
-            "add its text to the codebook (as an item, or to the headers of a field), or delete "
-            "the column if it is not part of the study; set cleaning.unknown_columns: warning "
-            "to only list such columns in the log")
-        (problems if unknown_columns == "error" else warnings).append(found)
-    return ColumnMap(fields, items, retro)
+                    table.path, 1, column,
+                    f"is a column for {kind} {item_id}, which the codebook does not expect "
+                    f"in wave {wave}",
+                    (f"remove {item_id} (or its domain) from waves.{wave}.not_asked in the "
+                     "codebook" if key == "not_asked" else
+                     f"list {item_id} (or its domain) under waves.{wave}.retrospective in "
+                     "the codebook") + ", or remove the column"))
+    return cited

@@ -8,16 +8,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dpo_eval.codes import EXCEL_FIXES, fits_format, resolve_near_misses, restore_leading_zeros
-from dpo_eval.errors import InputError
-from dpo_eval.study import WAVE_ORDER
+from dpo_eval.ingest.codes import EXCEL_FIXES, fits_format, resolve_near_misses, restore_leading_zeros
+from dpo_eval.core.errors import InputError
+from dpo_eval.core.study import WAVE_ORDER
 
 # The personal data a submission gives besides its code, folded; read to tell people apart.
 IDENTITY_FIELDS = ("full_name", "email")
 
 
 def apply_near_misses(submissions: pd.DataFrame, enabled: bool) -> pd.DataFrame:
-    """Near-miss codes (``dpo_eval.codes.resolve_near_misses``) replaced by the code they were
+    """Near-miss codes (``dpo_eval.ingest.codes.resolve_near_misses``) replaced by the code they were
     matched to, in place; returns the match audit (empty when matching is disabled)."""
     distinct = submissions[["institution", "wave", "code", *IDENTITY_FIELDS]].drop_duplicates()
     audit = resolve_near_misses(distinct)
@@ -35,7 +35,7 @@ def restore_codes(submissions: pd.DataFrame, code_format: dict | None, tables: d
                   problems: list[InputError]) -> pd.DataFrame:
     """Participant codes as issued, from what a spreadsheet did to them (in place): the text
     marker and decimals were removed when the cells were read (``code_fix``), the leading zeros
-    are put back here (``dpo_eval.codes.restore_leading_zeros``). Returns an audit row (file,
+    are put back here (``dpo_eval.ingest.codes.restore_leading_zeros``). Returns an audit row (file,
     row, column, problem) per restored cell, without the code; a code that does not fit the declared format even so is a
     problem naming its cell."""
     restored = restore_leading_zeros(submissions, code_format)

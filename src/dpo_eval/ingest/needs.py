@@ -6,13 +6,13 @@ import logging
 
 import pandas as pd
 
-from dpo_eval.codebook import Codebook
-from dpo_eval.errors import InputError, raise_all, shown
+from dpo_eval.core.codebook import Codebook
+from dpo_eval.core.errors import InputError, raise_all, shown
 from dpo_eval.ingest.columns import closest_header, closest_text, map_columns
 from dpo_eval.ingest.values import institutions, map_labels
-from dpo_eval.pseudonymise import respondent_key
-from dpo_eval.readers import read_export
-from dpo_eval.text import fold
+from dpo_eval.ingest.pseudonymise import respondent_key
+from dpo_eval.core.readers import read_export
+from dpo_eval.core.text import fold
 
 log = logging.getLogger(__name__)
 

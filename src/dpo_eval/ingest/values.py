@@ -8,10 +8,10 @@ import re
 import numpy as np
 import pandas as pd
 
-from dpo_eval.codebook import Codebook, parse_number
-from dpo_eval.errors import InputError, shown
-from dpo_eval.readers import RawTable
-from dpo_eval.text import fold
+from dpo_eval.core.codebook import Codebook, parse_number
+from dpo_eval.core.errors import InputError, shown
+from dpo_eval.core.readers import RawTable
+from dpo_eval.core.text import fold
 
 TIME_FORMATS = ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M",
                 "%d.%m.%Y")

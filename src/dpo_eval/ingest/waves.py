@@ -7,14 +7,14 @@ import logging
 import numpy as np
 import pandas as pd
 
-from dpo_eval.codebook import REQUIRED_WAVE_FIELDS, Codebook
-from dpo_eval.codes import normalise_code, undo_excel_text
-from dpo_eval.errors import InputError
+from dpo_eval.core.codebook import REQUIRED_WAVE_FIELDS, Codebook
+from dpo_eval.ingest.codes import normalise_code, undo_excel_text
+from dpo_eval.core.errors import InputError
 from dpo_eval.ingest.columns import map_columns
 from dpo_eval.ingest.identities import IDENTITY_FIELDS
 from dpo_eval.ingest.values import (distinct_cells, folded, institutions, map_items, map_labels,
                                     numeric_field, parse_times)
-from dpo_eval.readers import read_export
+from dpo_eval.core.readers import read_export
 
 log = logging.getLogger(__name__)
 

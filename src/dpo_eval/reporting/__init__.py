@@ -5,7 +5,7 @@ language -> PDF (WeasyPrint).
   intervals, status of every fit); the API is documented there;
 - ``sentences`` and ``design``: every sentence worded from a finding;
 - which aggregates may be shown to whom is decided once for the whole release, before any
-  report is built (``dpo_eval.release``, ``release_cells``; read through ``release_view``);
+  report is built (``dpo_eval.release.manifest``, ``release_cells``; read through ``release_view``);
 - ``evaluation_context`` and ``institution_context``: the templates' contexts, table by table;
 - ``formatting``, ``labels``, ``provenance``: numbers and words for the locale, code labels,
   digests and versions;

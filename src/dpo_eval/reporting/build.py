@@ -12,18 +12,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from dpo_eval.accessibility import DocumentInfo, organisations
-from dpo_eval.codebook import load_codebook
-from dpo_eval.layout import load_terms
-from dpo_eval.io import read_csv, write_outputs
-from dpo_eval.release_view import read_control
+from dpo_eval.reporting.accessibility import DocumentInfo, organisations
+from dpo_eval.core.codebook import load_codebook
+from dpo_eval.reporting.layout import load_terms
+from dpo_eval.core.io import read_csv, write_outputs
+from dpo_eval.release.view import read_control
 from dpo_eval.reporting.evaluation_context import evaluation_context
 from dpo_eval.reporting.findings import domain_findings
 from dpo_eval.reporting.formatting import load_strings
 from dpo_eval.reporting.institution_context import institution_context
 from dpo_eval.reporting.provenance import provenance
 from dpo_eval.reporting.render import demo_secret_used, quiet_font_loggers, render_pdf, template_environment
-from dpo_eval.study import EVALUATION_TABLES, INSTITUTION_TABLES
+from dpo_eval.core.study import EVALUATION_TABLES, INSTITUTION_TABLES
 
 # The levels at which a school's report shows a figure of its own (its team or its municipality).
 OWN_FIGURE_LEVELS = ("team", "municipality_cohort")

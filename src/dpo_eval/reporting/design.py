@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dpo_eval.reporting.findings import EvaluationFindings
 from dpo_eval.reporting.formatting import format_date, format_share, join_words, quote
-from dpo_eval.typography import counted, format_number
+from dpo_eval.reporting.typography import counted, format_number
 
 
 def localised(value, lang: str) -> str | None:

@@ -2,20 +2,25 @@
 the tidy tables under ``results/tables``; the sentences come from the findings
 (``findings.evaluation_findings`` worded by ``sentences``), the disclosure decisions from the
 control of the whole release (results/audit/disclosure_control.csv, read through
-``dpo_eval.release_view``)."""
+``dpo_eval.release.view``)."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from dpo_eval import release, release_cells, release_view
-from dpo_eval.codebook import load_codebook
+from dpo_eval.release import manifest as release
+
+from dpo_eval.release import cells as release_cells
+
+from dpo_eval.release import view as release_view
+from dpo_eval.core.codebook import load_codebook
 from dpo_eval.reporting import design, sentences
 from dpo_eval.reporting.findings import EvaluationFindings, evaluation_findings
-from dpo_eval.report_figures import evaluation_figures, formula_figure
+from dpo_eval.reporting.report_figures import evaluation_figures, formula_figure
 from dpo_eval.reporting.formatting import Numbering, format_ci, format_date, format_optional, format_p, format_share
 from dpo_eval.reporting.labels import names as label_names
-from dpo_eval.typography import counted, format_count
+from dpo_eval.reporting.typography import counted, format_count
+from dpo_eval.core.study import COHORTS, RATING_WAVES, WAVES
 
 EVALUATION_ORDER = ("fig-flow", "tab-flow", "tab-flow-model", "tab-sample", "tab-municipalities",
                     "tab-reliability", "tab-invariance", "tab-needs", "fig-likert", "tab-formats", "fig-means",
@@ -56,7 +61,7 @@ def sample_rows(sample: pd.DataFrame, view: release_view.ReportCells, t: dict, n
         part = sample[sample["characteristic"] == characteristic]
         for level in dict.fromkeys(part["level"]):
             cells = {}
-            for cohort in ("program", "comparison"):
+            for cohort in COHORTS:
                 row = part[(part["cohort"] == cohort) & (part["level"] == level)]
                 if row.empty:
                     cells[cohort] = "0"
@@ -74,7 +79,7 @@ def sample_rows(sample: pd.DataFrame, view: release_view.ReportCells, t: dict, n
     years = sample[sample["characteristic"] == "years_in_management"].set_index("cohort")
     fmt = lambda v: format_optional(v, lang, 1)  # noqa: E731
     rows.append({"label": t["sample_labels"]["years_in_management"],
-                 **{c: f"{fmt(years.loc[c, 'mean'])} ({fmt(years.loc[c, 'sd'])})" for c in ("program", "comparison")}})
+                 **{c: f"{fmt(years.loc[c, 'mean'])} ({fmt(years.loc[c, 'sd'])})" for c in COHORTS}})
     return rows, set(sample["status"]) - {release.SHOWN}
 
 
@@ -84,12 +89,12 @@ def municipality_rows(municipalities: pd.DataFrame, view: release_view.ReportCel
     rows = []
     for muni in sorted(set(long["municipality"]), key=lambda m: names["municipality"].get(m, m)):
         cells = {}
-        for cohort in ("program", "comparison"):
+        for cohort in COHORTS:
             row = long[(long["municipality"] == muni) & (long["cohort"] == cohort)]
             cells[cohort] = "0" if row.empty else cell_text(row["status"].iloc[0], view, str(int(row["n"].iloc[0])))
         rows.append({"municipality": names["municipality"].get(muni, muni), **cells})
     return {"muni_rows": rows, "muni_hidden": set(long["status"]) - {release.SHOWN},
-            "muni_totals": {c: int(long.loc[long["cohort"] == c, "n"].sum()) for c in ("program", "comparison")}}
+            "muni_totals": {c: int(long.loc[long["cohort"] == c, "n"].sum()) for c in COHORTS}}
 
 
 def disclosure_notes(hidden: set, t: dict, min_cell: int, low_threshold: bool = True) -> list[str]:
@@ -111,7 +116,7 @@ def reliability_rows(reliability: pd.DataFrame, codebook, t: dict, names: dict, 
     fmt = lambda v: format_optional(v, lang)  # noqa: E731
     rows = []
     for domain in codebook.domains:
-        for wave in ("pre", "post", "followup"):
+        for wave in WAVES:
             block = reliability[(reliability["domain"] == domain) & (reliability["wave"] == wave)]
             if block.empty:
                 continue
@@ -198,12 +203,12 @@ def descriptive_rows(descriptives: pd.DataFrame, view: release_view.ReportCells,
     descriptives = descriptives.assign(status=release_view.descriptive_status(view, descriptives).to_numpy())
     rows = []
     for domain in codebook.domains:
-        for cohort in ("program", "comparison"):
+        for cohort in COHORTS:
             block = descriptives[(descriptives["domain"] == domain) & (descriptives["cohort"] == cohort)].set_index("wave")
             rows.append({"domain": names["domain"][domain], "cohort": t["cohorts"][cohort],
                          "cells": [cell_text(block.loc[w, "status"], view,
                                              f"{fmt(block.loc[w, 'mean'])} ({fmt(block.loc[w, 'sd'])}; {int(block.loc[w, 'n'])})")
-                                   if w in block.index else "—" for w in ("pre", "then", "post", "followup")]})
+                                   if w in block.index else "—" for w in RATING_WAVES]})
     return rows
 
 

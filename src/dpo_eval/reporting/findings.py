@@ -25,7 +25,7 @@ The rules, each written once:
 
 - Multiplicity: every family (the primary domains; each secondary analysis across the
   domains; the response shift across the domains; the needs areas) is Holm-adjusted by
-  ``dpo_eval.multiplicity.holm``; significance is ``multiplicity.significant(p_holm)``; the
+  ``dpo_eval.analysis.multiplicity.holm``; significance is ``multiplicity.significant(p_holm)``; the
   interval printed beside a result is the Holm-consistent interval
   (``multiplicity.holm_intervals``), which excludes zero exactly when the result is significant.
 - Status of a result (``status``): ``not_estimable`` (the data could not support the model),
@@ -61,14 +61,14 @@ import numpy as np
 import pandas as pd
 
 from dpo_eval.analysis.invariance import ALL_PARTICIPANTS, level_held
-from dpo_eval.multiplicity import holm, holm_intervals, significant
+from dpo_eval.analysis.multiplicity import holm, holm_intervals, significant
+from dpo_eval.core.study import COHORTS, WAVES
 
 POSITIVE, NEGATIVE, NULL = "positive", "negative", "null"
 NOT_ESTIMABLE, NOT_CONVERGED = "not_estimable", "not_converged"
 USABLE = (POSITIVE, NEGATIVE, NULL)
 SENSITIVITY_ANALYSES = ("careless_excluded", "completers", "then_baseline")
 EXPLORATORY_ANALYSES = ("followup", "moderation_communication", "response_shift", "combined")
-COHORTS = ("program", "comparison")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -343,11 +343,11 @@ def study_finding(config: dict, sample: pd.DataFrame, flow: pd.DataFrame) -> Stu
     participants analysed per wave, and the share of the entry participants at follow-up."""
     study = config.get("study", {})
     dates = study.get("wave_dates", {}) or {}
-    waves = tuple((w, str(dates[w])) for w in ("pre", "post", "followup") if dates.get(w))
+    waves = tuple((w, str(dates[w])) for w in WAVES if dates.get(w))
     months = months_between(dates["post"], dates["followup"]) if dates.get("post") and dates.get("followup") else None
     count = lambda what: tuple((c, int(sample.loc[(sample["characteristic"] == what)  # noqa: E731
                                                    & (sample["cohort"] == c), "n"].sum())) for c in COHORTS)
-    per_wave = flow[flow["wave"].isin(["pre", "post", "followup"])]
+    per_wave = flow[flow["wave"].isin(WAVES)]
     analysed = tuple((r["wave"], r["cohort"], int(r["analysed"])) for r in per_wave.to_dict(orient="records"))
     lookup = {(w, c): n for w, c, n in analysed}
     share = tuple((c, lookup.get(("followup", c), 0) / lookup[("pre", c)]) for c in COHORTS

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from dpo_eval.typography import format_number, plural, with_unit
+from dpo_eval.reporting.typography import format_number, plural, with_unit
 
 
 def format_optional(value, lang: str, digits: int = 2, dash: str = "—") -> str:
@@ -37,12 +37,6 @@ def format_date(iso_date: str, lang: str) -> str:
 def format_share(share: float, lang: str) -> str:
     """A share in per cent: "25 %" with a narrow no-break space in Russian (GOST 8.417), "25%" in English."""
     return format_number(100 * share, lang, 0) + ("\u202f%" if lang == "ru" else "%")
-
-
-def rounded(value: float, digits: int = 2) -> float:
-    """The value as ``format_number`` prints it with ``digits`` decimals: differences of
-    printed numbers are computed from these, so that the page adds up."""
-    return float(f"{float(value):.{digits}f}")
 
 
 def points(value: float, strings: dict, lang: str, digits: int = 2) -> str:

@@ -1,20 +1,26 @@
 """What one school's report shows, built table by table: its participation, its scores (or a
 pooled group's), its needs, and the evaluation's findings for it (``findings`` worded by
 ``sentences``). Every number comes from the disclosure control of the whole release
-(results/audit/disclosure_control.csv, built by dpo_eval.release_cells before any report is
-rendered), read through ``dpo_eval.release_view``."""
+(results/audit/disclosure_control.csv, built by dpo_eval.release.cells before any report is
+rendered), read through ``dpo_eval.release.view``."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from dpo_eval import release, release_cells, release_view
-from dpo_eval.codebook import load_codebook
-from dpo_eval.report_figures import institution_figures, profile_series
+from dpo_eval.release import manifest as release
+
+from dpo_eval.release import cells as release_cells
+
+from dpo_eval.release import view as release_view
+from dpo_eval.core.codebook import load_codebook
+from dpo_eval.reporting.report_figures import institution_figures, profile_series
 from dpo_eval.reporting import sentences
-from dpo_eval.reporting.formatting import Numbering, format_date, format_optional, join_words, quote, rounded
+from dpo_eval.reporting.formatting import Numbering, format_date, format_optional, join_words, quote
+from dpo_eval.release.cells import rounded
 from dpo_eval.reporting.labels import names as label_names
-from dpo_eval.typography import format_count, format_number
+from dpo_eval.reporting.typography import format_count, format_number
+from dpo_eval.core.study import WAVES
 
 # Tables and figures in the order the template shows them (the profile figure and the scores
 # table only where a level is shown), so that both are numbered from 1 without gaps.
@@ -25,7 +31,7 @@ def participation_rows(view: release_view.ReportCells, waves: dict) -> list[dict
     """The team's respondents per wave (not suppressed: the school knows who took part) and the
     mean per school of the region, both from the release view (drawn by report_figures)."""
     return [{"key": p["wave"], "wave": waves[p["wave"]], "n": p["n"], "region_mean": p["region_mean"]}
-            for p in release_view.participation(view, ("pre", "post", "followup"))]
+            for p in release_view.participation(view, WAVES)]
 
 
 def score_rows(view: release_view.ReportCells, codebook, t: dict, names: dict, lang: str) -> list[dict]:
@@ -33,7 +39,7 @@ def score_rows(view: release_view.ReportCells, codebook, t: dict, names: dict, l
     region's, and (team level only) the difference of the two printed, rounded values, so that
     the columns add up (the control records that difference as printed)."""
     fmt = lambda v: format_optional(v, lang)  # noqa: E731
-    rows = release_view.score_rows(view, codebook.domains, ("pre", "post", "followup"), fmt,
+    rows = release_view.score_rows(view, codebook.domains, WAVES, fmt,
                                    lambda n: format_count(n, lang))
     for row in rows:
         mean = view.value("scores", domain=row["domain"], wave=row["wave"])

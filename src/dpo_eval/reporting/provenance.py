@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 
 from dpo_eval import __version__
-from dpo_eval.config import config_digest
-from dpo_eval.io import sha256_file
+from dpo_eval.core.config import config_digest
+from dpo_eval.core.io import sha256_file
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
@@ -42,7 +42,7 @@ def provenance(config: dict, manifest: pd.DataFrame, lock_file: str | Path) -> d
         "code_version": __version__,
         "code_sha256": code_digest(),
         "config_sha256": config_digest(config),
-        # The configuration the tables were computed with (dpo_eval.settings.computed_with).
+        # The configuration the tables were computed with (dpo_eval.core.settings.computed_with).
         "settings": [{"key": key, "value": value if isinstance(value, str)
                       else json.dumps(value, ensure_ascii=False)}
                      for key, value in config.get("computed_with", {}).items()],

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import jinja2
 
-from dpo_eval.accessibility import DocumentInfo
-from dpo_eval.layout import render_report
+from dpo_eval.reporting.accessibility import DocumentInfo
+from dpo_eval.reporting.layout import render_report
 
 # Loggers whose INFO/DEBUG chatter (one line per font table read) would bury the real warnings.
 QUIET_LOGGERS = ("fontTools", "weasyprint.progress")

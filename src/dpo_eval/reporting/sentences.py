@@ -22,8 +22,8 @@ from dpo_eval.reporting.findings import (NEGATIVE, NOT_CONVERGED, NOT_ESTIMABLE,
                                          EvaluationFindings, SecondaryFinding)
 from dpo_eval.reporting.findings import verdict as findings_verdict
 from dpo_eval.reporting.formatting import format_ci, format_optional, format_p, join_words, points, quote
-from dpo_eval.study import WAVES
-from dpo_eval.typography import counted, format_number
+from dpo_eval.core.study import WAVES
+from dpo_eval.reporting.typography import counted, format_number
 
 
 def cleaning_notes(flow: pd.DataFrame, strings: dict, lang: str, table: int) -> list[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dpo_eval.codebook import load_codebook
+from dpo_eval.core.codebook import load_codebook
 from dpo_eval.simulate.design import DEMO_SEED, Contamination, SimulationSpec
 from dpo_eval.simulate.exports import FILES
 from dpo_eval.simulate.generator import simulate_study

@@ -14,7 +14,7 @@ from datetime import datetime
 
 import numpy as np
 
-from dpo_eval.study import COHORTS
+from dpo_eval.core.study import COHORTS
 
 DEMO_SEED = 20251127
 COMPETENCY_DOMAINS = ("universal", "professional", "subject_methodical")

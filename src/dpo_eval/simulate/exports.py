@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dpo_eval.codebook import Codebook, Item
+from dpo_eval.core.codebook import Codebook, Item
 from dpo_eval.simulate.defects import likert_label, out_of_range_cells
 from dpo_eval.simulate.design import COMPETENCY_DOMAINS, PARTNERS
 

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from dpo_eval.codebook import Codebook
+from dpo_eval.core.codebook import Codebook
 from dpo_eval.simulate.design import SimulationSpec, assign_waves, institutions, participants
 from dpo_eval.simulate.exports import Exports
 from dpo_eval.simulate.needs import needs_assessment
 from dpo_eval.simulate.responses import latent_values, submissions
 from dpo_eval.simulate.truth import ground_truth, skipped_cells, submission_ledger, write_truth
-from dpo_eval.study import WAVES
+from dpo_eval.core.study import WAVES
 
 
 def generate(spec: SimulationSpec, codebook: Codebook, out: Path, score_truth: bool = True) -> dict:

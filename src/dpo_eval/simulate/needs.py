@@ -12,9 +12,9 @@ from datetime import timedelta
 
 import numpy as np
 
-from dpo_eval.codebook import Codebook
+from dpo_eval.core.codebook import Codebook
 from dpo_eval.simulate.design import PARTNERS, ROLE_SHARES, ROLES, WAVE_DATES, person
-from dpo_eval.study import STAKEHOLDER_GROUPS
+from dpo_eval.core.study import STAKEHOLDER_GROUPS
 
 # Share of each stakeholder group among the respondents.
 GROUP_SHARES = dict(zip(STAKEHOLDER_GROUPS, (0.13, 0.12, 0.75)))

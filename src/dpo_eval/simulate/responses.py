@@ -15,7 +15,7 @@ from datetime import timedelta
 
 import numpy as np
 
-from dpo_eval.codebook import Codebook, Item
+from dpo_eval.core.codebook import Codebook, Item
 from dpo_eval.simulate.defects import careless_responding, resubmission, skip_items, typed_code
 from dpo_eval.simulate.design import COMPETENCY_DOMAINS, MUNICIPALITIES, WAVE_DATES, SimulationSpec
 

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from dpo_eval.codebook import Codebook
+from dpo_eval.core.codebook import Codebook
 from dpo_eval.simulate.design import COMPETENCY_DOMAINS, SimulationSpec
 from dpo_eval.simulate.exports import FILES
 from dpo_eval.simulate.responses import keyed_scale_score, responses_from_latent
-from dpo_eval.study import COHORTS, WAVES
+from dpo_eval.core.study import COHORTS, WAVES
 
 
 def true_score_effects(spec: SimulationSpec, codebook: Codebook, n: int = 200_000) -> dict:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from dpo_eval.errors import UserError, user_message
+from dpo_eval.core.errors import UserError, user_message
 
 FLOAT_FORMAT = "%.10g"
 
@@ -81,7 +81,7 @@ def read_csv(path: str | Path) -> pd.DataFrame:
 def step_log(path: str | Path):
     """Send a step's messages (logging, print, warnings and the error) to its log file.
 
-    A :class:`~dpo_eval.errors.UserError` ends the process with its message on stderr and exit
+    A :class:`~dpo_eval.core.errors.UserError` ends the process with its message on stderr and exit
     status 1, without a traceback on the console; any other exception (a bug) propagates with
     its traceback. Both tracebacks are written to the log."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)

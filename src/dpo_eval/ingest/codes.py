@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from dpo_eval.study import WAVE_ORDER
+from dpo_eval.core.study import WAVE_ORDER
 
 # Latin letters that look like Cyrillic ones, mapped to the Cyrillic letter: codes issued in
 # Cyrillic are often typed on an English keyboard layout.

@@ -1,7 +1,7 @@
 """The institutions registry and the recipients file: the one reader of each, used by every step
 that reads them (ingest, the outbox, the checks when the DAG is built).
 
-Both are read by the survey readers (``dpo_eval.readers``): CSV in UTF-8 or Windows-1251 with
+Both are read by the survey readers (``dpo_eval.core.readers``): CSV in UTF-8 or Windows-1251 with
 ``,`` ``;`` or tab, as Excel saves it, or XLSX; rows numbered as a spreadsheet shows them.
 Every problem of a file is listed at once, naming file, row, column and what to do.
 """
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from dpo_eval.errors import InputError, raise_all, shown
-from dpo_eval.readers import read_export
-from dpo_eval.study import STAKEHOLDER_GROUPS
-from dpo_eval.text import fold
+from dpo_eval.core.errors import InputError, raise_all, shown
+from dpo_eval.core.readers import read_export
+from dpo_eval.core.study import STAKEHOLDER_GROUPS
+from dpo_eval.core.text import fold
 
 REGISTRY_COLUMNS = ("id", "name", "municipality", "type", "settlement", "language", "email")
 # English names for reports in English; where absent, the Russian names are used.

@@ -9,7 +9,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from dpo_eval.errors import ConfigError
+from dpo_eval.core.errors import ConfigError
 
 __all__ = ["ConfigError", "load_yaml", "validate_config", "load_config", "config_digest",
            "min_cell_warning", "MIN_CELL_FLOOR", "MIN_CELL_ADVISED"]

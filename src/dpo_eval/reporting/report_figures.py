@@ -1,6 +1,6 @@
 """The figures of the reports with their alternative texts, ready for the templates: each is a
 ``Figure`` with an SVG data URI and the alternative text that states what it shows with its key
-numbers (``dpo_eval.figure_text``). One function per report kind, called by its context builder."""
+numbers (``dpo_eval.reporting.figure_text``). One function per report kind, called by its context builder."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from dpo_eval import figure_text, figures
-from dpo_eval.accessibility import formula_text
+from dpo_eval.reporting import figure_text
+
+from dpo_eval.reporting import figures
+from dpo_eval.reporting.accessibility import formula_text
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from dpo_eval.multiplicity import holm
-from dpo_eval.study import STAKEHOLDER_GROUPS as GROUP_ORDER
+from dpo_eval.analysis.multiplicity import holm
+from dpo_eval.core.study import STAKEHOLDER_GROUPS as GROUP_ORDER
 
 
 def importance_summary(needs: pd.DataFrame) -> pd.DataFrame:

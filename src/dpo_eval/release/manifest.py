@@ -38,7 +38,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from dpo_eval.errors import UserError
+from dpo_eval.core.errors import UserError
 
 # The columns of results/reports/released_cells.csv, in this order (see the data dictionary).
 MANIFEST_COLUMNS = ("report", "item", "domain", "wave", "institutions", "cohort", "role", "n", "value")

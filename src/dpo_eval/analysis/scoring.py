@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from dpo_eval.study import COHORTS, MODEL_WAVES, WAVE_ORDER
+from dpo_eval.core.study import COHORTS, MODEL_WAVES, WAVE_ORDER
 
 CONTEXT = ["participant_key", "institution", "municipality", "settlement", "cohort", "role",
            "years_in_management", "careless"]

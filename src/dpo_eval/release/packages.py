@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dpo_eval.io import csv_bytes, read_csv, sha256_file, write_outputs
-from dpo_eval.study import WAVE_ORDER
+from dpo_eval.core.io import csv_bytes, read_csv, sha256_file, write_outputs
+from dpo_eval.core.study import WAVE_ORDER
 
 FIXED_TIME = (2025, 1, 1, 0, 0, 0)
 CODE_ITEMS = ("Snakefile", "workflow", "src", "config", "reports", "requirements.lock", "requirements.in",

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .io import write_outputs
+from dpo_eval.core.io import write_outputs
 
 INDEX = "index.csv"
 

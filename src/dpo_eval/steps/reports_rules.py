@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from dpo_eval import report_batches
-from dpo_eval.dictionary import build_dictionary
-from dpo_eval.io import read_csv, write_outputs
-from dpo_eval.package import build_open_package, build_package, open_data
-from dpo_eval.release import manifest
-from dpo_eval.release_cells import control_release
+from dpo_eval.reporting import report_batches
+from dpo_eval.core.dictionary import build_dictionary
+from dpo_eval.core.io import read_csv, write_outputs
+from dpo_eval.release.packages import build_open_package, build_package, open_data
+from dpo_eval.release.manifest import manifest
+from dpo_eval.release.cells import control_release
 from dpo_eval.reporting.build import build_evaluation_report, build_institution_reports
-from dpo_eval.settings import DisclosureSettings, InstitutionReportSettings, ReportSettings
+from dpo_eval.core.settings import DisclosureSettings, InstitutionReportSettings, ReportSettings
 
 
 def evaluation_report(settings: ReportSettings, computed_with: dict, inputs: dict, lang: str,
@@ -35,13 +35,13 @@ def institution_report_batch(settings: InstitutionReportSettings, inputs: dict, 
                                      threads, institutions=list(schools))
 
 
-def gather_institution_reports(batch_dirs: list[str], output_dir: str | Path) -> list[str]:
+def institution_reports(batch_dirs: list[str], output_dir: str | Path) -> list[str]:
     """The batches' reports and index rows as one folder (results/reports/institutions)."""
     return report_batches.gather_institution_reports(batch_dirs, output_dir)
 
 
 def disclosure_control(settings: DisclosureSettings, inputs: dict, output: dict) -> None:
-    """Every cell of every report, controlled as one release (dpo_eval.release): the full
+    """Every cell of every report, controlled as one release (dpo_eval.release.manifest): the full
     control table (statuses and levels; values of hidden cells removed) for the reports to be
     filled from, and the manifest of the published numbers, results/reports/released_cells.csv."""
     tables = {Path(path).stem: read_csv(path) for path in inputs["tables"]}

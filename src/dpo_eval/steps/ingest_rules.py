@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from dpo_eval.codebook import load_codebook
+from dpo_eval.core.codebook import load_codebook
 from dpo_eval.ingest import ingest_competencies, ingest_needs
-from dpo_eval.registry import load_registry
-from dpo_eval.io import sha256_file, write_outputs
-from dpo_eval.pseudonymise import load_secret, pseudonymisation_record
-from dpo_eval.settings import IngestSettings, NeedsIngestSettings
+from dpo_eval.core.registry import load_registry
+from dpo_eval.core.io import sha256_file, write_outputs
+from dpo_eval.ingest.pseudonymise import load_secret, pseudonymisation_record
+from dpo_eval.core.settings import IngestSettings, NeedsIngestSettings
 
 log = logging.getLogger("dpo_eval")
 
@@ -52,7 +52,7 @@ def input_manifest(files: list[str], output: str | Path) -> None:
                                          for f in sorted(set(map(str, files)))])})
 
 
-def ingest_needs_survey(settings: NeedsIngestSettings, registry: str | Path, codebook: str | Path,
+def ingest_needs(settings: NeedsIngestSettings, registry: str | Path, codebook: str | Path,
                         output: dict, results_dir: str | Path = "results",
                         repo_dir: str | Path | None = None) -> None:
     """Raw needs-assessment export -> pseudonymised importance ratings and preferred formats."""

@@ -2,15 +2,16 @@
 the same data the figure is drawn from (a screen reader reads them instead of the picture).
 
 Each function returns the figure's caption followed by its data in a linear form, numbers
-written as the tables write them (``dpo_eval.typography``)."""
+written as the tables write them (``dpo_eval.reporting.typography``)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from dpo_eval.figures import WAVES, ForestRow, forest_rows
-from dpo_eval.typography import format_count, format_number, percent, typeset
+from dpo_eval.reporting.figures import ForestRow, forest_rows
+from dpo_eval.reporting.typography import format_count, format_number, percent, typeset
+from dpo_eval.core.study import COHORTS, WAVES
 
 ARROW = " \u2192 "
 
@@ -47,7 +48,7 @@ def means_alt(descriptives: pd.DataFrame, domain_names: dict, wave_names: dict, 
     parts = [f"({order})"]
     for domain, name in domain_names.items():
         cohorts = []
-        for cohort in ("program", "comparison"):
+        for cohort in COHORTS:
             rows = descriptives[(descriptives["domain"] == domain) & (descriptives["cohort"] == cohort)]
             means = rows.set_index("wave")["mean"].reindex(list(WAVES))
             values = ARROW.join("—" if pd.isna(v) else format_number(v, lang) for v in means)
@@ -89,7 +90,7 @@ def qq_alt(qq: pd.DataFrame, domain_names: dict, kind_names: dict, caption: str,
 def flow_alt(flow: pd.DataFrame, wave_names: dict, cohort_names: dict, words: dict, caption: str, lang: str) -> str:
     """Per cohort and wave the counts of the flow diagram."""
     parts = []
-    for cohort in ("program", "comparison"):
+    for cohort in COHORTS:
         waves = []
         for wave in [w for w in WAVES if w in set(flow["wave"])]:
             record = flow[(flow["wave"] == wave) & (flow["cohort"] == cohort)].iloc[0]

@@ -9,14 +9,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from dpo_eval import aggregates, models, sensitivity
-from dpo_eval import needs as needs_module
+from dpo_eval.analysis import aggregates
+
+from dpo_eval.analysis import models
+
+from dpo_eval.analysis import sensitivity
+from dpo_eval.analysis import needs as needs_module
 from dpo_eval.analysis.invariance import Criteria, invariance_table, level_held
-from dpo_eval.codebook import load_codebook
-from dpo_eval.io import read_csv, write_outputs
-from dpo_eval.reliability import reliability_table
-from dpo_eval.scoring import descriptives, model_flow, scale_scores
-from dpo_eval.settings import CombinedModelSettings, DomainModelSettings, InvarianceSettings, ScoreSettings
+from dpo_eval.core.codebook import load_codebook
+from dpo_eval.core.io import read_csv, write_outputs
+from dpo_eval.analysis.reliability import reliability_table
+from dpo_eval.analysis.scoring import descriptives, model_flow, scale_scores
+from dpo_eval.core.settings import CombinedModelSettings, DomainModelSettings, InvarianceSettings, ScoreSettings
 
 log = logging.getLogger("dpo_eval")
 

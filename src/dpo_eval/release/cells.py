@@ -1,4 +1,4 @@
-"""The cells every report would show, as rows of the release manifest (dpo_eval.release): the
+"""The cells every report would show, as rows of the release manifest (dpo_eval.release.manifest): the
 school reports' participation, scores at the level each school can be shown at, and needs; the
 evaluation report's tables and figures. The report contexts fill their templates from these
 rows (value, n and status), so the manifest is, by construction, what the PDFs print.
@@ -15,9 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from dpo_eval.release import ALL, ANY, SETTLEMENT, atoms_from_scores, control, group_keys
-from dpo_eval.reporting.formatting import rounded
-from dpo_eval.study import WAVES
+from dpo_eval.release.manifest import ALL, ANY, SETTLEMENT, atoms_from_scores, control, group_keys
+from dpo_eval.core.study import COHORTS, MODEL_WAVES, WAVES
 
 SCHOOL_LEVELS = ("team", "municipality_cohort", "cohort")
 # How much a report needs a cell (higher: suppressed last). A school's own figure, then the
@@ -26,6 +25,13 @@ SCHOOL_LEVELS = ("team", "municipality_cohort", "cohort")
 PRIORITY = {"stand_in": 1, "table": 2, "team": 3, "total": 4}
 NEEDS_WAVE = "needs"
 SCHOOL = "school"
+
+
+def rounded(value: float, digits: int = 2) -> float:
+    """The value as a report prints it with ``digits`` decimals (``reporting.formatting``):
+    differences of printed numbers are computed from these, so that the page adds up and the
+    manifest holds what the PDFs show."""
+    return float(f"{float(value):.{digits}f}")
 
 
 def need_domain(area: str) -> str:
@@ -113,7 +119,7 @@ def level_candidates(sums: pd.DataFrame, schools: pd.DataFrame) -> pd.DataFrame:
 
 
 def choose_levels(candidates: pd.DataFrame, domains: list[str], min_cell: int,
-                  suppressed: dict[str, str], core_waves: tuple[str, ...] = ("pre", "post")) -> pd.Series:
+                  suppressed: dict[str, str], core_waves: tuple[str, ...] = MODEL_WAVES) -> pd.Series:
     """The level of each school: the first of SCHOOL_LEVELS whose core cells (``domains`` at
     ``core_waves``) all exist, hold ``min_cell`` respondents (a pool: besides the school's own
     team too) and were not suppressed; "none" where no level qualifies."""
@@ -336,7 +342,7 @@ def model_cells(tables: dict, report: str) -> pd.DataFrame:
     parts = [_melt(did[["domain", "n_participants", *stats]].rename(columns={"n_participants": "n"}), report, "did",
                    stats, wave=ANY, institutions=ALL, priority=PRIORITY["total"])]
     effects = tables["effect_sizes"]
-    effects = effects.assign(cohort=effects["cohort"].where(effects["cohort"].isin(["program", "comparison"]), ALL),
+    effects = effects.assign(cohort=effects["cohort"].where(effects["cohort"].isin(COHORTS), ALL),
                              item_name="effect_sizes:" + effects["measure"])
     for name, part in effects.groupby("item_name"):
         parts.append(_melt(part[["domain", "cohort", "n", "estimate", "conf_low", "conf_high"]], report, name,
@@ -359,7 +365,7 @@ def model_cells(tables: dict, report: str) -> pd.DataFrame:
                            ["estimate", "conf_low", "conf_high", "p_value"], wave=ANY, institutions=ALL,
                            priority=PRIORITY["total"]))
     shift = tables["response_shift"]
-    shift = shift.assign(cohort=shift["cohort"].where(shift["cohort"].isin(["program", "comparison"]), ALL))
+    shift = shift.assign(cohort=shift["cohort"].where(shift["cohort"].isin(COHORTS), ALL))
     parts.append(_melt(shift[["domain", "cohort", "n", "estimate", "conf_low", "conf_high", "p_value"]], report,
                        "response_shift", ["estimate", "conf_low", "conf_high", "p_value"], wave=ANY,
                        institutions=ALL, priority=PRIORITY["total"]))
@@ -387,7 +393,7 @@ def evaluation_cells(tables: dict, scores: pd.DataFrame, registry: pd.DataFrame,
 
 
 def printed_value(values: pd.Series, digits: int = 2) -> pd.Series:
-    """Values as a report prints them (``reporting.formatting.rounded``): differences of
+    """Values as a report prints them (``rounded``): differences of
     printed numbers are computed from these, so that the page adds up."""
     return values.map(lambda v: rounded(v, digits))
 
@@ -417,7 +423,7 @@ def derived_cells(cells: pd.DataFrame) -> pd.DataFrame:
 def control_release(scores: pd.DataFrame, needs: pd.DataFrame, registry: pd.DataFrame, tables: dict,
                     domains: list[str], langs: list[str], min_cell: int,
                     open_summary: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Every cell of every report with its status after disclosure control (dpo_eval.release),
+    """Every cell of every report with its status after disclosure control (dpo_eval.release.manifest),
     the values of suppressed cells removed, and each school report's ``level``."""
     atoms = pd.concat([atoms_from_scores(scores), needs_atoms(needs, registry)], ignore_index=True)
     evaluation = evaluation_cells(tables, scores, registry, langs)

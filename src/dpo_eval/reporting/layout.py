@@ -19,8 +19,8 @@ from pathlib import Path
 
 import yaml
 
-from dpo_eval.accessibility import DocumentInfo, write_pdf
-from dpo_eval.typography import typeset_html
+from dpo_eval.reporting.accessibility import DocumentInfo, write_pdf
+from dpo_eval.reporting.typography import typeset_html
 
 MAX_EMPTY_SHARE = 0.40
 MAX_MOVES = 8

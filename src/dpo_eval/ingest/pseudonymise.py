@@ -7,8 +7,8 @@ import hmac
 import os
 from pathlib import Path
 
-from dpo_eval.errors import UserError
-from dpo_eval.io import sha256_file
+from dpo_eval.core.errors import UserError
+from dpo_eval.core.io import sha256_file
 
 # Used only when the config says allow_demo_secret: true AND every raw input is a file of the
 # bundled demo study. Keys made with it are reproducible by anyone (the secret is in the source)

@@ -13,8 +13,9 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from dpo_eval.config import MIN_CELL_ADVISED
-from dpo_eval.release import COMPLEMENTARY, PRIMARY, SHOWN, DisclosureError
+from dpo_eval.core.config import MIN_CELL_ADVISED
+from dpo_eval.release.manifest import COMPLEMENTARY, PRIMARY, SHOWN, DisclosureError
+from dpo_eval.core.study import MODEL_WAVES
 
 KEYS = ("item", "domain", "wave", "institutions", "cohort", "role", "label")
 
@@ -119,7 +120,7 @@ def score_rows(view: ReportCells, domains: list[str], waves: tuple[str, ...],
     return rows
 
 
-def profile_means(view: ReportCells, item: str, waves: tuple[str, ...] = ("pre", "post")) -> pd.DataFrame:
+def profile_means(view: ReportCells, item: str, waves: tuple[str, ...] = MODEL_WAVES) -> pd.DataFrame:
     """domain, wave, mean of the shown cells of ``item`` at ``waves`` (the profile figure)."""
     rows = view.rows[(view.rows["item"] == item) & view.rows["wave"].isin(waves) & (view.rows["status"] == SHOWN)]
     return pd.DataFrame({"domain": rows["domain"], "wave": rows["wave"], "mean": rows["value"].astype(float)})

@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from dpo_eval import figures
-from dpo_eval.codebook import load_codebook
-from dpo_eval.io import read_csv, write_outputs
-from dpo_eval.power import ALL_DOMAINS, design_from_config, schools_needed
+from dpo_eval.reporting import figures
+from dpo_eval.core.codebook import load_codebook
+from dpo_eval.core.io import read_csv, write_outputs
+from dpo_eval.simulation_studies.power import ALL_DOMAINS, design_from_config, schools_needed
 from dpo_eval.reporting.formatting import svg_image
 from dpo_eval.reporting.render import render_pdf, template_environment
-from dpo_eval.typography import format_number
+from dpo_eval.reporting.typography import format_number
 
 DOMAIN_COLOURS = [figures.OKABE_ITO[name] for name in ("blue", "vermillion", "green", "purple", "sky")]
 # A fixed date keeps the PDF's bytes stable (fonts and metadata are stamped with it).

@@ -12,7 +12,7 @@ pre-to-post gain minus the comparison cohort's. Inference uses Satterthwaite deg
 
 Command line (compare with lme4 on any model frame; wall time on stderr)::
 
-    python -m dpo_eval.models fit FRAME.csv OUT.csv
+    python -m dpo_eval.analysis.models fit FRAME.csv OUT.csv
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ import numpy as np
 import pandas as pd
 
 from dpo_eval.analysis.lmm import LmmFit, NestedLmm, RandomTerm, t_inference
-from dpo_eval.errors import UserError
-from dpo_eval.multiplicity import adjust
+from dpo_eval.core.errors import UserError
+from dpo_eval.analysis.multiplicity import adjust
+from dpo_eval.core.study import COHORTS, MODEL_WAVES
 
 DID_TERM = "post:program"
 SINGULAR_RELATIVE_SD = 1e-4
@@ -38,7 +39,7 @@ class ModelDataError(UserError, ValueError):
 
 
 def model_frame(scores: pd.DataFrame, domain: str, covariates: list[str],
-                waves: tuple[str, str] = ("pre", "post")) -> pd.DataFrame:
+                waves: tuple[str, str] = MODEL_WAVES) -> pd.DataFrame:
     """Scores of one domain at two waves with the design columns of the model.
 
     ``post`` is 1 at the second wave of ``waves``. Missing baseline covariates are handled by
@@ -51,7 +52,7 @@ def model_frame(scores: pd.DataFrame, domain: str, covariates: list[str],
         raise ModelDataError(f"domain '{domain}': no scale scores at the {first} or {second} "
                              "wave (no one answered enough of its items); remove it from "
                              "analysis.domains or check the codebook's item texts")
-    for cohort in ("program", "comparison"):
+    for cohort in COHORTS:
         present = set(frame.loc[frame["cohort"] == cohort, "wave"])
         if present != set(waves):
             raise ModelDataError(f"domain '{domain}': the {cohort} cohort has no scores at the "
@@ -135,13 +136,15 @@ def statsmodels_theta(y: np.ndarray, design: pd.DataFrame, frame: pd.DataFrame) 
 
 
 def fit_model(frame: pd.DataFrame, formula: str,
-              extra_levels: list[str] = ()) -> tuple[LmmFit, pd.DataFrame, list[str], dict]:
+              extra_levels: list[str] = ()) -> tuple[LmmFit, pd.DataFrame, list[str]]:
+    """The nested model of ``formula`` with random intercepts of institution and participant
+    (and of ``extra_levels``): the fit, its full-rank design and the aliased terms dropped."""
     design, dropped = full_rank_design(frame, formula)
     y = frame["score"].to_numpy(dtype=float)
     terms = nested_terms(frame, list(extra_levels))
     model = NestedLmm(y, design.to_numpy(), terms, list(design.columns))
     fit = model.fit()
-    return fit, design, dropped, {}
+    return fit, design, dropped
 
 
 def fixed_effects_table(fit: LmmFit) -> pd.DataFrame:
@@ -229,7 +232,7 @@ def r_frame(frame: pd.DataFrame, design: pd.DataFrame) -> pd.DataFrame:
 def fit_primary(frame: pd.DataFrame, covariates: list[str]) -> dict:
     """The primary model of one domain, with its tables, checks and QQ data."""
     formula = primary_formula(covariates)
-    fit, design, dropped, notes = fit_model(frame, formula)
+    fit, design, dropped = fit_model(frame, formula)
     fixed = fixed_effects_table(fit)
     checks = model_checks(fit, design, frame["score"].to_numpy())
     did = fixed[fixed["term"] == DID_TERM].iloc[0]
@@ -243,7 +246,7 @@ def fit_primary(frame: pd.DataFrame, covariates: list[str]) -> dict:
         "n_institutions": int(frame["institution"].nunique()),
         "fixed_effects": fixed.to_dict(orient="records"),
         "variance_components": variance_table(fit).to_dict(orient="records"),
-        "checks": {**checks, **notes, "dropped_aliased_terms": ";".join(dropped)},
+        "checks": {**checks, "dropped_aliased_terms": ";".join(dropped)},
         "standardised_did": {"estimate": float(did["estimate"]) / total_sd,
                              "conf_low": float(did["conf_low"]) / total_sd,
                              "conf_high": float(did["conf_high"]) / total_sd},
@@ -322,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     import sys
     import time
 
-    parser = argparse.ArgumentParser(prog="python -m dpo_eval.models",
+    parser = argparse.ArgumentParser(prog="python -m dpo_eval.analysis.models",
                                      description="Fit the primary mixed model to a model frame.")
     commands = parser.add_subparsers(dest="command", required=True)
     fit_parser = commands.add_parser("fit", help="fit FRAME.csv (y, institution, participant, x_1..x_p) "

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from dpo_eval import effect_sizes as es
-from dpo_eval.models import DID_TERM, ModelDataError, contrast, fit_model, model_frame, primary_formula
-from dpo_eval.multiplicity import holm
-from dpo_eval.study import COHORTS, COMPARISON, PROGRAM
+from dpo_eval.analysis import effect_sizes as es
+from dpo_eval.analysis.models import DID_TERM, ModelDataError, contrast, fit_model, model_frame, primary_formula
+from dpo_eval.analysis.multiplicity import holm
+from dpo_eval.core.study import COHORTS, COMPARISON, MODEL_WAVES, PROGRAM
 
 
 def paired(scores: pd.DataFrame, domain: str, first: str, second: str) -> pd.DataFrame:
@@ -92,7 +92,7 @@ def fit_status(fit) -> dict:
 
 def _row(analysis: str, domain: str, frame: pd.DataFrame, term: str, covariates: list[str],
          extra: str = "", note: str = "") -> dict:
-    fit, _, dropped, _ = fit_model(frame, primary_formula(covariates, extra))
+    fit, _, dropped = fit_model(frame, primary_formula(covariates, extra))
     if term not in fit.fixed_names:
         raise ModelDataError(f"the term {term} is aliased with other terms of the model (dropped: "
                              f"{', '.join(dropped)}); the data cannot separate it")
@@ -105,7 +105,7 @@ def sensitivity_analyses(scores: pd.DataFrame, domain: str, covariates: list[str
     """The DiD under alternative samples, baselines and horizons, and the moderation by the
     institution's communication quality (the article's thesis)."""
     analyses = []
-    careless = set(scores.loc[scores["careless"].astype(bool) & scores["wave"].isin(["pre", "post"]),
+    careless = set(scores.loc[scores["careless"].astype(bool) & scores["wave"].isin(MODEL_WAVES),
                               "participant_key"])
     completers = set(paired(scores, domain, "pre", "post")["participant_key"])
     comm = communication_quality(scores)

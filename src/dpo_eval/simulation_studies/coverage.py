@@ -26,14 +26,14 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from dpo_eval import models
-from dpo_eval.codebook import Codebook, load_codebook
+from dpo_eval.analysis import models
+from dpo_eval.core.codebook import Codebook, load_codebook
 from dpo_eval.ingest import ingest_competencies
-from dpo_eval.registry import load_registry
-from dpo_eval.io import write_outputs
-from dpo_eval.multiplicity import ALPHA, significant
-from dpo_eval.pseudonymise import DEMO_SECRET
-from dpo_eval.scoring import scale_scores
+from dpo_eval.core.registry import load_registry
+from dpo_eval.core.io import write_outputs
+from dpo_eval.analysis.multiplicity import ALPHA, significant
+from dpo_eval.ingest.pseudonymise import DEMO_SECRET
+from dpo_eval.analysis.scoring import scale_scores
 from dpo_eval.simulate import COMPETENCY_DOMAINS, Contamination, SimulationSpec, simulate_study, true_score_effects
 
 REPLICATE_COLUMNS = ["condition", "effect_scale", "seed", "domain", "estimate", "std_error", "df",
@@ -98,7 +98,7 @@ def replicate(seed: int, effect_scale: float, base_config: dict, codebook_path: 
     rows = []
     for domain in COMPETENCY_DOMAINS:
         frame = models.model_frame(scores, domain, covariates)
-        fit, design, _, _ = models.fit_model(frame, models.primary_formula(covariates))
+        fit, design, _ = models.fit_model(frame, models.primary_formula(covariates))
         did = models.contrast(fit, models.DID_TERM)
         checks = models.model_checks(fit, design, frame["score"].to_numpy())
         rows.append({"seed": seed, "effect_scale": effect_scale, "domain": domain,

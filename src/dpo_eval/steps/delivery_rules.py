@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dpo_eval.delivery.outbox import write_outbox
-from dpo_eval.settings import OutboxSettings
+from dpo_eval.core.settings import OutboxSettings
 
 MANIFEST = "manifest.csv"
 

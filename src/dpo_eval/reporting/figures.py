@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import io
-import math
 import re
 import textwrap
 from dataclasses import dataclass
@@ -29,7 +28,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from dpo_eval.typography import format_count, format_number, tick_formatter, typeset  # noqa: E402
+from dpo_eval.reporting.typography import format_count, format_number, tick_formatter, typeset  # noqa: E402
+from dpo_eval.core.study import COHORTS, WAVES
 
 # Okabe & Ito (2008) palette, safe for the common colour-vision deficiencies.
 OKABE_ITO = {"orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73", "yellow": "#F0E442",
@@ -148,7 +148,6 @@ def forest_plot(rows: pd.DataFrame, label_column: str, zero_label: str, x_label:
 
 # --------------------------------------------------------------------------- means by wave
 
-WAVES = ("pre", "post", "followup")
 
 
 def means_plot(descriptives: pd.DataFrame, domain_names: dict, wave_names: dict,
@@ -158,7 +157,7 @@ def means_plot(descriptives: pd.DataFrame, domain_names: dict, wave_names: dict,
     domains = list(domain_names)
     figure, axes = plt.subplots(1, len(domains), figsize=(FIGURE_WIDTH, 2.9), sharey=True, squeeze=False)
     for axis, domain in zip(axes[0], domains):
-        for offset, cohort in zip((-0.06, 0.06), ("program", "comparison")):
+        for offset, cohort in zip((-0.06, 0.06), COHORTS):
             rows = descriptives[(descriptives["domain"] == domain) & (descriptives["cohort"] == cohort)]
             rows = rows.set_index("wave").reindex(WAVES).dropna(subset=["mean"])
             x = np.array([WAVES.index(w) for w in rows.index]) + offset
@@ -255,7 +254,7 @@ def flow_diagram(flow: pd.DataFrame, wave_names: dict, cohort_names: dict, words
     axis.set_axis_off()
     axis.set_xlim(0, 2)
     axis.set_ylim(-len(waves), 0.45)
-    for column, cohort in enumerate(("program", "comparison")):
+    for column, cohort in enumerate(COHORTS):
         axis.text(column + 0.5, 0.3, typeset(cohort_names[cohort], lang), ha="center", va="center", fontsize=9,
                   fontweight="bold", color="#111111")
         axis.plot([column + 0.15, column + 0.85], [0.18, 0.18], color=COLOURS[cohort], linewidth=2.5,
@@ -370,7 +369,7 @@ def formula(tex: str, size: float = 11) -> str:
     """A formula typeset by matplotlib's mathtext (a TeX subset; no LaTeX installation
     needed) as an SVG with a tight bounding box. Its glyphs are drawn as outlines (mathtext
     places accents and scripts glyph by glyph, which only outlines keep in place); its text
-    alternative is ``dpo_eval.accessibility.formula_text``."""
+    alternative is ``dpo_eval.reporting.accessibility.formula_text``."""
     with plt.rc_context({"svg.fonttype": "path", "figure.constrained_layout.use": False}):
         figure = plt.figure(figsize=(0.01, 0.01))
         figure.text(0, 0, f"${tex}$", fontsize=size, math_fontfamily="dejavusans")

@@ -1,12 +1,12 @@
 """Aggregates for the reports: the sample, municipalities, and institutions against their
-cohort and the region. Disclosure control of everything the reports show is dpo_eval.release,
+cohort and the region. Disclosure control of everything the reports show is dpo_eval.release.manifest,
 applied to the whole release before any report is rendered."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from dpo_eval.study import WAVES
+from dpo_eval.core.study import WAVES
 
 
 def sample_description(scores: pd.DataFrame) -> pd.DataFrame:

@@ -6,9 +6,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from dpo_eval.config import load_yaml
-from dpo_eval.errors import ConfigError
-from dpo_eval.text import fold
+from dpo_eval.core.config import load_yaml
+from dpo_eval.core.errors import ConfigError
+from dpo_eval.core.text import fold
 
 # Fields every competency wave's file must have, whatever the codebook's `waves:` section says.
 REQUIRED_WAVE_FIELDS = ("timestamp", "participant_code", "institution")

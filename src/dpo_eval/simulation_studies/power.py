@@ -7,7 +7,7 @@ Satterthwaite inference, the pipeline's covariates), adjust the domains' p-value
 as the analysis plan does, and count rejections, for each number of schools of a grid.
 
 Data-generating model, per domain *d*, school *s*, participant *j* and wave *w* (pre 0, post 1),
-the primary model of ``dpo_eval.models`` with the generator's design (``dpo_eval.simulate``:
+the primary model of ``dpo_eval.analysis.models`` with the generator's design (``dpo_eval.simulate``:
 team sizes ``2 + Poisson(mean - 2)``, roles and years in management, schools allocated half to
 the program; a participant misses the pre wave with probability ``missing_pre`` and the post
 wave with probability ``attrition_post``)::
@@ -40,9 +40,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from dpo_eval import models
-from dpo_eval.multiplicity import adjust, significant
+from dpo_eval.analysis import models
+from dpo_eval.analysis.multiplicity import adjust, significant
 from dpo_eval.simulate import ROLE_SHARES, ROLES
+from dpo_eval.core.study import COHORTS, MODEL_WAVES
 
 MONTE_CARLO_LEVEL = 0.95
 
@@ -120,7 +121,7 @@ def simulate_scores(design: PlannedDesign, schools_per_arm: int, rng: np.random.
     """Scale scores of one simulated study in the pipeline's layout (``scoring.scale_scores``)."""
     n_schools = 2 * schools_per_arm
     tau_s2, tau_p2, sigma2 = design.variances
-    cohorts = np.repeat(["program", "comparison"], schools_per_arm)
+    cohorts = np.repeat(COHORTS, schools_per_arm)
     if design.team_size_distribution == "poisson":
         sizes = 2 + rng.poisson(design.team_size - 2, n_schools)
     else:
@@ -140,7 +141,7 @@ def simulate_scores(design: PlannedDesign, schools_per_arm: int, rng: np.random.
     frames = []
     for domain, did in design.did.items():
         level = design.baseline + school_effect[school] + rng.normal(0, np.sqrt(tau_p2), n)
-        for post, wave in enumerate(("pre", "post")):
+        for post, wave in enumerate(MODEL_WAVES):
             score = (level + (design.time_effect + did * program) * post
                      + rng.normal(0, np.sqrt(sigma2), n))
             keep = present[wave]
@@ -154,7 +155,7 @@ def fit_replicate(scores: pd.DataFrame, design: PlannedDesign) -> list[dict]:
     rows = []
     for domain in design.did:
         frame = models.model_frame(scores, domain, covariates)
-        fit, _, _, _ = models.fit_model(frame, models.primary_formula(covariates))
+        fit, _, _ = models.fit_model(frame, models.primary_formula(covariates))
         did = models.contrast(fit, models.DID_TERM)
         rows.append({"domain": domain, "estimate": did["estimate"], "std_error": did["std_error"],
                      "df": did["df"], "p_value": did["p_value"], "converged": bool(fit.converged)})

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dpo_eval.errors import InputError, raise_all
+from dpo_eval.core.errors import InputError, raise_all
 
 ENCODINGS = ("utf-8-sig", "cp1251")
 DELIMITERS = ",;\t"
