@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from dpo_eval.core.codebook import load_codebook
-from dpo_eval.ingest import ingest_competencies, ingest_needs
+from dpo_eval import ingest as ingest_package
 from dpo_eval.core.registry import load_registry
 from dpo_eval.core.io import sha256_file, write_outputs
 from dpo_eval.ingest.pseudonymise import load_secret, pseudonymisation_record
@@ -28,7 +28,7 @@ def ingest(settings: IngestSettings, registry: str | Path, codebook: str | Path,
                                  inputs=[*exports, registry])
     registry = load_registry(registry)
     log.info("pseudonymisation secret: %s", origin)
-    result, invalid = ingest_competencies(settings.ingest_config(), codebook, registry, secret)
+    result, invalid = ingest_package.ingest_competencies(settings.ingest_config(), codebook, registry, secret)
     for problem in invalid:
         log.warning("set to missing: %s", problem)
     log.info("responses: %d rows, %d participants", len(result.responses),
@@ -53,14 +53,14 @@ def input_manifest(files: list[str], output: str | Path) -> None:
 
 
 def ingest_needs(settings: NeedsIngestSettings, registry: str | Path, codebook: str | Path,
-                        output: dict, results_dir: str | Path = "results",
+                 output: dict, results_dir: str | Path = "results",
                         repo_dir: str | Path | None = None) -> None:
     """Raw needs-assessment export -> pseudonymised importance ratings and preferred formats."""
     codebook = load_codebook(codebook)
     secret, _ = load_secret(settings.pseudonymisation, results_dir, repo_dir,
                             inputs=[*settings.needs["files"], registry])
     registry = load_registry(registry)
-    needs, formats = ingest_needs(settings.needs, codebook, registry, secret,
+    needs, formats = ingest_package.ingest_needs(settings.needs, codebook, registry, secret,
                                   settings.unknown_columns)
     log.info("needs assessment: %d respondents", needs["respondent_key"].nunique())
     write_outputs({output["needs"]: needs, output["needs_formats"]: formats})
