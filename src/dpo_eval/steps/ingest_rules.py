@@ -54,7 +54,7 @@ def input_manifest(files: list[str], output: str | Path) -> None:
 
 def ingest_needs(settings: NeedsIngestSettings, registry: str | Path, codebook: str | Path,
                  output: dict, results_dir: str | Path = "results",
-                        repo_dir: str | Path | None = None) -> None:
+                 repo_dir: str | Path | None = None) -> None:
     """Raw needs-assessment export -> pseudonymised importance ratings and preferred formats."""
     codebook = load_codebook(codebook)
     secret, _ = load_secret(settings.pseudonymisation, results_dir, repo_dir,
