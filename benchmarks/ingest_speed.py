@@ -47,7 +47,8 @@ import json, resource, sys, time
 from pathlib import Path
 import yaml
 from dpo_eval.core.codebook import load_codebook
-from dpo_eval.ingest import ingest_competencies, load_registry
+from dpo_eval.ingest import ingest_competencies
+from dpo_eval.core.registry import load_registry
 config = yaml.safe_load(Path(sys.argv[1]).read_text(encoding="utf-8"))
 start = time.perf_counter()
 codebook = load_codebook(config["codebook"])
