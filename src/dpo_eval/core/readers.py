@@ -252,11 +252,29 @@ _STYLE = re.compile(r'\bs="(\d+)"')
 _VALUE = re.compile(r"<v(?:\s[^>]*)?>(.*?)</v>", re.S)
 _TEXT = re.compile(r"<t(?:\s[^>]*)?>(.*?)</t>|<t\s*/>", re.S)
 _PHONETIC = re.compile(r"<rPh\b.*?</rPh>", re.S)
+# html.unescape's own pattern: it replaces each match by a function of the match's text alone,
+# so replacing each distinct reference once (writers such as lxml spell every Cyrillic letter
+# as "&#1042;") gives its result without its cost per reference.
+_REFERENCE = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)")
 CHUNK_BYTES = 8 * 1024 * 1024
 
 
 class _Unusual(Exception):
     """A worksheet written in a way the fast parser does not read (openpyxl then reads it)."""
+
+
+def _unescape(text: str, known: dict[str, str]) -> str:
+    """``html.unescape(text)``, each distinct character reference resolved once (``known``)."""
+    if "&" not in text:
+        return text
+
+    def resolved(match: re.Match) -> str:
+        reference = match.group(0)
+        if reference not in known:
+            known[reference] = html.unescape(reference)
+        return known[reference]
+
+    return _REFERENCE.sub(resolved, text)
 
 
 def _column_number(letters: str) -> int:
@@ -278,14 +296,15 @@ class _CellValues:
         self.timedelta_styles = workbook._timedelta_formats
         self.epoch = workbook.epoch
         self.from_excel, self.from_iso = from_excel, from_ISO8601
+        self.references: dict[str, str] = {}
 
     def __call__(self, key: str) -> str:
         attributes, _, content = key.partition(">")
         kind = _TYPE.search(attributes)
         kind = kind.group(1) if kind else "n"
         if kind == "inlineStr":
-            return html.unescape("".join(m.group(1) or "" for m in _TEXT.finditer(
-                _PHONETIC.sub("", content))))
+            return _unescape("".join(m.group(1) or "" for m in _TEXT.finditer(
+                _PHONETIC.sub("", content))), self.references)
         value = _VALUE.search(content)
         if value is None or value.group(1) == "":
             return ""
@@ -297,7 +316,7 @@ class _CellValues:
         if kind == "d":
             return _cell_text(self.from_iso(text))
         if kind != "n":
-            return html.unescape(text)
+            return _unescape(text, self.references)
         number = float(text) if any(c in text for c in ".eE") else int(text)
         style = _STYLE.search(attributes)
         style = int(style.group(1)) if style else 0
@@ -417,14 +436,20 @@ def _sheet_cells(path: Path, sheet: str | None) -> tuple[np.ndarray, str]:
     return grid, sheet
 
 
+def _filled_rows(cells: np.ndarray) -> np.ndarray:
+    """Which rows have a cell that is not blank, each distinct cell text stripped once."""
+    codes, texts = pd.factorize(cells.ravel(), use_na_sentinel=False)
+    blank = np.array([not str(text).strip() for text in texts], dtype=bool)
+    return ~blank[codes].reshape(cells.shape).all(axis=1)
+
+
 def read_xlsx(path: Path, sheet: str | None, content: str | None = None) -> RawTable:
     grid, sheet = _sheet_cells(path, sheet)
     if not len(grid) or not any(str(cell).strip() for cell in grid[0]):
         raise _empty(path, content, f"sheet '{sheet}' ")
     header = list(grid[0])
     _check_header(path, header)
-    filled = pd.DataFrame(grid[1:]).apply(lambda column: column.str.strip() != "").any(axis=1)
-    numbers = np.flatnonzero(filled.to_numpy()) + 2
+    numbers = np.flatnonzero(_filled_rows(grid[1:])) + 2
     if not len(numbers):
         raise _no_rows(path, content, f"sheet '{sheet}' ")
     frame = pd.DataFrame(grid[numbers - 1], columns=[h.strip() for h in header], dtype=object)

@@ -178,26 +178,59 @@ def _labels(values: np.ndarray) -> tuple[np.ndarray, pd.Index]:
     return codes, categories
 
 
+def _answer_parts(kept: pd.DataFrame, item_columns: list[str], item_codes: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """The answers as "part rows": each submission's own items (rows 0..n-1), then its
+    retrospective items (rows n..2n-1, wave "then"), each part's columns ordered by item; a
+    small integer per cell (-1: not answered). Returns the parts and, per part and slot, the
+    column of ``item_columns`` it holds (-1: none)."""
+    rows = len(kept)
+    is_then = np.array([c.startswith("then:") for c in item_columns], dtype=bool)
+    own, then = (np.flatnonzero(mask) for mask in (~is_then, is_then))
+    own, then = (part[np.argsort(item_codes[part], kind="stable")] for part in (own, then))
+    width = max(len(own), len(then))
+    parts = np.full((2 * rows, width), -1, dtype=np.int16)
+    slots = np.full((2, width), -1, dtype=np.int64)
+    for index, part in enumerate((own, then)):
+        slots[index, :len(part)] = part
+        for slot, column in enumerate(part):
+            values = kept[item_columns[column]].to_numpy(dtype=float)
+            answered = ~np.isnan(values)
+            parts[index * rows:(index + 1) * rows, slot][answered] = values[answered].astype(int)
+    return parts, slots
+
+
 def _long_responses(kept: pd.DataFrame, context_columns: list[str], item_columns: list[str],
                     codebook: Codebook) -> pd.DataFrame:
     """One row per answer: raw and reverse-keyed value with the participant's context, ordered
-    by participant, wave and item. Built from the answered cells' positions in the wide table,
-    with the repeated labels (keys, institutions, waves, items...) as categoricals: memory
-    grows by a few bytes an answer (the CSV written is the same text)."""
+    by participant, wave and item. The part rows (``_answer_parts``) are sorted by participant
+    and wave, so that the answered cells in row-major order are the long table's rows; the
+    repeated labels (keys, institutions, waves, items...) are categoricals: memory grows by a
+    few bytes an answer (the CSV written is the same text)."""
     items = {item.id: item for item in codebook.items}
     column_items = [items[c.removeprefix("then:")] for c in item_columns]
-    answers = kept[item_columns].to_numpy(dtype=float)
-    rows, columns = np.nonzero(~np.isnan(answers))
-    is_then = np.array([c.startswith("then:") for c in item_columns], dtype=bool)
-    wave_codes, wave_names = _labels(np.append(kept["wave"].to_numpy(dtype=object), "then"))
-    then_code = wave_codes[-1]
-    waves = np.where(is_then[columns], then_code, wave_codes[:-1][rows])
-    key_codes, keys = _labels(kept["participant_key"].to_numpy(dtype=object))
     item_codes, item_names = _labels(np.array([item.id for item in column_items], dtype=object))
+    parts, slots = _answer_parts(kept, item_columns, item_codes)
+    wave_codes, wave_names = _labels(np.append(kept["wave"].to_numpy(dtype=object), "then"))
+    part_waves = np.append(wave_codes[:-1], np.full(len(kept), wave_codes[-1]))
+    key_codes, keys = _labels(kept["participant_key"].to_numpy(dtype=object))
+    part_keys = np.tile(key_codes, 2)
     wave_rank = pd.Series(wave_names).map(WAVE_ORDER).to_numpy()
-    order = np.lexsort((item_codes[columns], wave_rank[waves], key_codes[rows]))
-    rows, columns, waves = rows[order], columns[order], waves[order]
-    raw = answers[rows, columns].astype(int)
+    order = np.lexsort((wave_rank[part_waves], part_keys))
+    part_rows, slot = np.nonzero(parts[order] >= 0)
+    part_rows = order[part_rows.astype(np.int32)]
+    raw = parts[part_rows, slot].astype(int)
+    columns = slots[part_rows // len(kept), slot]
+    waves = part_waves[part_rows]
+    rows = part_rows % len(kept)
+    del part_rows, slot
+    # Retrospective items asked in more than one wave give a participant several "then" part
+    # rows: their cells are interleaved by item, as one (participant, wave) group.
+    answered = (parts >= 0).any(axis=1)
+    if pd.MultiIndex.from_arrays([part_keys[answered], part_waves[answered]]).has_duplicates:
+        groups = pd.factorize(pd.MultiIndex.from_arrays([key_codes[rows], waves]))[0]
+        interleave = np.lexsort((item_codes[columns], groups))
+        rows, columns, waves, raw = rows[interleave], columns[interleave], waves[interleave], raw[interleave]
     points = np.array([codebook.scale_points(item.scale) for item in column_items]).reshape(-1, 2)
     reverse = np.array([item.reverse for item in column_items], dtype=bool)
     long = {}
