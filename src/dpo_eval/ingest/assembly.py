@@ -212,17 +212,19 @@ def _long_responses(kept: pd.DataFrame, context_columns: list[str], item_columns
     item_codes, item_names = _labels(np.array([item.id for item in column_items], dtype=object))
     parts, slots = _answer_parts(kept, item_columns, item_codes)
     wave_codes, wave_names = _labels(np.append(kept["wave"].to_numpy(dtype=object), "then"))
-    part_waves = np.append(wave_codes[:-1], np.full(len(kept), wave_codes[-1]))
+    wave_codes = wave_codes.astype(np.int8)
+    part_waves = np.append(wave_codes[:-1], np.full(len(kept), wave_codes[-1], dtype=np.int8))
     key_codes, keys = _labels(kept["participant_key"].to_numpy(dtype=object))
     part_keys = np.tile(key_codes, 2)
     wave_rank = pd.Series(wave_names).map(WAVE_ORDER).to_numpy()
     order = np.lexsort((wave_rank[part_waves], part_keys))
-    part_rows, slot = np.nonzero(parts[order] >= 0)
-    part_rows = order[part_rows.astype(np.int32)]
+    # Indices as small integers: the long table's temporaries cost a few bytes an answer.
+    part_rows, slot = (index.astype(np.int32) for index in np.nonzero(parts[order] >= 0))
+    part_rows = order.astype(np.int32)[part_rows]
     raw = parts[part_rows, slot].astype(int)
-    columns = slots[part_rows // len(kept), slot]
+    columns = slots.astype(np.int16)[part_rows // len(kept), slot]
     waves = part_waves[part_rows]
-    rows = part_rows % len(kept)
+    rows = part_rows % np.int32(len(kept))
     del part_rows, slot
     # Retrospective items asked in more than one wave give a participant several "then" part
     # rows: their cells are interleaved by item, as one (participant, wave) group.
@@ -233,6 +235,11 @@ def _long_responses(kept: pd.DataFrame, context_columns: list[str], item_columns
         rows, columns, waves, raw = rows[interleave], columns[interleave], waves[interleave], raw[interleave]
     points = np.array([codebook.scale_points(item.scale) for item in column_items]).reshape(-1, 2)
     reverse = np.array([item.reverse for item in column_items], dtype=bool)
+    # Reverse-keyed: low + high - raw.
+    value = raw.copy()
+    flip = reverse[columns]
+    value[flip] = points.sum(axis=1)[columns[flip]] - raw[flip]
+    del flip
     long = {}
     for column in context_columns:
         if column == "wave":
@@ -246,7 +253,7 @@ def _long_responses(kept: pd.DataFrame, context_columns: list[str], item_columns
     long["domain"] = pd.Categorical.from_codes(domain_codes[columns], domains)
     long["item"] = pd.Categorical.from_codes(item_codes[columns], item_names)
     long["raw_value"] = raw
-    long["value"] = np.where(reverse[columns], points[columns, 0] + points[columns, 1] - raw, raw)
+    long["value"] = value
     long["careless"] = kept["careless"].to_numpy()[rows]
     return pd.DataFrame(long)[["participant_key", "institution", "municipality", "settlement",
                                "cohort", "role", "years_in_management", "wave", "domain", "item",
@@ -284,6 +291,8 @@ def ingest_competencies(config: dict, codebook: Codebook, registry: pd.DataFrame
     audit, code_decisions = _identify(submissions, cleaning, codebook, tables, secret)
     submissions = resolve_duplicates(submissions, item_columns)
     kept = submissions[submissions["kept"]].copy()
+    # The answers are in ``kept`` now: the other submissions are audited without them.
+    submissions = submissions.drop(columns=item_columns)
     problems: list[InputError] = []
     cohorts, decisions, excluded = resolve_cohorts(
         kept, cleaning.get("cohort_conflicts", "error"), tables, problems,
