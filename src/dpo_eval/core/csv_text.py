@@ -107,9 +107,8 @@ def _block(codes: list[np.ndarray], texts: list[np.ndarray], changes: np.ndarray
         starts = np.flatnonzero(changes)
         parts = [c[starts].astype(np.int64) + 1 for c in codes]
         row_codes = _smallest(np.cumsum(changes) - 1, len(starts))
-    text = texts[0][parts[0]]
-    for column_texts, part in zip(texts[1:], parts[1:]):
-        text = text + "," + column_texts[part]
+    text = np.empty(len(parts[0]), dtype=object)
+    text[:] = [",".join(cells) for cells in zip(*(t[p] for t, p in zip(texts, parts)))]
     return row_codes, text
 
 
@@ -125,7 +124,9 @@ def _blocks(frame: pd.DataFrame) -> list[tuple[np.ndarray, np.ndarray]]:
         if codes:
             joined = changes | column_changes
             fits_dense = dense and combinations * len(column_texts) <= DENSE_COMBINATIONS
-            if fits_dense or np.count_nonzero(joined) * RUN_SHARE <= rows:
+            # Joined by runs while the runs' texts cost less than a piece more per row.
+            runs = np.count_nonzero(joined)
+            if fits_dense or (runs * RUN_SHARE <= rows and runs * (len(codes) + 1) <= rows):
                 codes.append(column_codes)
                 texts.append(column_texts)
                 changes, dense = joined, fits_dense
@@ -155,7 +156,8 @@ def csv_chunks(frame: pd.DataFrame) -> Iterator[str]:
     yield _to_csv(frame.iloc[:0], header=True)
     for start in range(0, len(frame), CHUNK_ROWS):
         window = slice(start, start + CHUNK_ROWS)
-        lines = texts[0][blocks[0][0][window]]
-        for (codes, _), text in zip(blocks[1:], texts[1:]):
-            lines = lines + text[codes[window]]
-        yield "".join(lines)
+        # The pieces of every line side by side, joined once (no string per line).
+        pieces = np.empty((len(blocks[0][0][window]), len(blocks)), dtype=object)
+        for index, ((codes, _), text) in enumerate(zip(blocks, texts)):
+            pieces[:, index] = text[codes[window]]
+        yield "".join(pieces.ravel())
