@@ -200,6 +200,18 @@ def _answer_parts(kept: pd.DataFrame, item_columns: list[str], item_codes: np.nd
     return parts, slots
 
 
+def _answered_cells(parts: np.ndarray, block: int = 65_536) -> tuple[np.ndarray, np.ndarray]:
+    """Row and slot of every answered cell in row-major order, as 32-bit and 16-bit integers
+    found block by block (np.nonzero's 64-bit indices of every answer would double the
+    memory peak of the long table)."""
+    rows, slots = [np.empty(0, dtype=np.int32)], [np.empty(0, dtype=np.int16)]
+    for start in range(0, len(parts), block):
+        row, slot = np.nonzero(parts[start:start + block] >= 0)
+        rows.append((row + start).astype(np.int32))
+        slots.append(slot.astype(np.int16))
+    return np.concatenate(rows), np.concatenate(slots)
+
+
 def _long_responses(kept: pd.DataFrame, context_columns: list[str], item_columns: list[str],
                     codebook: Codebook) -> pd.DataFrame:
     """One row per answer: raw and reverse-keyed value with the participant's context, ordered
@@ -218,8 +230,7 @@ def _long_responses(kept: pd.DataFrame, context_columns: list[str], item_columns
     part_keys = np.tile(key_codes, 2)
     wave_rank = pd.Series(wave_names).map(WAVE_ORDER).to_numpy()
     order = np.lexsort((wave_rank[part_waves], part_keys))
-    # Indices as small integers: the long table's temporaries cost a few bytes an answer.
-    part_rows, slot = (index.astype(np.int32) for index in np.nonzero(parts[order] >= 0))
+    part_rows, slot = _answered_cells(parts[order])
     part_rows = order.astype(np.int32)[part_rows]
     raw = parts[part_rows, slot].astype(int)
     columns = slots.astype(np.int16)[part_rows // len(kept), slot]
@@ -255,9 +266,12 @@ def _long_responses(kept: pd.DataFrame, context_columns: list[str], item_columns
     long["raw_value"] = raw
     long["value"] = value
     long["careless"] = kept["careless"].to_numpy()[rows]
-    return pd.DataFrame(long)[["participant_key", "institution", "municipality", "settlement",
-                               "cohort", "role", "years_in_management", "wave", "domain", "item",
-                               "raw_value", "value", "careless"]]
+    # Not consolidated into 2-D blocks nor reordered by a selection: either would copy the
+    # whole table once more at the memory peak.
+    return pd.DataFrame(long, columns=["participant_key", "institution", "municipality",
+                                       "settlement", "cohort", "role", "years_in_management",
+                                       "wave", "domain", "item", "raw_value", "value", "careless"],
+                        copy=False)
 
 
 def _set_missing_table(set_missing: list[InputError], submissions: pd.DataFrame) -> pd.DataFrame:
