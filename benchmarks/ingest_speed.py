@@ -22,7 +22,7 @@ Columns: rows per wave (entry wave; exit and follow-up rows in brackets), second
 finished tables (wall clock, CPU in brackets), ingest seconds with the outputs written (wall
 clock) and their CPU seconds (the figure to compare on a shared machine), CPU seconds per
 1,000 rows of all waves, peak resident memory of the ingest process, and the reference
-seconds. The load average is printed before and after (the machine may be shared).
+seconds, and the load average after each size (the machine may be shared).
 """
 
 from __future__ import annotations
@@ -228,10 +228,10 @@ def main(argv: list[str] | None = None) -> None:
                         "--truth", str(work / "truth.json"),
                         "--codebook", str(REPO / "config" / "codebook.yaml")],
                        check=True, capture_output=True, cwd=REPO)
-        print(f"load average at the start: {_load()}")
         print(f"{'rows per wave':>24} | {'tables s (CPU s)':>16} | {'ingest s':>8} | {'CPU s':>6} | "
               f"{'CPU s per 1,000 rows':>20} | {'peak GB':>7} | "
-              f"{'pandas.read_csv s (CSV waves)':>29} | {'openpyxl s (XLSX wave)':>22}")
+              f"{'pandas.read_csv s (CSV waves)':>29} | {'openpyxl s (XLSX wave)':>22} | "
+              f"{'load 1/5/15 min':>14}")
         for index, rows in enumerate(sorted(args.rows)):
             study = make_study(base, work / f"rows_{rows}", rows, config, codebook)
             counts = study.pop("rows")
@@ -242,9 +242,8 @@ def main(argv: list[str] | None = None) -> None:
             tables = f"{measured['tables']:.1f} ({measured['tables_cpu']:.1f})"
             print(f"{label:>24} | {tables:>16} | {measured['seconds']:8.1f} | {measured['cpu']:6.1f} | "
                   f"{measured['cpu'] / total * 1000:20.3f} | {measured['peak_mb'] / 1024:7.2f} | "
-                  f"{csv_s:29.1f} | {(f'{xlsx_s:.1f}' if xlsx_s is not None else '-'):>22}",
-                  flush=True)
-        print(f"load average at the end: {_load()}")
+                  f"{csv_s:29.1f} | {(f'{xlsx_s:.1f}' if xlsx_s is not None else '-'):>22} | "
+                  f"{_load():>14}", flush=True)
             shutil.rmtree(work / f"rows_{rows}")
     finally:
         shutil.rmtree(work, ignore_errors=True)

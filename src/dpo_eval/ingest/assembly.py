@@ -71,7 +71,8 @@ def _careless_flags(kept: pd.DataFrame, items_by_wave: dict[str, list[str]],
 def _participant_context(kept: pd.DataFrame, cohorts: pd.Series) -> pd.DataFrame:
     """Cohort (resolved by ``resolve_cohorts``), role and experience per participant: role and
     experience from the earliest wave that reports them (experience grows between waves)."""
-    ordered = kept.assign(order=kept["wave"].map(WAVE_ORDER)).sort_values(["participant_key", "order"])
+    ordered = kept[["participant_key", "role", "years_in_management"]].assign(
+        order=kept["wave"].map(WAVE_ORDER)).sort_values(["participant_key", "order"])
     context = ordered.groupby("participant_key")[["role", "years_in_management"]].first()
     context.insert(0, "cohort", cohorts.reindex(context.index))
     return context
