@@ -304,8 +304,10 @@ class _CellValues:
         kind = _TYPE.search(attributes)
         kind = kind.group(1) if kind else "n"
         if kind == "inlineStr":
-            return _unescape("".join(m.group(1) or "" for m in _TEXT.finditer(
-                _PHONETIC.sub("", content))), self.references)
+            if "<rPh" in content:
+                content = _PHONETIC.sub("", content)
+            return _unescape("".join(m.group(1) or "" for m in _TEXT.finditer(content)),
+                             self.references)
         value = _VALUE.search(content)
         if value is None or value.group(1) == "":
             return ""
