@@ -253,10 +253,6 @@ _STYLE = re.compile(r'\bs="(\d+)"')
 _VALUE = re.compile(r"<v(?:\s[^>]*)?>(.*?)</v>", re.S)
 _TEXT = re.compile(r"<t(?:\s[^>]*)?>(.*?)</t>|<t\s*/>", re.S)
 _PHONETIC = re.compile(r"<rPh\b.*?</rPh>", re.S)
-# html.unescape's own pattern: it replaces each match by a function of the match's text alone,
-# so replacing each distinct reference once (writers such as lxml spell every Cyrillic letter
-# as "&#1042;") gives its result without its cost per reference.
-_REFERENCE = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)")
 CHUNK_BYTES = 8 * 1024 * 1024
 
 
@@ -265,17 +261,17 @@ class _Unusual(Exception):
 
 
 def _unescape(text: str, known: dict[str, str]) -> str:
-    """``html.unescape(text)``, each distinct character reference resolved once (``known``)."""
+    """``html.unescape(text)`` word by word, each distinct word resolved once (``known``): no
+    reference contains a space, and the words of names and labels repeat."""
     if "&" not in text:
         return text
-
-    def resolved(match: re.Match) -> str:
-        reference = match.group(0)
-        if reference not in known:
-            known[reference] = html.unescape(reference)
-        return known[reference]
-
-    return _REFERENCE.sub(resolved, text)
+    words = text.split(" ")
+    for index, word in enumerate(words):
+        if "&" in word:
+            if word not in known:
+                known[word] = html.unescape(word)
+            words[index] = known[word]
+    return " ".join(words)
 
 
 def _column_number(letters: str) -> int:
@@ -304,6 +300,10 @@ class _CellValues:
         kind = _TYPE.search(attributes)
         kind = kind.group(1) if kind else "n"
         if kind == "inlineStr":
+            inner = content[7:-9]  # the usual single run: <is><t>...</t></is>
+            if (content.startswith("<is><t>") and content.endswith("</t></is>")
+                    and "<" not in inner):
+                return _unescape(inner, self.references)
             if "<rPh" in content:
                 content = _PHONETIC.sub("", content)
             return _unescape("".join(m.group(1) or "" for m in _TEXT.finditer(content)),
