@@ -294,6 +294,12 @@ class _CellValues:
         self.epoch = workbook.epoch
         self.from_excel, self.from_iso = from_excel, from_ISO8601
         self.references: dict[str, str] = {}
+        self.known: dict[str, str] = {}
+
+    def cached(self, key: str) -> str:
+        if key not in self.known:
+            self.known[key] = self(key)
+        return self.known[key]
 
     def __call__(self, key: str) -> str:
         attributes, _, content = key.partition(">")
@@ -346,6 +352,13 @@ def _xlsx_chunks(source) -> Iterator[str]:
         yield pending.decode("utf-8")
 
 
+def _cell_key(rest: str) -> str:
+    """A cell's attributes and content from the text after its reference (which may run on
+    past the cell's end to the next cell)."""
+    end = rest.find("</c>")
+    return rest[:end] if end >= 0 else rest[:rest.find("/>")]
+
+
 @contextlib.contextmanager
 def _no_size_scan():
     """openpyxl's read-only mode parses a whole worksheet with ElementTree to find its size when
@@ -378,13 +391,13 @@ def _fast_rows(workbook, worksheet) -> np.ndarray:
             rows.append(np.array([int(text) for text in row_texts], dtype=np.int64)[row_codes])
             letter_codes, letter_uniques = pd.factorize(pd.Series(pieces[1::3], dtype=object))
             columns.append(np.array([_column_number(x) for x in letter_uniques])[letter_codes])
-            # What follows the reference up to the end of the cell: attributes and content.
-            keys = pd.Series([rest[:end] if (end := rest.find("</c>")) >= 0 else rest[:rest.find("/>")]
-                              for rest in pieces[3::3]], dtype=object)
-            key_codes, key_uniques = pd.factorize(keys)
-            converted = np.empty(len(key_uniques), dtype=object)
-            converted[:] = [values(key) for key in key_uniques]
-            texts.append(converted[key_codes])
+            # What follows the reference (to the next cell) is factorised as it is; each
+            # distinct one is cut at the end of its cell (attributes and content) and
+            # converted once per distinct cut.
+            rest_codes, rests = pd.factorize(pd.Series(pieces[3::3], dtype=object))
+            converted = np.empty(len(rests), dtype=object)
+            converted[:] = [values.cached(_cell_key(rest)) for rest in rests]
+            texts.append(converted[rest_codes])
     if not rows:
         return np.empty((0, 0), dtype=object)
     rows, columns, texts = np.concatenate(rows), np.concatenate(columns), np.concatenate(texts)
