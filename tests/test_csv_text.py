@@ -9,7 +9,8 @@ from dpo_eval.core import csv_text, io
 
 
 def _pandas(frame: pd.DataFrame) -> str:
-    return frame.to_csv(index=False, float_format=csv_text.FLOAT_FORMAT, lineterminator="\n")
+    return frame.to_csv(index=False, float_format=csv_text.FLOAT_FORMAT,
+                        lineterminator="\n").encode("utf-8")
 
 
 def _tricky(rows: int = 3000) -> pd.DataFrame:
@@ -32,8 +33,8 @@ def _tricky(rows: int = 3000) -> pd.DataFrame:
 @pytest.mark.parametrize("columns", [None, ["key"], ["value", "careless"], ["key", "cohort", "value"]])
 def test_chunks_are_the_bytes_pandas_writes(columns):
     frame = _tricky() if columns is None else _tricky()[columns]
-    assert "".join(csv_text.csv_chunks(frame)) == _pandas(frame)
-    assert "".join(csv_text.csv_chunks(frame.iloc[:0])) == _pandas(frame.iloc[:0])
+    assert b"".join(csv_text.csv_chunks(frame)) == _pandas(frame)
+    assert b"".join(csv_text.csv_chunks(frame.iloc[:0])) == _pandas(frame.iloc[:0])
 
 
 def test_chunk_boundaries_and_repeated_rows_do_not_change_the_text(tmp_path, monkeypatch):
@@ -41,6 +42,6 @@ def test_chunk_boundaries_and_repeated_rows_do_not_change_the_text(tmp_path, mon
     frame = _tricky()
     chunks = list(csv_text.csv_chunks(frame))
     assert len(chunks) == 1 + -(-len(frame) // 7)
-    assert "".join(chunks) == _pandas(frame)
+    assert b"".join(chunks) == _pandas(frame)
     io.write_outputs({tmp_path / "t.csv": frame})
-    assert (tmp_path / "t.csv").read_bytes() == _pandas(frame).encode("utf-8")
+    assert (tmp_path / "t.csv").read_bytes() == _pandas(frame)

@@ -140,24 +140,29 @@ def _blocks(frame: pd.DataFrame) -> list[tuple[np.ndarray, np.ndarray]]:
     return blocks
 
 
-def csv_chunks(frame: pd.DataFrame) -> Iterator[str]:
-    """The CSV text of ``frame`` (header first) in pieces of at most CHUNK_ROWS lines; joined,
-    the pieces equal ``frame.to_csv(index=False, float_format=FLOAT_FORMAT,
-    lineterminator="\\n")``."""
+def csv_chunks(frame: pd.DataFrame) -> Iterator[bytes]:
+    """The CSV text of ``frame`` as UTF-8 (header first) in pieces of at most CHUNK_ROWS lines;
+    joined, the pieces equal ``frame.to_csv(index=False, float_format=FLOAT_FORMAT,
+    lineterminator="\\n").encode("utf-8")``."""
     try:
         if not len(frame.columns) or not len(frame) or not frame.columns.is_unique:
             raise NotRenderable
         blocks = _blocks(frame)
     except NotRenderable:
-        yield _to_csv(frame, header=True)
+        yield _to_csv(frame, header=True).encode("utf-8")
         return
     ends = [","] * (len(blocks) - 1) + ["\n"]
-    texts = [text + end for (_, text), end in zip(blocks, ends)]
-    yield _to_csv(frame.iloc[:0], header=True)
+    # Each distinct piece encoded once: the lines are joined as bytes, never encoded whole.
+    texts = []
+    for (_, text), end in zip(blocks, ends):
+        encoded = np.empty(len(text), dtype=object)
+        encoded[:] = [(piece + end).encode("utf-8") for piece in text]
+        texts.append(encoded)
+    yield _to_csv(frame.iloc[:0], header=True).encode("utf-8")
     for start in range(0, len(frame), CHUNK_ROWS):
         window = slice(start, start + CHUNK_ROWS)
         # The pieces of every line side by side, joined once (no string per line).
         pieces = np.empty((len(blocks[0][0][window]), len(blocks)), dtype=object)
         for index, ((codes, _), text) in enumerate(zip(blocks, texts)):
             pieces[:, index] = text[codes[window]]
-        yield "".join(pieces.ravel())
+        yield b"".join(pieces.ravel())

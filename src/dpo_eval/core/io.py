@@ -42,7 +42,7 @@ def _part_file(path: Path, pieces) -> Path:
 def csv_bytes(frame: pd.DataFrame) -> bytes:
     """A table as UTF-8 CSV with fixed float formatting (``csv_text.FLOAT_FORMAT``) and "\\n" line
     endings (byte-stable): ``DataFrame.to_csv`` without the index, as ``csv_chunks`` writes it."""
-    return "".join(csv_chunks(frame)).encode("utf-8")
+    return b"".join(csv_chunks(frame))
 
 
 def json_bytes(payload: object) -> bytes:
@@ -61,8 +61,7 @@ def write_outputs(outputs: dict[str | Path, pd.DataFrame | dict | list | bytes])
     parts: dict[Path, Path] = {}
     try:
         for path, value in payloads.items():
-            pieces = ((chunk.encode("utf-8") for chunk in csv_chunks(value))
-                      if isinstance(value, pd.DataFrame) else [value])
+            pieces = csv_chunks(value) if isinstance(value, pd.DataFrame) else [value]
             parts[path] = _part_file(path, pieces)
         for path, tmp in list(parts.items()):
             os.replace(tmp, path)
