@@ -120,24 +120,13 @@ def neighbour_pairs(codes: pd.DataFrame) -> pd.DataFrame:
     one character is deleted from the longer), so the cost grows linearly with the codes, not
     with their square."""
     distinct = codes[["institution", "code"]].drop_duplicates()
-    # One join key per (institution, variant): the institution's number, then the variant (the
-    # number has no ":", so the key is unambiguous). Variants in order of position, the code
-    # itself (position -1) first.
-    numbers = pd.factorize(distinct["institution"])[0].tolist()
-    texts = distinct["code"].tolist()
-    rows, keys, positions = [], [], []
-    for position in range(-1, max(map(len, texts), default=0)):
-        for row, (number, code) in enumerate(zip(numbers, texts)):
-            if position < len(code):
-                rows.append(row)
-                keys.append(f"{number}:{code if position < 0 else code[:position] + code[position + 1:]}")
-                positions.append(position)
-    rows = np.array(rows, dtype=np.int64)
-    variants = pd.DataFrame({"institution": distinct["institution"].to_numpy()[rows],
-                             "code": distinct["code"].to_numpy()[rows],
-                             "key": pd.factorize(pd.Series(keys, dtype=object))[0],
-                             "position": positions})
-    pairs = variants.merge(variants, on=["key"], suffixes=("", "_other"))
+    parts = [distinct.assign(key=distinct["code"], position=-1)]
+    for position in range(int(distinct["code"].str.len().max()) if len(distinct) else 0):
+        longer = distinct[distinct["code"].str.len() > position]
+        key = longer["code"].str.slice(0, position) + longer["code"].str.slice(position + 1)
+        parts.append(longer.assign(key=key, position=position))
+    variants = pd.concat(parts, ignore_index=True)
+    pairs = variants.merge(variants, on=["institution", "key"], suffixes=("", "_other"))
     one_edit = (((pairs["position"] == pairs["position_other"]) & (pairs["position"] >= 0))
                 | ((pairs["position"] < 0) != (pairs["position_other"] < 0)))
     pairs = pairs[one_edit & (pairs["code"] != pairs["code_other"])]
