@@ -6,8 +6,10 @@ row (id and name with a copy number), so the copies are different people. The wa
 generator's formats: the entry wave a Google Forms UTF-8 CSV, the exit wave a Yandex Forms
 XLSX, the follow-up an Excel cp1251 ';' CSV (the follow-up has fewer rows, as in the
 generator). Each size is ingested with the default configuration (``config/config.yaml``) in
-a fresh process: ``ingest_competencies`` from reading the files to the finished tables
-(writing the CSVs excluded), wall-clock seconds and peak resident memory of that process.
+a fresh process, as the ingest step does it: ``ingest_competencies`` from reading the files to
+the finished tables, then ``write_outputs`` of the step's outputs (``ingest_outputs``: the
+long responses CSV is most of the bytes); wall-clock and CPU seconds, and the peak resident
+memory of that process.
 
 The reference in the same run: ``pandas.read_csv`` (C parser, every cell as text) of the two
 CSV waves alone, the floor of any CSV ingest, and the XLSX sheet parsed by ``openpyxl``
@@ -16,10 +18,11 @@ CSV waves alone, the floor of any CSV ingest, and the XLSX sheet parsed by ``ope
     python benchmarks/ingest_speed.py                     # 10,000 50,000 200,000
     python benchmarks/ingest_speed.py --rows 10000 50000
 
-Columns: rows per wave (entry wave; exit and follow-up rows in brackets), ingest seconds
-(wall clock) and CPU seconds of the ingest process (the machine may be shared), wall-clock
-seconds per 1,000 rows of all waves, peak resident memory of the ingest process, and the
-reference seconds.
+Columns: rows per wave (entry wave; exit and follow-up rows in brackets), seconds to the
+finished tables (wall clock, CPU in brackets), ingest seconds with the outputs written (wall
+clock) and their CPU seconds (the figure to compare on a shared machine), CPU seconds per
+1,000 rows of all waves, peak resident memory of the ingest process, and the reference
+seconds, and the load average after each size (the machine may be shared).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import csv
 import io
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -43,20 +47,32 @@ BASE_SCHOOLS = 500
 SEED = 20260101
 
 _INGEST = r"""
-import json, resource, sys, time
+import json, resource, sys, tempfile, time
 from pathlib import Path
 import yaml
 from dpo_eval.core.codebook import load_codebook
-from dpo_eval.ingest import ingest_competencies, load_registry
+from dpo_eval.core.io import write_outputs
+from dpo_eval.core.registry import load_registry
+from dpo_eval.ingest import ingest_competencies
+from dpo_eval.steps.ingest_rules import ingest_outputs
 config = yaml.safe_load(Path(sys.argv[1]).read_text(encoding="utf-8"))
-start = time.perf_counter()
+outputs = ["responses", "respondents", "flow_waves", "match_audit", "duplicates",
+           "invalid_values", "institutions", "pseudonymisation"]
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+start, start_cpu = time.perf_counter(), cpu()
 codebook = load_codebook(config["codebook"])
 registry = load_registry(config["registry"])
 result, _ = ingest_competencies(config, codebook, registry, b"benchmark-secret-not-for-use")
-seconds = time.perf_counter() - start
-usage = resource.getrusage(resource.RUSAGE_SELF)
-print(json.dumps({"seconds": seconds, "cpu": usage.ru_utime + usage.ru_stime,
-                  "responses": len(result.responses),
+tables, tables_cpu = time.perf_counter() - start, cpu() - start_cpu
+with tempfile.TemporaryDirectory(dir=sys.argv[2]) as folder:
+    paths = {name: Path(folder) / f"{name}.csv" for name in outputs}
+    write_outputs(ingest_outputs(result, registry, "benchmark", paths))
+    written = sum(path.stat().st_size for path in paths.values())
+print(json.dumps({"tables": tables, "tables_cpu": tables_cpu,
+                  "seconds": time.perf_counter() - start, "cpu": cpu() - start_cpu,
+                  "responses": len(result.responses), "written_mb": written / 2**20,
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -161,7 +177,7 @@ def make_study(base: Path, folder: Path, rows_per_wave: int, config: dict, codeb
 def run_ingest(config: dict, folder: Path) -> dict:
     path = folder / "config.json"
     path.write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
-    done = subprocess.run([sys.executable, "-c", _INGEST, str(path)], check=True,
+    done = subprocess.run([sys.executable, "-c", _INGEST, str(path), str(folder)], check=True,
                           capture_output=True, text=True, cwd=REPO)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -194,6 +210,10 @@ def reference_seconds(config: dict, with_xlsx: bool) -> tuple[float, float | Non
     return csv_seconds, time.perf_counter() - start
 
 
+def _load() -> str:
+    return " ".join(f"{value:.1f}" for value in os.getloadavg())
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 50_000, 200_000])
@@ -208,8 +228,10 @@ def main(argv: list[str] | None = None) -> None:
                         "--truth", str(work / "truth.json"),
                         "--codebook", str(REPO / "config" / "codebook.yaml")],
                        check=True, capture_output=True, cwd=REPO)
-        print(f"{'rows per wave':>24} | {'ingest s':>8} | {'CPU s':>6} | {'s per 1,000 rows':>16} | "
-              f"{'peak GB':>7} | {'pandas.read_csv s (CSV waves)':>29} | {'openpyxl s (XLSX wave)':>22}")
+        print(f"{'rows per wave':>24} | {'tables s (CPU s)':>16} | {'ingest s':>8} | {'CPU s':>6} | "
+              f"{'CPU s per 1,000 rows':>20} | {'peak GB':>7} | "
+              f"{'pandas.read_csv s (CSV waves)':>29} | {'openpyxl s (XLSX wave)':>22} | "
+              f"{'load 1/5/15 min':>14}")
         for index, rows in enumerate(sorted(args.rows)):
             study = make_study(base, work / f"rows_{rows}", rows, config, codebook)
             counts = study.pop("rows")
@@ -217,10 +239,11 @@ def main(argv: list[str] | None = None) -> None:
             csv_s, xlsx_s = reference_seconds(study, with_xlsx=index == 0)
             total = sum(counts.values())
             label = f"{counts['pre']:,} ({counts['post']:,}, {counts.get('followup', 0):,})"
-            print(f"{label:>24} | {measured['seconds']:8.1f} | {measured['cpu']:6.1f} | "
-                  f"{measured['seconds'] / total * 1000:16.3f} | {measured['peak_mb'] / 1024:7.2f} | "
-                  f"{csv_s:29.1f} | {(f'{xlsx_s:.1f}' if xlsx_s is not None else '-'):>22}",
-                  flush=True)
+            tables = f"{measured['tables']:.1f} ({measured['tables_cpu']:.1f})"
+            print(f"{label:>24} | {tables:>16} | {measured['seconds']:8.1f} | {measured['cpu']:6.1f} | "
+                  f"{measured['cpu'] / total * 1000:20.3f} | {measured['peak_mb'] / 1024:7.2f} | "
+                  f"{csv_s:29.1f} | {(f'{xlsx_s:.1f}' if xlsx_s is not None else '-'):>22} | "
+                  f"{_load():>14}", flush=True)
             shutil.rmtree(work / f"rows_{rows}")
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -14,35 +14,35 @@ from pathlib import Path
 
 import pandas as pd
 
+from dpo_eval.core.csv_text import csv_chunks
 from dpo_eval.core.errors import UserError, user_message
 
-FLOAT_FORMAT = "%.10g"
 
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to a new file next to ``path`` and rename it over ``path``: readers see
-    the old file or the new one, never a part of it. The file is created with mode 0666 less
-    the umask, like any file a program writes (0644 under the usual umask 022), so that
-    colleagues can read the results where the umask lets them; ``tempfile.mkstemp`` would
-    make it 0600."""
+def _part_file(path: Path, pieces) -> Path:
+    """Write ``pieces`` (bytes) to a new file next to ``path`` and return it. The file is
+    created with mode 0666 less the umask, like any file a program writes (0644 under the usual
+    umask 022), so that colleagues can read the results where the umask lets them;
+    ``tempfile.mkstemp`` would make it 0600."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.part"
     handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
+            for piece in pieces:
+                stream.write(piece)
             stream.flush()
             os.fsync(stream.fileno())
-        os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    return tmp
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:
-    """A table as UTF-8 CSV with fixed float formatting and line endings (byte-stable)."""
-    return frame.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n").encode("utf-8")
+    """A table as UTF-8 CSV with fixed float formatting (``csv_text.FLOAT_FORMAT``) and "\\n" line
+    endings (byte-stable): ``DataFrame.to_csv`` without the index, as ``csv_chunks`` writes it."""
+    return b"".join(csv_chunks(frame))
 
 
 def json_bytes(payload: object) -> bytes:
@@ -51,18 +51,25 @@ def json_bytes(payload: object) -> bytes:
 
 
 def write_outputs(outputs: dict[str | Path, pd.DataFrame | dict | list | bytes]) -> None:
-    """Serialise every output first and write them only when all succeeded, each by an atomic
-    rename, so that a failure leaves no half-written file."""
-    payloads = {}
-    for path, value in outputs.items():
-        if isinstance(value, pd.DataFrame):
-            payloads[Path(path)] = csv_bytes(value)
-        elif isinstance(value, bytes):
-            payloads[Path(path)] = value
-        else:
-            payloads[Path(path)] = json_bytes(value)
-    for path, data in payloads.items():
-        _atomic_write_bytes(path, data)
+    """Write every output to a part file next to it and rename them over the outputs only when
+    all are written, so that a failure leaves no half-written file (readers see the old file or
+    the new one). Tables are written in chunks of lines (``csv_text.csv_chunks``, the bytes of
+    ``csv_bytes``), never held whole as text; other payloads are serialised before any file is
+    touched."""
+    payloads = {Path(path): value if isinstance(value, (pd.DataFrame, bytes)) else json_bytes(value)
+                for path, value in outputs.items()}
+    parts: dict[Path, Path] = {}
+    try:
+        for path, value in payloads.items():
+            pieces = csv_chunks(value) if isinstance(value, pd.DataFrame) else [value]
+            parts[path] = _part_file(path, pieces)
+        for path, tmp in list(parts.items()):
+            os.replace(tmp, path)
+            del parts[path]
+    finally:
+        for tmp in parts.values():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
 
 
 def sha256_file(path: str | Path) -> str:

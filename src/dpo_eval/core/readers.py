@@ -244,9 +244,10 @@ def _cell_text(value: object) -> str:
 
 
 # A cell of a worksheet's XML as every common writer (Excel, LibreOffice, openpyxl, form
-# services) writes it: the reference is its first attribute. The XML is cut at this text with
-# str.split (C speed); a regular expression per cell would dominate the time of a large wave.
-_CELL_OPEN = '<c r="'
+# services) writes it: the reference is its first attribute. The XML is cut at the references
+# by one re.split per chunk (C speed, the reference's letters and row number come out
+# with it); a regular expression per cell would dominate the time of a large wave.
+_CELL_REFERENCE = re.compile(r'<c r="([A-Z]{1,3})([0-9]+)"')
 _TYPE = re.compile(r'\bt="(\w+)"')
 _STYLE = re.compile(r'\bs="(\d+)"')
 _VALUE = re.compile(r"<v(?:\s[^>]*)?>(.*?)</v>", re.S)
@@ -257,6 +258,20 @@ CHUNK_BYTES = 8 * 1024 * 1024
 
 class _Unusual(Exception):
     """A worksheet written in a way the fast parser does not read (openpyxl then reads it)."""
+
+
+def _unescape(text: str, known: dict[str, str]) -> str:
+    """``html.unescape(text)`` word by word, each distinct word resolved once (``known``): no
+    reference contains a space, and the words of names and labels repeat."""
+    if "&" not in text:
+        return text
+    words = text.split(" ")
+    for index, word in enumerate(words):
+        if "&" in word:
+            if word not in known:
+                known[word] = html.unescape(word)
+            words[index] = known[word]
+    return " ".join(words)
 
 
 def _column_number(letters: str) -> int:
@@ -278,14 +293,27 @@ class _CellValues:
         self.timedelta_styles = workbook._timedelta_formats
         self.epoch = workbook.epoch
         self.from_excel, self.from_iso = from_excel, from_ISO8601
+        self.references: dict[str, str] = {}
+        self.known: dict[str, str] = {}
+
+    def cached(self, key: str) -> str:
+        if key not in self.known:
+            self.known[key] = self(key)
+        return self.known[key]
 
     def __call__(self, key: str) -> str:
         attributes, _, content = key.partition(">")
         kind = _TYPE.search(attributes)
         kind = kind.group(1) if kind else "n"
         if kind == "inlineStr":
-            return html.unescape("".join(m.group(1) or "" for m in _TEXT.finditer(
-                _PHONETIC.sub("", content))))
+            inner = content[7:-9]  # the usual single run: <is><t>...</t></is>
+            if (content.startswith("<is><t>") and content.endswith("</t></is>")
+                    and "<" not in inner):
+                return _unescape(inner, self.references)
+            if "<rPh" in content:
+                content = _PHONETIC.sub("", content)
+            return _unescape("".join(m.group(1) or "" for m in _TEXT.finditer(content)),
+                             self.references)
         value = _VALUE.search(content)
         if value is None or value.group(1) == "":
             return ""
@@ -297,7 +325,7 @@ class _CellValues:
         if kind == "d":
             return _cell_text(self.from_iso(text))
         if kind != "n":
-            return html.unescape(text)
+            return _unescape(text, self.references)
         number = float(text) if any(c in text for c in ".eE") else int(text)
         style = _STYLE.search(attributes)
         style = int(style.group(1)) if style else 0
@@ -324,9 +352,11 @@ def _xlsx_chunks(source) -> Iterator[str]:
         yield pending.decode("utf-8")
 
 
-def _cell_end(piece: str, start: int) -> int:
-    end = piece.find("</c>", start)
-    return end if end >= 0 else piece.find("/>", start)
+def _cell_key(rest: str) -> str:
+    """A cell's attributes and content from the text after its reference (which may run on
+    past the cell's end to the next cell)."""
+    end = rest.find("</c>")
+    return rest[:end] if end >= 0 else rest[:rest.find("/>")]
 
 
 @contextlib.contextmanager
@@ -351,25 +381,23 @@ def _fast_rows(workbook, worksheet) -> np.ndarray:
     rows, columns, texts = [], [], []
     with worksheet._get_source() as source:
         for chunk in _xlsx_chunks(source):
-            pieces = chunk.split(_CELL_OPEN)
-            if chunk.count("<c ") != len(pieces) - 1 or "<c>" in chunk:
+            # [text before the first cell, then per cell: letters, row, what follows]
+            pieces = _CELL_REFERENCE.split(chunk)
+            if chunk.count("<c ") != len(pieces) // 3 or "<c>" in chunk:
                 raise _Unusual
             if len(pieces) == 1:
                 continue
-            quotes = [piece.find('"') for piece in pieces[1:]]
-            references = [piece[:quote] for piece, quote in zip(pieces[1:], quotes)]
-            letters = [reference.rstrip("0123456789") for reference in references]
-            rows.append(np.array([int(ref[len(let):]) for ref, let in zip(references, letters)],
-                                 dtype=np.int64))
-            letter_codes, letter_uniques = pd.factorize(pd.Series(letters, dtype=object))
+            row_codes, row_texts = pd.factorize(pd.Series(pieces[2::3], dtype=object))
+            rows.append(np.array([int(text) for text in row_texts], dtype=np.int64)[row_codes])
+            letter_codes, letter_uniques = pd.factorize(pd.Series(pieces[1::3], dtype=object))
             columns.append(np.array([_column_number(x) for x in letter_uniques])[letter_codes])
-            # What follows the reference up to the end of the cell: attributes and content.
-            keys = pd.Series([piece[quote + 1:_cell_end(piece, quote)]
-                              for piece, quote in zip(pieces[1:], quotes)], dtype=object)
-            key_codes, key_uniques = pd.factorize(keys)
-            converted = np.empty(len(key_uniques), dtype=object)
-            converted[:] = [values(key) for key in key_uniques]
-            texts.append(converted[key_codes])
+            # What follows the reference (to the next cell) is factorised as it is; each
+            # distinct one is cut at the end of its cell (attributes and content) and
+            # converted once per distinct cut.
+            rest_codes, rests = pd.factorize(pd.Series(pieces[3::3], dtype=object))
+            converted = np.empty(len(rests), dtype=object)
+            converted[:] = [values.cached(_cell_key(rest)) for rest in rests]
+            texts.append(converted[rest_codes])
     if not rows:
         return np.empty((0, 0), dtype=object)
     rows, columns, texts = np.concatenate(rows), np.concatenate(columns), np.concatenate(texts)
@@ -417,14 +445,20 @@ def _sheet_cells(path: Path, sheet: str | None) -> tuple[np.ndarray, str]:
     return grid, sheet
 
 
+def _filled_rows(cells: np.ndarray) -> np.ndarray:
+    """Which rows have a cell that is not blank, each distinct cell text stripped once."""
+    codes, texts = pd.factorize(cells.ravel(), use_na_sentinel=False)
+    blank = np.array([not str(text).strip() for text in texts], dtype=bool)
+    return ~blank[codes].reshape(cells.shape).all(axis=1)
+
+
 def read_xlsx(path: Path, sheet: str | None, content: str | None = None) -> RawTable:
     grid, sheet = _sheet_cells(path, sheet)
     if not len(grid) or not any(str(cell).strip() for cell in grid[0]):
         raise _empty(path, content, f"sheet '{sheet}' ")
     header = list(grid[0])
     _check_header(path, header)
-    filled = pd.DataFrame(grid[1:]).apply(lambda column: column.str.strip() != "").any(axis=1)
-    numbers = np.flatnonzero(filled.to_numpy()) + 2
+    numbers = np.flatnonzero(_filled_rows(grid[1:])) + 2
     if not len(numbers):
         raise _no_rows(path, content, f"sheet '{sheet}' ")
     frame = pd.DataFrame(grid[numbers - 1], columns=[h.strip() for h in header], dtype=object)

@@ -71,7 +71,8 @@ def _careless_flags(kept: pd.DataFrame, items_by_wave: dict[str, list[str]],
 def _participant_context(kept: pd.DataFrame, cohorts: pd.Series) -> pd.DataFrame:
     """Cohort (resolved by ``resolve_cohorts``), role and experience per participant: role and
     experience from the earliest wave that reports them (experience grows between waves)."""
-    ordered = kept.assign(order=kept["wave"].map(WAVE_ORDER)).sort_values(["participant_key", "order"])
+    ordered = kept[["participant_key", "role", "years_in_management"]].assign(
+        order=kept["wave"].map(WAVE_ORDER)).sort_values(["participant_key", "order"])
     context = ordered.groupby("participant_key")[["role", "years_in_management"]].first()
     context.insert(0, "cohort", cohorts.reindex(context.index))
     return context
@@ -178,28 +179,79 @@ def _labels(values: np.ndarray) -> tuple[np.ndarray, pd.Index]:
     return codes, categories
 
 
+def _answer_parts(kept: pd.DataFrame, item_columns: list[str], item_codes: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """The answers as "part rows": each submission's own items (rows 0..n-1), then its
+    retrospective items (rows n..2n-1, wave "then"), each part's columns ordered by item; a
+    small integer per cell (-1: not answered). Returns the parts and, per part and slot, the
+    column of ``item_columns`` it holds (-1: none)."""
+    rows = len(kept)
+    is_then = np.array([c.startswith("then:") for c in item_columns], dtype=bool)
+    own, then = (np.flatnonzero(mask) for mask in (~is_then, is_then))
+    own, then = (part[np.argsort(item_codes[part], kind="stable")] for part in (own, then))
+    width = max(len(own), len(then))
+    parts = np.full((2 * rows, width), -1, dtype=np.int16)
+    slots = np.full((2, width), -1, dtype=np.int64)
+    for index, part in enumerate((own, then)):
+        slots[index, :len(part)] = part
+        for slot, column in enumerate(part):
+            values = kept[item_columns[column]].to_numpy(dtype=float)
+            answered = ~np.isnan(values)
+            parts[index * rows:(index + 1) * rows, slot][answered] = values[answered].astype(int)
+    return parts, slots
+
+
+def _answered_cells(parts: np.ndarray, block: int = 65_536) -> tuple[np.ndarray, np.ndarray]:
+    """Row and slot of every answered cell in row-major order, as 32-bit and 16-bit integers
+    found block by block (np.nonzero's 64-bit indices of every answer would double the
+    memory peak of the long table)."""
+    rows, slots = [np.empty(0, dtype=np.int32)], [np.empty(0, dtype=np.int16)]
+    for start in range(0, len(parts), block):
+        row, slot = np.nonzero(parts[start:start + block] >= 0)
+        rows.append((row + start).astype(np.int32))
+        slots.append(slot.astype(np.int16))
+    return np.concatenate(rows), np.concatenate(slots)
+
+
 def _long_responses(kept: pd.DataFrame, context_columns: list[str], item_columns: list[str],
                     codebook: Codebook) -> pd.DataFrame:
     """One row per answer: raw and reverse-keyed value with the participant's context, ordered
-    by participant, wave and item. Built from the answered cells' positions in the wide table,
-    with the repeated labels (keys, institutions, waves, items...) as categoricals: memory
-    grows by a few bytes an answer (the CSV written is the same text)."""
+    by participant, wave and item. The part rows (``_answer_parts``) are sorted by participant
+    and wave, so that the answered cells in row-major order are the long table's rows; the
+    repeated labels (keys, institutions, waves, items...) are categoricals: memory grows by a
+    few bytes an answer (the CSV written is the same text)."""
     items = {item.id: item for item in codebook.items}
     column_items = [items[c.removeprefix("then:")] for c in item_columns]
-    answers = kept[item_columns].to_numpy(dtype=float)
-    rows, columns = np.nonzero(~np.isnan(answers))
-    is_then = np.array([c.startswith("then:") for c in item_columns], dtype=bool)
-    wave_codes, wave_names = _labels(np.append(kept["wave"].to_numpy(dtype=object), "then"))
-    then_code = wave_codes[-1]
-    waves = np.where(is_then[columns], then_code, wave_codes[:-1][rows])
-    key_codes, keys = _labels(kept["participant_key"].to_numpy(dtype=object))
     item_codes, item_names = _labels(np.array([item.id for item in column_items], dtype=object))
+    parts, slots = _answer_parts(kept, item_columns, item_codes)
+    wave_codes, wave_names = _labels(np.append(kept["wave"].to_numpy(dtype=object), "then"))
+    wave_codes = wave_codes.astype(np.int8)
+    part_waves = np.append(wave_codes[:-1], np.full(len(kept), wave_codes[-1], dtype=np.int8))
+    key_codes, keys = _labels(kept["participant_key"].to_numpy(dtype=object))
+    part_keys = np.tile(key_codes, 2)
     wave_rank = pd.Series(wave_names).map(WAVE_ORDER).to_numpy()
-    order = np.lexsort((item_codes[columns], wave_rank[waves], key_codes[rows]))
-    rows, columns, waves = rows[order], columns[order], waves[order]
-    raw = answers[rows, columns].astype(int)
+    order = np.lexsort((wave_rank[part_waves], part_keys))
+    part_rows, slot = _answered_cells(parts[order])
+    part_rows = order.astype(np.int32)[part_rows]
+    raw = parts[part_rows, slot].astype(int)
+    columns = slots.astype(np.int16)[part_rows // len(kept), slot]
+    waves = part_waves[part_rows]
+    rows = part_rows % np.int32(len(kept))
+    del part_rows, slot
+    # Retrospective items asked in more than one wave give a participant several "then" part
+    # rows: their cells are interleaved by item, as one (participant, wave) group.
+    answered = (parts >= 0).any(axis=1)
+    if pd.MultiIndex.from_arrays([part_keys[answered], part_waves[answered]]).has_duplicates:
+        groups = pd.factorize(pd.MultiIndex.from_arrays([key_codes[rows], waves]))[0]
+        interleave = np.lexsort((item_codes[columns], groups))
+        rows, columns, waves, raw = rows[interleave], columns[interleave], waves[interleave], raw[interleave]
     points = np.array([codebook.scale_points(item.scale) for item in column_items]).reshape(-1, 2)
     reverse = np.array([item.reverse for item in column_items], dtype=bool)
+    # Reverse-keyed: low + high - raw.
+    value = raw.copy()
+    flip = reverse[columns]
+    value[flip] = points.sum(axis=1)[columns[flip]] - raw[flip]
+    del flip
     long = {}
     for column in context_columns:
         if column == "wave":
@@ -213,11 +265,14 @@ def _long_responses(kept: pd.DataFrame, context_columns: list[str], item_columns
     long["domain"] = pd.Categorical.from_codes(domain_codes[columns], domains)
     long["item"] = pd.Categorical.from_codes(item_codes[columns], item_names)
     long["raw_value"] = raw
-    long["value"] = np.where(reverse[columns], points[columns, 0] + points[columns, 1] - raw, raw)
+    long["value"] = value
     long["careless"] = kept["careless"].to_numpy()[rows]
-    return pd.DataFrame(long)[["participant_key", "institution", "municipality", "settlement",
-                               "cohort", "role", "years_in_management", "wave", "domain", "item",
-                               "raw_value", "value", "careless"]]
+    # Not consolidated into 2-D blocks nor reordered by a selection: either would copy the
+    # whole table once more at the memory peak.
+    return pd.DataFrame(long, columns=["participant_key", "institution", "municipality",
+                                       "settlement", "cohort", "role", "years_in_management",
+                                       "wave", "domain", "item", "raw_value", "value", "careless"],
+                        copy=False)
 
 
 def _set_missing_table(set_missing: list[InputError], submissions: pd.DataFrame) -> pd.DataFrame:
@@ -251,6 +306,8 @@ def ingest_competencies(config: dict, codebook: Codebook, registry: pd.DataFrame
     audit, code_decisions = _identify(submissions, cleaning, codebook, tables, secret)
     submissions = resolve_duplicates(submissions, item_columns)
     kept = submissions[submissions["kept"]].copy()
+    # The answers are in ``kept`` now: the other submissions are audited without them.
+    submissions = submissions.drop(columns=item_columns)
     problems: list[InputError] = []
     cohorts, decisions, excluded = resolve_cohorts(
         kept, cleaning.get("cohort_conflicts", "error"), tables, problems,

@@ -144,9 +144,11 @@ def _identities(codes: pd.DataFrame) -> pd.Series:
                        for kind in ("full_name", "email") if kind in codes.columns],
                       ignore_index=True)
     pairs = pairs[pairs["value"].fillna("") != ""].drop_duplicates()
-    identity = pairs.groupby(["institution", "code"]).apply(
-        lambda group: frozenset(zip(group["kind"], group["value"])), include_groups=False)
-    return identity
+    found: dict[tuple[str, str], set] = {}
+    for institution, code, kind, value in zip(pairs["institution"], pairs["code"], pairs["kind"],
+                                              pairs["value"]):
+        found.setdefault((institution, code), set()).add((kind, value))
+    return pd.Series({key: frozenset(given) for key, given in found.items()}, dtype=object)
 
 
 def _wave_masks(codes: pd.DataFrame) -> pd.Series:

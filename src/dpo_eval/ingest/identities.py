@@ -201,7 +201,10 @@ def resolve_cohorts(kept: pd.DataFrame, policy: str, tables: dict[str, Path],
     or "last") with an audit row per overruled cell. A participant no wave gives a cohort for
     is handled by ``without_cohort`` (see ``_without_cohort``); returns the cohorts, the audit
     rows and the keys of the participants excluded for want of a cohort."""
-    ordered = kept.assign(_w=kept["wave"].map(WAVE_ORDER)).sort_values(
+    # Sorted with the columns read here only (a copy of the wide table costs its answers).
+    narrow = kept[["participant_key", "wave", "timestamp", "row", "cohort", "source",
+                   "cohort_column", "code_column"]]
+    ordered = narrow.assign(_w=kept["wave"].map(WAVE_ORDER)).sort_values(
         ["participant_key", "_w", "timestamp", "row"])
     decisions, found, excluded = [], [], set()
     distinct = ordered.groupby("participant_key", sort=True)["cohort"].nunique()
@@ -245,7 +248,8 @@ def resolve_cohorts(kept: pd.DataFrame, policy: str, tables: dict[str, Path],
 def resolve_duplicates(submissions: pd.DataFrame, item_columns: list[str]) -> pd.DataFrame:
     """Keep per participant and wave the latest complete submission (latest if none complete)."""
     submissions["complete"] = submissions[item_columns].notna().all(axis=1)
-    ordered = submissions.sort_values(["participant_key", "wave", "complete", "timestamp", "row"])
+    keys = ["participant_key", "wave", "complete", "timestamp", "row"]
+    ordered = submissions[keys].sort_values(keys)
     submissions["kept"] = ~ordered.duplicated(["participant_key", "wave"], keep="last").reindex(
         submissions.index)
     return submissions

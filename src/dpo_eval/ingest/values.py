@@ -52,6 +52,8 @@ def parse_times(table: RawTable, column: str, problems: list[InputError]) -> pd.
         parsed = pd.to_datetime(values, format=time_format, errors="coerce")
         if best is None or parsed.notna().sum() > best.notna().sum():
             best = parsed
+        if best.notna().all():  # no later format can read more cells
+            break
     for row in values.index[best.isna()]:
         problems.append(InputError(table.path, int(row), column,
                                    f"{shown(values.loc[row])} is not a date and time in the format "

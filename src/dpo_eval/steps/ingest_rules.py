@@ -33,7 +33,13 @@ def ingest(settings: IngestSettings, registry: str | Path, codebook: str | Path,
         log.warning("set to missing: %s", problem)
     log.info("responses: %d rows, %d participants", len(result.responses),
              result.responses["participant_key"].nunique())
-    write_outputs({
+    write_outputs(ingest_outputs(result, registry, origin, output))
+
+
+def ingest_outputs(result: ingest_package.IngestResult, registry: pd.DataFrame, origin: str,
+                   output: dict) -> dict:
+    """What the ingest step writes, by output path (``output``: the rule's named outputs)."""
+    return {
         output["responses"]: result.responses,
         output["respondents"]: result.respondents,
         output["flow_waves"]: result.flow,
@@ -42,7 +48,7 @@ def ingest(settings: IngestSettings, registry: str | Path, codebook: str | Path,
         output["invalid_values"]: result.invalid_values,
         output["institutions"]: registry.drop(columns="email"),
         output["pseudonymisation"]: pseudonymisation_record(origin),
-    })
+    }
 
 
 def input_manifest(files: list[str], output: str | Path) -> None:
