@@ -29,8 +29,6 @@ class IngestResult:
     match_audit: pd.DataFrame
     duplicates: pd.DataFrame
     invalid_values: pd.DataFrame  # answers set to missing by the cleaning policies
-    needs: pd.DataFrame
-    needs_formats: pd.DataFrame
 
 
 def _careless_flags(kept: pd.DataFrame, items_by_wave: dict[str, list[str]],
@@ -350,5 +348,5 @@ def ingest_competencies(config: dict, codebook: Codebook, registry: pd.DataFrame
                     "spreadsheet did to them (listed in invalid_values)", len(code_decisions))
     result = IngestResult(responses, respondents.sort_values(["participant_key", "wave"])
                           .reset_index(drop=True), flow, _hashed_audit(audit, secret), duplicates,
-                          invalid, pd.DataFrame(), pd.DataFrame())
+                          invalid)
     return result, set_missing
