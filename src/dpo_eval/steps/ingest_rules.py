@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 from dpo_eval.core.codebook import load_codebook
-from dpo_eval.ingest import ingest_competencies, ingest_needs
+from dpo_eval.ingest import ingest_competencies
+from dpo_eval.ingest import ingest_needs as read_needs_survey
 from dpo_eval.core.registry import load_registry
 from dpo_eval.core.io import sha256_file, write_outputs
 from dpo_eval.ingest.pseudonymise import load_secret, pseudonymisation_record
@@ -53,14 +54,14 @@ def input_manifest(files: list[str], output: str | Path) -> None:
 
 
 def ingest_needs(settings: NeedsIngestSettings, registry: str | Path, codebook: str | Path,
-                        output: dict, results_dir: str | Path = "results",
-                        repo_dir: str | Path | None = None) -> None:
+                 output: dict, results_dir: str | Path = "results",
+                 repo_dir: str | Path | None = None) -> None:
     """Raw needs-assessment export -> pseudonymised importance ratings and preferred formats."""
     codebook = load_codebook(codebook)
     secret, _ = load_secret(settings.pseudonymisation, results_dir, repo_dir,
                             inputs=[*settings.needs["files"], registry])
     registry = load_registry(registry)
-    needs, formats = ingest_needs(settings.needs, codebook, registry, secret,
-                                  settings.unknown_columns)
+    needs, formats = read_needs_survey(settings.needs, codebook, registry, secret,
+                                   settings.unknown_columns)
     log.info("needs assessment: %d respondents", needs["respondent_key"].nunique())
     write_outputs({output["needs"]: needs, output["needs_formats"]: formats})
