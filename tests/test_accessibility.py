@@ -16,9 +16,10 @@ import yaml
 from PIL import Image
 
 from dpo_eval.reporting import figures
-from dpo_eval.reporting.accessibility import DocumentInfo, formula_text, organisations, pdf_options
+from dpo_eval.reporting.accessibility import DocumentInfo, organisations, pdf_options
+from dpo_eval.reporting.formulas import formula_html, formula_text
 from dpo_eval.reporting.layout import MAX_EMPTY_SHARE, render_report
-from dpo_eval.reporting.typography import SHORT_WORDS
+from dpo_eval.reporting.typography import SHORT_WORDS, typeset_html
 
 from conftest import REPO
 
@@ -104,6 +105,22 @@ def test_formula_text_alternative(tex, text):
     assert formula_text(tex) == text
 
 
+def test_formula_html_sets_scripts_variables_and_parts():
+    markup = formula_html(r"d_{\mathrm{ppc2}} = c_P\, \frac{\bar M_{1,P}}{S_0}, \qquad y_{ijt} \sim N(0,\ \sigma^2_u)")
+    assert '<i>d</i><sub>ppc2</sub>' in markup            # a descriptive subscript upright
+    assert '<i>y</i><sub><i>ijt</i></sub>' in markup      # indices are variables: italic
+    assert '<i>M\u0304</i>' in markup                     # the accent joins its letter
+    assert 'σ<sup>2</sup><sub><i>u</i></sub>' in markup
+    assert markup.count('class="part"') == 2 and 'role="math"' in markup
+    assert 'aria-label="d_(ppc2) = ' in markup
+
+
+def test_inline_formulas_of_the_strings_become_text_not_identifiers():
+    out = typeset_html(r"<p>эффект ($d_{\mathrm{ppc2}}$ = 0,5) в школе</p>", "ru")
+    assert "$" not in out and "mathrm" not in out
+    assert "<i>d</i><sub>ppc2</sub>" in out
+
+
 def test_authors_are_the_organisations_of_the_configuration(demo_config):
     assert organisations(demo_config, "ru") == ("Амурский гуманитарно-педагогический государственный университет",
                                                 "Хабаровский краевой институт развития образования")
@@ -116,8 +133,19 @@ SAMPLE = """<!DOCTYPE html><html lang="ru"><head><meta charset="utf-8"><title>О
 html {{ font-family: "Report Sans"; }} img {{ max-width: 100%; }}</style></head><body>
 <h1>Отчёт о программе</h1><p>Прирост больше на 0,33 балла в группе программы и в школах.</p>
 <figure><img src="{image}" alt="{alt}"><figcaption>Рисунок 1. Разность разностей</figcaption></figure>
+<p class="formula">${formula}$</p>
 <table><thead><tr><th>Группа</th><th>Оценка</th></tr></thead><tbody><tr><td>Универсальные</td><td>0,33</td></tr></tbody></table>
 </body></html>"""
+
+
+SAMPLE_FORMULA = r"y_{ijt} = \beta_0 + \beta_3\, t\, g_j + u_j"
+
+
+def visible_text(markup: str) -> str:
+    """What a formula's HTML shows, without markup and white space."""
+    import html
+
+    return re.sub(r"\s+", "", html.unescape(re.sub(r"<[^>]+>", "", markup)))
 
 
 def sample_pdf(alt: str = "Разность разностей: 0,33 [0,18; 0,47]", tagged: bool = True) -> bytes:
@@ -129,7 +157,7 @@ def sample_pdf(alt: str = "Разность разностей: 0,33 [0,18; 0,47
                          "conf_high": [0.47]})
     image = svg_image(figures.forest_plot(rows, "label", "нет различий", "Разность разностей, баллы", "ru"))
     info = DocumentInfo("Отчёт", "ru", ("АмГПГУ", "ХК ИРО"))
-    return render_report(SAMPLE.format(image=image, alt=alt), REPO / "reports" / "templates", info, b"sample",
+    return render_report(SAMPLE.format(image=image, alt=alt, formula=SAMPLE_FORMULA), REPO / "reports" / "templates", info, b"sample",
                          tagged=tagged)
 
 
@@ -140,6 +168,29 @@ def test_a_tagged_report_passes_the_structure_check_and_an_untagged_one_fails():
     with pikepdf.open(__import__("io").BytesIO(sample_pdf())) as document:
         assert str(document.Root.Lang) == "ru"
         assert str(document.docinfo.Author) == "АмГПГУ, ХК ИРО"
+
+
+def formula_alternatives(pdf: bytes) -> list[str]:
+    """The alternative texts of the structure tree's Formula elements."""
+    with pikepdf.open(__import__("io").BytesIO(pdf)) as document:
+        found, stack = [], [document.Root.StructTreeRoot]
+        while stack:
+            node = stack.pop()
+            if str(node.get("/S", "")) == "/Formula":
+                found.append(str(node.get("/Alt", "")))
+            kids = node.get("/K")
+            stack.extend(k for k in (kids if isinstance(kids, pikepdf.Array) else [kids])
+                         if isinstance(k, pikepdf.Dictionary))
+    return found
+
+
+@needs_poppler
+def test_a_formula_is_text_tagged_as_formula_with_its_alternative(tmp_path):
+    pdf = sample_pdf()
+    assert formula_alternatives(pdf) == [formula_text(SAMPLE_FORMULA)]
+    (tmp_path / "sample.pdf").write_bytes(pdf)
+    text = re.sub(r"\s+", "", " ".join(pdf_lines(tmp_path / "sample.pdf")))
+    assert visible_text(formula_html(SAMPLE_FORMULA)) in text  # "yijt=β0+β3tgj+uj", copyable
 
 
 # --------------------------------------------------------------------------- the demo study

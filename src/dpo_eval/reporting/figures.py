@@ -361,20 +361,3 @@ def participation_plot(participation: list[dict], names: dict, lang: str) -> str
     axis.set_ylabel(typeset(names["y_label"], lang))
     figure.legend(loc="outside upper center", ncol=2, frameon=False)
     return to_svg(figure)
-
-
-# --------------------------------------------------------------------------- formulas
-
-def formula(tex: str, size: float = 11) -> str:
-    """A formula typeset by matplotlib's mathtext (a TeX subset; no LaTeX installation
-    needed) as an SVG with a tight bounding box. Its glyphs are drawn as outlines (mathtext
-    places accents and scripts glyph by glyph, which only outlines keep in place); its text
-    alternative is ``dpo_eval.reporting.accessibility.formula_text``."""
-    with plt.rc_context({"svg.fonttype": "path", "figure.constrained_layout.use": False}):
-        figure = plt.figure(figsize=(0.01, 0.01))
-        figure.text(0, 0, f"${tex}$", fontsize=size, math_fontfamily="dejavusans")
-        buffer = io.StringIO()
-        figure.savefig(buffer, format="svg", bbox_inches="tight", pad_inches=0.02, transparent=True,
-                       metadata={"Date": None, "Creator": "dpo_eval"})
-    plt.close(figure)
-    return buffer.getvalue()
