@@ -339,7 +339,9 @@ def participation_plot(participation: list[dict], names: dict, lang: str) -> str
     """A school's participants per wave (bars, its own colour) beside the mean of the region's
     schools (a grey diamond), each value written at its mark. ``participation`` items: wave
     (name), n, region_mean. ``names``: "own", "region", "x_label", "y_label"."""
-    figure, axis = plt.subplots(figsize=(FIGURE_WIDTH, 0.42 * len(participation) + 1.1))
+    # Compact: the section (heading, figure, caption, counts) moves whole to the next page when it
+    # does not fit, and the space it leaves must stay well inside the page-fill rule.
+    figure, axis = plt.subplots(figsize=(FIGURE_WIDTH, 0.3 * len(participation) + 0.95))
     y = np.arange(len(participation))[::-1]
     counts = [p["n"] for p in participation]
     means = [p["region_mean"] for p in participation]
