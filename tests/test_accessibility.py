@@ -255,6 +255,9 @@ def test_formulas_are_text_and_no_identifier_is_left_in_the_evaluation_reports(d
         text = "\n".join(pdf_lines(pdf))
         body = text[:text.rfind(strings["sections"]["provenance"])]
         assert leftover_identifiers(body) == [], lang
+        keys = [*yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))["analysis"]["domains"],
+                "all"]
+        assert re.findall(rf"\((?:{'|'.join(keys)})\)", body) == [], lang  # "combined model (all)"
         squeezed = "".join(text.split())
         for item in strings["methods"]:
             for tex in item["formulas"]:
@@ -376,3 +379,26 @@ def test_layout_rules_hold_on_a_generated_ten_school_study(tmp_path):
     paths = [reports / "evaluation.ru.pdf", reports / "evaluation.en.pdf", *sorted((reports / "institutions").glob("*.pdf"))]
     assert all(structure_problems(path) == [] for path in paths)
     assert layout_problems(paths) == []
+
+
+def test_a_float_kept_with_its_section_heading_floats_within_the_section(tmp_path):
+    """A heading opens the next page only because it is kept with the figure under it (the
+    power report's "Power curve"): the heading stays, the figure floats down past the table and
+    note after it (first within its section), and the page before is filled."""
+    # Unbalanced, this text leaves the first page 46 % empty (the heading goes with the figure).
+    filler = "".join(f"<p>{'Строка текста отчёта о программе. ' * 12}</p>" for _ in range(5))
+    html = (f'<html lang="ru"><head>{report_style()}</head><body><h1>Отчёт</h1>{filler}'
+            '<h2>Кривая</h2><figure><div style="height:110mm"></div><figcaption>Рисунок 1</figcaption></figure>'
+            '<div class="block"><table><tbody><tr><td>1</td></tr><tr><td>2</td></tr></tbody></table></div>'
+            '<p class="note">Примечание к таблице.</p><h2>Метод</h2>'
+            f"{filler}</body></html>")
+    pdf = tmp_path / "float.pdf"
+    pdf.write_bytes(render_report(html, REPO / "reports" / "templates", None, b"float"))
+    shares = page_empty_shares(pdf)
+    assert all(share <= MAX_EMPTY_SHARE - LAYOUT_MARGIN for share in shares[:-1]), [round(float(s), 2) for s in shares]
+    pages = subprocess.run([shutil.which("pdftotext"), str(pdf), "-"], capture_output=True, check=True,
+                           text=True).stdout.split("\f")
+    first = next(i for i, page in enumerate(pages) if "Кривая" in page)
+    assert "Примечание к таблице." in pages[first]
+    text = "\f".join(pages)
+    assert text.index("Примечание к таблице.") < text.index("Рисунок 1")  # the figure floated

@@ -111,11 +111,13 @@ def _is_note(element: ET.Element) -> bool:
     return element.tag == "p" and "note" in element.get("class", "").split()
 
 
-def _float_down(body: ET.Element, element: ET.Element, room: float, heights: dict[str, float]) -> bool:
+def _float_down(body: ET.Element, element: ET.Element, room: float, heights: dict[str, float],
+                in_section: bool = False) -> bool:
     """Move ``element`` down past the body-level elements after it that fit into ``room`` (at
     least one, and never to just after a heading: a heading stays with the text under it), as a
     float goes to the next page while the text after it fills this one; a long table that
-    cannot move may split instead. False when neither is possible."""
+    cannot move may split instead; ``in_section``: never past a heading. False when neither is
+    possible."""
     children = list(body)
     index = children.index(element)
     # The float moves with the notes under it.
@@ -129,6 +131,8 @@ def _float_down(body: ET.Element, element: ET.Element, room: float, heights: dic
     children = children[:last]
     target, used = start, 0.0
     while target < len(children):
+        if in_section and children[target].tag in HEADINGS:
+            break  # a float under its section's heading stays in that section
         used += heights.get(children[target].get(INDEX_ATTRIBUTE), 0.0)
         target += 1
         if children[target - 1].tag in HEADINGS:
@@ -162,6 +166,27 @@ def _number_children(body: ET.Element) -> list[ET.Element]:
     return children
 
 
+def _candidate(children: list[ET.Element], fills: list[PageFill], heights: dict[str, float],
+               moves: dict[int, int]) -> tuple[ET.Element | None, float, bool]:
+    """The first float to move and the room on the page before it: a float that opens a page
+    after one emptier than ``BALANCE_SHARE``, or the float under a heading that opens it (the
+    heading went along only because it is kept with what follows; it stays, and the float moves
+    within its section), with whether it opens a section."""
+    for page, following in zip(fills, fills[1:]):
+        index = following.first.get(INDEX_ATTRIBUTE) if following.first is not None else None
+        if page.empty_share <= BALANCE_SHARE or index is None or following.continued:
+            continue
+        position, room = int(index), page.free
+        under_heading = children[position].tag in HEADINGS and position + 1 < len(children)
+        if under_heading:
+            room -= heights.get(index, 0.0)
+            position += 1
+        element = children[position]
+        if _is_float(element) and moves.get(id(element), 0) < MAX_MOVES_PER_ELEMENT:
+            return element, room, under_heading
+    return None, 0.0, False
+
+
 def balance(root: ET.Element, render) -> object:
     """Render ``root`` with ``render`` (tree -> WeasyPrint document) and float elements down
     until no page but the last is emptier than ``BALANCE_SHARE`` (or nothing more can move);
@@ -171,20 +196,12 @@ def balance(root: ET.Element, render) -> object:
     document = render(root)
     moves: dict[int, int] = {}
     for _ in range(MAX_MOVES):
-        candidate = None
-        fills = page_fill(document)
-        for page, following in zip(fills, fills[1:]):
-            index = following.first.get(INDEX_ATTRIBUTE) if following.first is not None else None
-            if page.empty_share <= BALANCE_SHARE or index is None or following.continued:
-                continue
-            element = children[int(index)]
-            if _is_float(element) and moves.get(id(element), 0) < MAX_MOVES_PER_ELEMENT:
-                candidate, room = element, page.free
-                break
+        heights = element_heights(document)
+        candidate, room, in_section = _candidate(children, page_fill(document), heights, moves)
         if candidate is None:
             break
         moves[id(candidate)] = moves.get(id(candidate), 0) + 1
-        if not _float_down(body, candidate, room, element_heights(document)):
+        if not _float_down(body, candidate, room, heights, in_section):
             continue
         children = _number_children(body)
         document = render(root)

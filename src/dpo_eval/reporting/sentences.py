@@ -278,7 +278,9 @@ def checks_sentences(findings: EvaluationFindings, strings: dict, names: dict, l
     """Convergence, singularity and identifiability of the primary and the secondary fits."""
     c = findings.checks
     listed = lambda domains: ", ".join(names["domain"][d] for d in domains)  # noqa: E731
-    pairs = lambda items: "; ".join(f"{strings['analyses'][a].lower()} ({names['domain'].get(d, d)})"  # noqa: E731
+    # An analysis of one competency group names it; the combined model (all groups) needs no name.
+    pairs = lambda items: "; ".join(strings["analyses"][a].lower()  # noqa: E731
+                                    + (f" ({names['domain'][d]})" if d in names["domain"] else "")
                                     for a, d in items)
     out = [strings["nonconverged_text"].format(domains=listed(c.primary_not_converged)) if c.primary_not_converged
            else strings["all_converged"],
