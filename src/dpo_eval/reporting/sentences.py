@@ -336,8 +336,8 @@ def school_page(participation: list[dict], scores: list[dict], level: str, level
     for domain, name in names["domain"].items():
         cells = {r["wave_key"]: r for r in scores if r["domain_key"] == domain}
         pre, post = cells.get("pre"), cells.get("post")
-        if not pre or not post or pre["mean"] is None or post["mean"] is None or pre["region_mean"] is None:
-            continue
+        if not pre or not post or any(cell[key] is None for cell in (pre, post) for key in ("mean", "region_mean")):
+            continue  # a change needs both waves' means, the team's and the region's (one may be hidden)
         changes.append(page["change"].format(domain=quote(name, lang), change=signed(post["mean"] - pre["mean"], lang),
                                              region=signed(post["region_mean"] - pre["region_mean"], lang)))
     if changes:
