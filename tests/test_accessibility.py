@@ -281,6 +281,8 @@ def layout_problems(reports: list[Path]) -> list[tuple]:
         shares = page_empty_shares(path)
         if any(share > MAX_EMPTY_SHARE - LAYOUT_MARGIN for share in shares[:-1]):
             problems.append((path.name, [round(float(s), 2) for s in shares]))
+        if path.parent.name != "institutions":
+            continue  # the participation counts are a school report's
         pages = subprocess.run([shutil.which("pdftotext"), str(path), "-"], capture_output=True, check=True,
                                text=True).stdout.split("\f")
         lines = [i for i, page in enumerate(pages) if PARTICIPATION_LINE.search(page)]
