@@ -119,6 +119,9 @@ def formula_tags():
     """During one ``write_pdf``: formulas tagged as ``Formula`` (``_tag_formulas``)."""
     from weasyprint.pdf import tags
 
+    if not hasattr(tags, "_build_box_tree"):
+        raise RuntimeError("weasyprint.pdf.tags._build_box_tree is gone (WeasyPrint upgraded?): "
+                           "formula_tags() must be adapted to keep formulas tagged")
     saved = tags._build_box_tree
     tags._build_box_tree = _tag_formulas(saved)
     try:
