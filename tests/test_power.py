@@ -13,7 +13,11 @@ import yaml
 from statsmodels.stats.multitest import multipletests
 
 from conftest import REPO, SMALL_SIMULATION
+from dpo_eval.reporting.accessibility import organisations
+from dpo_eval.reporting.formulas import formula_html
 from dpo_eval.simulation_studies import power
+from test_accessibility import (formula_alternatives, lines_ending_in_one_letter_word, page_empty_shares, pdf_lines,
+                                structure_problems, visible_text)
 
 DEMO_POWER = yaml.safe_load((REPO / "config" / "power.yaml").read_text(encoding="utf-8"))["power"]
 
@@ -120,3 +124,29 @@ def test_workflow_writes_table_figures_and_bilingual_report(simulation_run):
             for lang in ("ru", "en")}
     assert "How many schools do we need?" in text["en"] and "Сколько школ нужно?" in text["ru"]
     assert "Clopper" in text["en"] and "Клоппера" in text["ru"]
+
+
+@pytest.mark.pipeline
+@pytest.mark.requires_tool("pdftotext")
+def test_power_report_is_made_like_the_evaluation_report(simulation_run, demo_config):
+    """One code path for every report: typeset (no line of the Russian report ends with a
+    one-letter word, the abbreviations expanded), tagged with language, title and figure
+    alternative texts, the organisations of the configuration as Author, its formula as text."""
+    import pikepdf
+
+    strings = yaml.safe_load((REPO / "reports" / "templates" / "power.yaml").read_text(encoding="utf-8"))
+    for lang in ("ru", "en"):
+        pdf = simulation_run / "results" / "power" / f"power.{lang}.pdf"
+        assert structure_problems(pdf) == [], lang
+        with pikepdf.open(pdf) as document:
+            assert str(document.Root.Lang) == lang
+            assert str(document.docinfo.Author) == ", ".join(organisations(demo_config, lang))
+            assert formula_alternatives(pdf.read_bytes()), lang
+        text = "".join(" ".join(pdf_lines(pdf)).split())
+        assert visible_text(formula_html(strings[lang]["formula"].split(r"\qquad")[0])) in text, lang
+        assert "$" not in text and "alpha/k" not in text
+        shares = page_empty_shares(pdf)
+        assert all(share <= 0.40 for share in shares[:-1]), (lang, [round(s, 2) for s in shares])
+    ru = " ".join(" ".join(pdf_lines(simulation_run / "results" / "power" / "power.ru.pdf")).split())
+    assert "ВКК (внутриклассовый коэффициент корреляции)" in ru and "ICC" not in ru and " SD " not in ru
+    assert lines_ending_in_one_letter_word(pdf_lines(simulation_run / "results" / "power" / "power.ru.pdf")) == []

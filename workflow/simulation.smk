@@ -19,6 +19,7 @@ include: "rules/package_path.smk"
 REPO = Path(workflow.basedir).parent
 
 from dpo_eval.core.config import validate_config
+from dpo_eval.core.settings import ReportAuthorSettings
 from dpo_eval.simulation_studies.coverage import batch_seeds, merge_settings, n_batches
 
 # The settings files, with what --configfile (or --config) gives merged into them key by key, so
@@ -35,7 +36,10 @@ validate_config(config, REPO / "workflow/schemas/simulation.schema.yaml",
 PACKAGE = Path(PACKAGE_ROOT) / "dpo_eval"
 PIPELINE_CONFIG = "config/config.yaml"
 with open(PIPELINE_CONFIG, encoding="utf-8") as stream:
-    CODEBOOK = yaml.safe_load(stream)["codebook"]
+    PIPELINE = yaml.safe_load(stream)
+CODEBOOK = PIPELINE["codebook"]
+# The organisations behind the reports (the power report's Author), from the pipeline's config.
+REPORT_AUTHORS = ReportAuthorSettings.from_config(PIPELINE).as_params()
 COVERAGE = config["coverage"]
 CONDITIONS = COVERAGE["conditions"]
 COVERAGE_BATCHES = range(n_batches(COVERAGE["studies"], COVERAGE["batch_size"]))
@@ -201,6 +205,8 @@ rule power_report:
         template="reports/templates/power.html",
         base="reports/templates/base.html",
         strings="reports/templates/power.yaml",
+        i18n="reports/i18n",
+        abbreviations="reports/i18n/abbreviations.yaml",
         fonts=sorted(str(path) for path in Path("reports/fonts").glob("*.ttf")),
         code=script_code("power_report"),
     output:
@@ -209,6 +215,7 @@ rule power_report:
         png="results/power/power_curve.{lang}.png",
     params:
         settings=POWER,
+        reports=REPORT_AUTHORS,
     conda:
         "../environment.yml"
     log:

@@ -212,6 +212,15 @@ class ReportSettings(StepSettings):
 
 
 @dataclasses.dataclass(frozen=True)
+class ReportAuthorSettings(StepSettings):
+    """The authors of the reports and their organisations (the PDFs' Author field), for a
+    report made outside the pipeline (the power analysis of workflow/simulation.smk)."""
+
+    authors: list
+    KEYS: ClassVar[dict[str, str]] = {"authors": "reports.authors"}
+
+
+@dataclasses.dataclass(frozen=True)
 class InstitutionReportSettings(StepSettings):
     """What an institution's report prints from the configuration: the program (not the
     study's title: the report has its own), the report date, the domains and the reports

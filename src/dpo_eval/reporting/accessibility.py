@@ -1,5 +1,5 @@
-"""Accessible PDFs: WeasyPrint's PDF/UA-1 output with the document's metadata, and a text
-alternative for the formulas.
+"""Accessible PDFs: WeasyPrint's PDF/UA-1 output with the document's metadata, and formulas
+tagged as such (``Formula`` with their linear text as alternative, ``formula_tags``).
 
 PDF/UA-1 (ISO 14289-1) is chosen over PDF/A: the reports are read by people (public bodies
 that receive them must publish accessible documents), and WeasyPrint's PDF/UA-1 variant writes
@@ -13,7 +13,6 @@ from which every report is rebuilt byte for byte instead.
 from __future__ import annotations
 
 import contextlib
-import re
 from dataclasses import dataclass
 
 PDF_VARIANT = "pdf/ua-1"
@@ -91,89 +90,41 @@ def stable_structure_ids():
 
     tags.id = _SequentialIds()
     try:
-        yield
+        with formula_tags():
+            yield
     finally:
         del tags.id
 
 
-# --------------------------------------------------------------------------- formulas as text
+def _tag_formulas(build):
+    """WeasyPrint's structure builder, with an element of ``role="math"`` (``formulas.formula_html``)
+    tagged ``Formula`` with its ``aria-label`` (the formula's linear text) as ``Alt``: PDF/UA-1
+    (ISO 14289-1, 7.7) wants every formula in a Formula element with an alternative text, and
+    WeasyPrint maps elements by their tag name alone (a ``span`` becomes ``Span``)."""
+    import pydyf
 
-_GREEK = {"alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε", "varepsilon": "ε", "zeta": "ζ",
-          "eta": "η", "theta": "θ", "iota": "ι", "kappa": "κ", "lambda": "λ", "mu": "μ", "nu": "ν", "xi": "ξ",
-          "pi": "π", "rho": "ρ", "sigma": "σ", "tau": "τ", "phi": "φ", "varphi": "φ", "chi": "χ", "psi": "ψ",
-          "omega": "ω", "Gamma": "Γ", "Delta": "Δ", "Sigma": "Σ", "Omega": "Ω", "Phi": "Φ"}
-_SYMBOLS = {"sim": " ~ ", "leq": " ≤ ", "le": " ≤ ", "geq": " ≥ ", "ge": " ≥ ", "pm": " ± ", "times": " × ",
-            "cdot": " · ", "top": "ᵀ", "infty": "∞", "approx": " ≈ ", "neq": " ≠ ", "ldots": "…", "dots": "…",
-            "quad": "  ", "qquad": "  ", ",": " ", ";": " ", ":": " ", " ": " ", "!": "", "{": "{", "}": "}",
-            "max": "max", "min": "min", "log": "log", "exp": "exp", "sum": "Σ", "left": "", "right": ""}
-_ACCENTS = {"hat": "\u0302", "bar": "\u0304", "tilde": "\u0303", "dot": "\u0307", "overline": "\u0305"}
-_SUBSCRIPT = str.maketrans("0123456789+-=()aehijklmnoprstuvx", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ")
-_SUPERSCRIPT = str.maketrans("0123456789+-=()nT", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ⁿᵀ")
-_TOKEN = re.compile(r"\\[A-Za-z]+|\\.|[{}_^]|[^\\{}_^]")
+    def build_box_tree(box, *args):
+        for element in build(box, *args):
+            attributes = getattr(getattr(box, "element", None), "attrib", {})
+            if attributes.get("role") == "math" and element.get("S") == "/Span":
+                element["S"] = "/Formula"
+                element["Alt"] = pydyf.String(attributes.get("aria-label", ""))
+            yield element
 
-
-def _script(text: str, table: dict, marker: str) -> str:
-    """A sub- or superscript in Unicode script characters where each has one, else marked."""
-    converted = text.translate(table)
-    if all(ord(c) != ord(o) or c in " ,ᵀ" for c, o in zip(converted, text)) and text:
-        return converted
-    return f"{marker}({text})" if len(text) > 1 else f"{marker}{text}"
+    return build_box_tree
 
 
-class _Linear:
-    def __init__(self, tex: str) -> None:
-        self.tokens = _TOKEN.findall(tex)
-        self.position = 0
+@contextlib.contextmanager
+def formula_tags():
+    """During one ``write_pdf``: formulas tagged as ``Formula`` (``_tag_formulas``)."""
+    from weasyprint.pdf import tags
 
-    def _next(self) -> str | None:
-        if self.position >= len(self.tokens):
-            return None
-        token = self.tokens[self.position]
-        self.position += 1
-        return token
-
-    def argument(self) -> str:
-        """One argument: a braced group or a single token."""
-        token = self._next()
-        while token == " ":
-            token = self._next()
-        if token == "{":
-            return self.group(closing="}")
-        return self.atom(token) if token is not None else ""
-
-    def atom(self, token: str) -> str:
-        if token.startswith("\\"):
-            name = token[1:]
-            if name in _GREEK:
-                return _GREEK[name]
-            if name in _ACCENTS:
-                return self.argument() + _ACCENTS[name]
-            if name == "frac":
-                numerator, denominator = self.argument(), self.argument()
-                wrap = lambda s: s if re.fullmatch(r"[\w\u0300-\u036f₀-₉ᵢⱼ]+", s) else f"({s})"  # noqa: E731
-                return f"{wrap(numerator)}/{wrap(denominator)}"
-            if name in ("mathrm", "mathit", "mathbf", "text", "operatorname"):
-                return self.argument()
-            return _SYMBOLS.get(name, name)
-        if token == "_":
-            return _script(self.argument(), _SUBSCRIPT, "_")
-        if token == "^":
-            return _script(self.argument(), _SUPERSCRIPT, "^")
-        if token == "{":
-            return self.group(closing="}")
-        return "\u2212" if token == "-" else token
-
-    def group(self, closing: str | None = None) -> str:
-        out = []
-        while (token := self._next()) is not None and token != closing:
-            out.append(self.atom(token))
-        return "".join(out)
-
-
-def formula_text(tex: str) -> str:
-    """A mathtext formula as linear Unicode text, its alternative text in the PDF: Greek
-    letters, accents as combining marks (β̂), scripts as Unicode sub- and superscripts where they
-    exist (σ²ᵤ, y_(ijt) otherwise), fractions as a/b; "\\hat\\beta_3 / \\mathrm{SE}(\\hat\\beta_3)"
-    gives "β̂₃ / SE(β̂₃)"."""
-    text = _Linear(tex).group()
-    return re.sub(r" {2,}", " ", text).strip()
+    if not hasattr(tags, "_build_box_tree"):
+        raise RuntimeError("weasyprint.pdf.tags._build_box_tree is gone (WeasyPrint upgraded?): "
+                           "formula_tags() must be adapted to keep formulas tagged")
+    saved = tags._build_box_tree
+    tags._build_box_tree = _tag_formulas(saved)
+    try:
+        yield
+    finally:
+        tags._build_box_tree = saved

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from dpo_eval.reporting.accessibility import DocumentInfo, organisations
 from dpo_eval.core.codebook import load_codebook
 from dpo_eval.reporting.layout import load_terms
 from dpo_eval.core.io import read_csv, write_outputs
@@ -22,7 +21,7 @@ from dpo_eval.reporting.findings import domain_findings
 from dpo_eval.reporting.formatting import load_strings
 from dpo_eval.reporting.institution_context import institution_context
 from dpo_eval.reporting.provenance import provenance
-from dpo_eval.reporting.render import demo_secret_used, quiet_font_loggers, render_pdf, template_environment
+from dpo_eval.reporting.render import demo_secret_used, publish_pdf, quiet_font_loggers, template_environment
 from dpo_eval.core.study import EVALUATION_TABLES, INSTITUTION_TABLES
 
 # The levels at which a school's report shows a figure of its own (its team or its municipality).
@@ -45,9 +44,8 @@ def build_evaluation_report(config: dict, inputs: dict, lang: str, output: str |
     context = {**evaluation_context(config, tables, registry, lang, strings, prov),
                "demo_secret": demo_secret_used(inputs)}
     html = template_environment(templates_dir).get_template(Path(inputs["template"]).name).render(context)
-    info = DocumentInfo(context["title"], lang, organisations(config, lang))
-    write_outputs({output: render_pdf(html, templates_dir, config["study"]["report_date"], portable=True, info=info,
-                                      terms=load_terms(inputs["i18n"], lang))})
+    write_outputs({output: publish_pdf(html, templates_dir, config["study"]["report_date"], config, lang,
+                                       context["title"], load_terms(inputs["i18n"], lang), portable=True)})
 
 
 def load_institution_inputs(inputs: dict) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
@@ -94,9 +92,8 @@ def _render_institution(institution: str) -> tuple[str, bytes, dict, list[str]]:
                                              lang, r["findings"], r["codebook"]),
                        "demo_secret": r["demo_secret"]}
             html = r["template"].render(context)
-            info = DocumentInfo(context["title"], lang, organisations(r["config"], lang))
-            pdf = render_pdf(html, r["templates_dir"], r["config"]["study"]["report_date"], r["font_config"],
-                             info=info, terms=r["terms"][lang])
+            pdf = publish_pdf(html, r["templates_dir"], r["config"]["study"]["report_date"], r["config"], lang,
+                              context["title"], r["terms"][lang], r["font_config"])
         messages.extend(f"{w.category.__name__}: {w.message}" for w in caught)
     finally:
         logging.getLogger().removeHandler(handler)

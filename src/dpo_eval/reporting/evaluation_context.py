@@ -16,7 +16,7 @@ from dpo_eval.release import view as release_view
 from dpo_eval.core.codebook import load_codebook
 from dpo_eval.reporting import design, sentences
 from dpo_eval.reporting.findings import EvaluationFindings, evaluation_findings
-from dpo_eval.reporting.report_figures import evaluation_figures, formula_figure
+from dpo_eval.reporting.report_figures import evaluation_figures
 from dpo_eval.reporting.formatting import Numbering, format_ci, format_date, format_optional, format_p, format_share
 from dpo_eval.reporting.labels import names as label_names
 from dpo_eval.reporting.typography import counted, format_count
@@ -330,9 +330,10 @@ def shown_distribution(distribution: pd.DataFrame, view: release_view.ReportCell
 
 
 def methods_items(t: dict) -> list[dict]:
-    """The methods appendix: each formula an image with its linear text as alternative text."""
-    return [{**item, "formulas": [formula_figure(tex) for tex in item["formulas"]],
-             "symbols": [{"symbol": formula_figure(symbol, size=9), "meaning": meaning}
+    """The methods appendix: each formula and symbol as TeX, which the template writes between
+    dollars and the typesetting pass sets as text (``formulas.formula_html``)."""
+    return [{**item, "formulas": list(item["formulas"]),
+             "symbols": [{"symbol": symbol, "meaning": meaning}
                          for symbol, meaning in item["symbols"]]}
             for item in t["methods"]]
 

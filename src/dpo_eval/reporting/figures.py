@@ -339,7 +339,9 @@ def participation_plot(participation: list[dict], names: dict, lang: str) -> str
     """A school's participants per wave (bars, its own colour) beside the mean of the region's
     schools (a grey diamond), each value written at its mark. ``participation`` items: wave
     (name), n, region_mean. ``names``: "own", "region", "x_label", "y_label"."""
-    figure, axis = plt.subplots(figsize=(FIGURE_WIDTH, 0.42 * len(participation) + 1.1))
+    # Compact: the section (heading, figure, caption, counts) moves whole to the next page when it
+    # does not fit, and the space it leaves must stay well inside the page-fill rule.
+    figure, axis = plt.subplots(figsize=(FIGURE_WIDTH, 0.3 * len(participation) + 0.95))
     y = np.arange(len(participation))[::-1]
     counts = [p["n"] for p in participation]
     means = [p["region_mean"] for p in participation]
@@ -361,20 +363,3 @@ def participation_plot(participation: list[dict], names: dict, lang: str) -> str
     axis.set_ylabel(typeset(names["y_label"], lang))
     figure.legend(loc="outside upper center", ncol=2, frameon=False)
     return to_svg(figure)
-
-
-# --------------------------------------------------------------------------- formulas
-
-def formula(tex: str, size: float = 11) -> str:
-    """A formula typeset by matplotlib's mathtext (a TeX subset; no LaTeX installation
-    needed) as an SVG with a tight bounding box. Its glyphs are drawn as outlines (mathtext
-    places accents and scripts glyph by glyph, which only outlines keep in place); its text
-    alternative is ``dpo_eval.reporting.accessibility.formula_text``."""
-    with plt.rc_context({"svg.fonttype": "path", "figure.constrained_layout.use": False}):
-        figure = plt.figure(figsize=(0.01, 0.01))
-        figure.text(0, 0, f"${tex}$", fontsize=size, math_fontfamily="dejavusans")
-        buffer = io.StringIO()
-        figure.savefig(buffer, format="svg", bbox_inches="tight", pad_inches=0.02, transparent=True,
-                       metadata={"Date": None, "Creator": "dpo_eval"})
-    plt.close(figure)
-    return buffer.getvalue()

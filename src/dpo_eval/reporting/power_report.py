@@ -15,7 +15,8 @@ from dpo_eval.core.codebook import load_codebook
 from dpo_eval.core.io import read_csv, write_outputs
 from dpo_eval.simulation_studies.power import ALL_DOMAINS, design_from_config, schools_needed
 from dpo_eval.reporting.formatting import svg_image
-from dpo_eval.reporting.render import render_pdf, template_environment
+from dpo_eval.reporting.layout import load_terms
+from dpo_eval.reporting.render import publish_pdf, quiet_font_loggers, template_environment
 from dpo_eval.reporting.typography import format_number
 
 DOMAIN_COLOURS = [figures.OKABE_ITO[name] for name in ("blue", "vermillion", "green", "purple", "sky")]
@@ -120,11 +121,23 @@ def power_context(settings: dict, table: pd.DataFrame, domain_names: dict[str, s
     return {"lang": lang, "t": t, "title": t["title"], "report_date": REPORT_DATE, "demo_secret": False,
             "verdict": verdict, "per_domain": per_domain, "parameters": parameters,
             "headers": [names[d] for d in columns], "rows": rows,
-            "figure": svg_image(figure_svg), "target": _percent(target, lang)}
+            "figure": svg_image(figure_svg), "figure_alt": curve_alt(table, grid, verdict, t, lang),
+            "target": _percent(target, lang)}
 
 
-def build_power_report(settings: dict, inputs, lang: str, outputs) -> None:
-    """power.csv -> the power curve (SVG and PNG) and the PDF in ``lang``."""
+def curve_alt(table: pd.DataFrame, grid: list, verdict: str, t: dict, lang: str) -> str:
+    """The power curve's alternative text: what it shows and its key numbers, the joint power
+    of all domains at every number of schools, and the verdict."""
+    joint = table[table["domain"] == ALL_DOMAINS].set_index("schools_per_arm")["power"]
+    points = "; ".join(t["alt_point"].format(n=n, share=_percent(joint.loc[n], lang)) for n in grid if n in joint.index)
+    return t["alt_curve"].format(low=grid[0], high=grid[-1], points=points, verdict=verdict)
+
+
+def build_power_report(settings: dict, reports: dict, inputs, lang: str, outputs) -> None:
+    """power.csv -> the power curve (SVG and PNG) and the PDF in ``lang``, made like every
+    report (``render.publish_pdf``): typeset, tagged, and with the organisations of the
+    pipeline configuration's ``reports`` section (``reports``) as its Author."""
+    quiet_font_loggers()
     table = read_csv(inputs["table"])
     with open(inputs["strings"], encoding="utf-8") as stream:
         strings = yaml.safe_load(stream)[lang]
@@ -137,5 +150,6 @@ def build_power_report(settings: dict, inputs, lang: str, outputs) -> None:
     templates = Path(inputs["template"]).parent
     context = power_context(settings, table, domain_names, strings, lang, svg.decode("utf-8"))
     html = template_environment(templates).get_template(Path(inputs["template"]).name).render(context)
-    write_outputs({outputs["svg"]: svg, outputs["png"]: png,
-                   outputs["pdf"]: render_pdf(html, templates, REPORT_DATE, portable=True)})
+    pdf = publish_pdf(html, templates, REPORT_DATE, {"reports": reports}, lang, context["title"],
+                      load_terms(inputs["i18n"], lang), portable=True)
+    write_outputs({outputs["svg"]: svg, outputs["png"]: png, outputs["pdf"]: pdf})

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import jinja2
 
-from dpo_eval.reporting.accessibility import DocumentInfo
+from dpo_eval.reporting.accessibility import DocumentInfo, organisations
 from dpo_eval.reporting.layout import render_report
 
 # Loggers whose INFO/DEBUG chatter (one line per font table read) would bury the real warnings.
@@ -74,6 +74,16 @@ def render_pdf(html: str, base_url: str | Path, iso_date: str, font_config=None,
     identifier = hashlib.sha256(html.encode("utf-8")).hexdigest()[:32].encode()
     with source_date_epoch(iso_date), (fonttools_subsetting() if portable else contextlib.nullcontext()):
         return render_report(html, base_url, info, identifier, font_config, terms)
+
+
+def publish_pdf(html: str, templates_dir: str | Path, report_date: str, config: dict, lang: str, title: str,
+                terms: dict[str, str], font_config=None, portable: bool = False) -> bytes:
+    """The one way a report of the project (the evaluation report, a school's report, the power
+    analysis) becomes a PDF: typeset by the rules of ``lang`` with ``terms`` expanded at first
+    use, pages balanced, tagged PDF/UA-1 with ``title``, ``lang`` and, as its Author, the
+    organisations of ``config``'s ``reports.authors`` (``render_pdf``)."""
+    info = DocumentInfo(title, lang, organisations(config, lang))
+    return render_pdf(html, templates_dir, report_date, font_config, portable, info, terms)
 
 
 def demo_secret_used(inputs: dict) -> bool:

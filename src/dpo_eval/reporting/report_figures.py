@@ -12,7 +12,6 @@ import pandas as pd
 from dpo_eval.reporting import figure_text
 
 from dpo_eval.reporting import figures
-from dpo_eval.reporting.accessibility import formula_text
 
 
 @dataclass(frozen=True)
@@ -67,11 +66,6 @@ def evaluation_figures(tables: dict[str, pd.DataFrame], forest: pd.DataFrame, se
         "sensitivity": figure_text.forest_alt(sens, "label", t["alt"]["sensitivity"], lang, group_column="group"),
     }
     return {name: Figure(svg_uri(svg), alts[name]) for name, svg in svgs.items()}
-
-
-def formula_figure(tex: str, size: float = 11) -> Figure:
-    """A formula as an image with its linear text as the alternative (``formula_text``)."""
-    return Figure(svg_uri(figures.formula(tex, size)), formula_text(tex))
 
 
 def profile_series(shown: pd.DataFrame, region: pd.DataFrame, domains: list[str]) -> list[dict]:

@@ -278,7 +278,9 @@ def checks_sentences(findings: EvaluationFindings, strings: dict, names: dict, l
     """Convergence, singularity and identifiability of the primary and the secondary fits."""
     c = findings.checks
     listed = lambda domains: ", ".join(names["domain"][d] for d in domains)  # noqa: E731
-    pairs = lambda items: "; ".join(f"{strings['analyses'][a].lower()} ({names['domain'].get(d, d)})"  # noqa: E731
+    # An analysis of one competency group names it; the combined model (all groups) needs no name.
+    pairs = lambda items: "; ".join(strings["analyses"][a].lower()  # noqa: E731
+                                    + (f" ({names['domain'][d]})" if d in names["domain"] else "")
                                     for a, d in items)
     out = [strings["nonconverged_text"].format(domains=listed(c.primary_not_converged)) if c.primary_not_converged
            else strings["all_converged"],
@@ -334,8 +336,8 @@ def school_page(participation: list[dict], scores: list[dict], level: str, level
     for domain, name in names["domain"].items():
         cells = {r["wave_key"]: r for r in scores if r["domain_key"] == domain}
         pre, post = cells.get("pre"), cells.get("post")
-        if not pre or not post or pre["mean"] is None or post["mean"] is None or pre["region_mean"] is None:
-            continue
+        if not pre or not post or any(cell[key] is None for cell in (pre, post) for key in ("mean", "region_mean")):
+            continue  # a change needs both waves' means, the team's and the region's (one may be hidden)
         changes.append(page["change"].format(domain=quote(name, lang), change=signed(post["mean"] - pre["mean"], lang),
                                              region=signed(post["region_mean"] - pre["region_mean"], lang)))
     if changes:

@@ -129,6 +129,7 @@ def tick_formatter(lang: str, digits: int | None = None, percent: bool = False):
 # which WeasyPrint honours (Unicode line breaking class GL).
 
 import html as _html  # noqa: E402
+from dpo_eval.reporting.formulas import formula_html  # noqa: E402
 import re  # noqa: E402
 
 EN_DASH = "\u2013"
@@ -293,9 +294,10 @@ class FirstUse:
         return text
 
 
-# Elements whose text is never typeset: code, provenance values (class "literal") and styles.
+# Elements whose text is never typeset: code, provenance values (class "literal"), formulas
+# (class "math", set by ``formulas.formula_html``) and styles.
 _VERBATIM_TAGS = {"style", "script", "code", "pre", "kbd", "samp"}
-_VERBATIM_CLASSES = {"literal", "hash"}
+_VERBATIM_CLASSES = {"literal", "hash", "math"}
 # Abbreviations are expanded in running text only, not in headings, tables, captions or subtitles.
 _PROSE_TAGS = {"p", "li"}
 _NO_EXPANSION_CLASSES = {"subtitle", "running"}
@@ -304,11 +306,22 @@ _VOID_TAGS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link"
 _TOKEN = re.compile(r"(<!--.*?-->|<[^>]*>)", re.DOTALL)
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)([^>]*?)(/?)>", re.DOTALL)
 _CLASS = re.compile(r"""\bclass\s*=\s*["']([^"']*)["']""")
+INLINE_MATH = re.compile(r"\$([^$]+)\$")
+
+
+def _around_formulas(text: str, lang: str, after: bool, before: bool) -> str:
+    """``_apply_rules`` on text next to inline formulas, with a letter standing in for each
+    formula, so that the rules see what the reader sees ("где T — общая": the dash stays)."""
+    prefix, suffix = "x" if after else "", "x" if before else ""
+    typeset_text = _apply_rules(prefix + text + suffix, lang)
+    return typeset_text[len(prefix):len(typeset_text) - len(suffix)]
 
 
 def typeset_html(markup: str, lang: str, terms: dict[str, str] | None = None) -> str:
     """Every text node of an HTML document set by ``typeset``, in document order, with the
-    abbreviations of ``terms`` expanded at their first use in running text (``FirstUse``).
+    abbreviations of ``terms`` expanded at their first use in running text (``FirstUse``) and
+    inline formulas, written ``$d_{ppc2}$`` in the strings, set as text by
+    ``formulas.formula_html`` (so that no ASCII identifier reaches a reader).
     Markup, attribute values and verbatim elements (``code``, class ``literal`` or ``hash``,
     styles) are left as they are."""
     expand = FirstUse(terms or {}, lang)
@@ -337,9 +350,13 @@ def typeset_html(markup: str, lang: str, terms: dict[str, str] | None = None) ->
         if any(v for _, v, _ in stack) or not token.strip():
             out.append(token)
             continue
-        text = _apply_rules(_html.unescape(token), lang)
-        text, depth = quotes(text, lang, depth)
-        if any(prose for _, _, prose in stack) and not any(t in _HEADINGS for t, _, _ in stack):
-            text = expand(text)
-        out.append(_html.escape(text, quote=False))
+        prose = any(p for _, _, p in stack) and not any(t in _HEADINGS for t, _, _ in stack)
+        segments = INLINE_MATH.split(_html.unescape(token))
+        for number, segment in enumerate(segments):
+            if number % 2:  # inside $...$: set as a formula, never as words
+                out.append(formula_html(segment))
+                continue
+            text = _around_formulas(segment, lang, after=number > 0, before=number < len(segments) - 1)
+            text, depth = quotes(text, lang, depth)
+            out.append(_html.escape(expand(text) if prose else text, quote=False))
     return "".join(out)

@@ -67,6 +67,6 @@ def ingest_needs(settings: NeedsIngestSettings, registry: str | Path, codebook: 
                             inputs=[*settings.needs["files"], registry])
     registry = load_registry(registry)
     needs, formats = ingest_package.ingest_needs(settings.needs, codebook, registry, secret,
-                                  settings.unknown_columns)
+                                                 settings.unknown_columns)
     log.info("needs assessment: %d respondents", needs["respondent_key"].nunique())
     write_outputs({output["needs"]: needs, output["needs_formats"]: formats})
