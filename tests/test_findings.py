@@ -336,7 +336,8 @@ def test_effect_size_word_and_number_come_from_the_same_d():
     f = evaluate(primary=(0.001, 0.001, 0.001))
     text = all_sentences(f, "ru")
     for sentence, domain in zip(text["gain"], f.domains):
-        assert f"d_ppc2 = {domain.d:.2f}".replace(".", ",") in sentence
+        # The sentence names the d it states (set as d with subscript ppc2 by the typesetting pass).
+        assert "$d_{\\mathrm{ppc2}}$ = " + f"{domain.d:.2f}".replace(".", ",") in sentence
         assert STRINGS["ru"]["effect_size_words"][findings.effect_magnitude(domain.d)] in sentence
 
 
