@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 from dpo_eval.core.codebook import load_codebook
-from dpo_eval.ingest import ingest_competencies, ingest_needs
+from dpo_eval.ingest import ingest_competencies
+from dpo_eval.ingest import ingest_needs as read_needs_exports
 from dpo_eval.core.registry import load_registry
 from dpo_eval.core.io import sha256_file, write_outputs
 from dpo_eval.ingest.pseudonymise import load_secret, pseudonymisation_record
@@ -60,7 +61,7 @@ def ingest_needs(settings: NeedsIngestSettings, registry: str | Path, codebook: 
     secret, _ = load_secret(settings.pseudonymisation, results_dir, repo_dir,
                             inputs=[*settings.needs["files"], registry])
     registry = load_registry(registry)
-    needs, formats = ingest_needs(settings.needs, codebook, registry, secret,
+    needs, formats = read_needs_exports(settings.needs, codebook, registry, secret,
                                   settings.unknown_columns)
     log.info("needs assessment: %d respondents", needs["respondent_key"].nunique())
     write_outputs({output["needs"]: needs, output["needs_formats"]: formats})
