@@ -60,6 +60,16 @@ FINISHED = re.compile(r"^Finished jobid: (\d+) \(Rule: (\w+)\)$")
 RUN_ENVIRONMENT = {**os.environ, "DPO_EVAL_SECRET": os.environ.get("DPO_EVAL_SECRET") or secrets.token_hex(32)}
 
 
+def job_script(process: psutil.Process | None) -> str | None:
+    """The rule whose script ``process`` runs: a Python process, not the shell that started it
+    (Snakemake runs ``python <script>`` from bash, whose command line names the script too)."""
+    if process is None:
+        return None
+    command = process.cmdline()
+    match = SCRIPT.search(" ".join(command[1:])) if command and Path(command[0]).name.startswith("python") else None
+    return match.group(1) if match else None
+
+
 class MemorySampler(threading.Thread):
     """Peak resident memory per Snakemake job script (with its children), by rule, and the CPU
     time of each job (its own, its finished children's and its running children's, at the last
@@ -85,8 +95,9 @@ class MemorySampler(threading.Thread):
             return
         for process in processes:
             try:
-                match = SCRIPT.search(" ".join(process.cmdline()))
-                if not match:
+                rule = job_script(process)
+                # A job's pool workers are forked with its command line: counted with the job only.
+                if rule is None or job_script(process.parent()) is not None:
                     continue
                 family = [process, *process.children(recursive=True)]
                 rss = sum(p.memory_info().rss for p in family if p.is_running()) / 2**20
@@ -95,7 +106,6 @@ class MemorySampler(threading.Thread):
                     t.user + t.system for t in (p.cpu_times() for p in family[1:] if p.is_running()))
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 continue
-            rule = match.group(1)
             self.peak_mb[rule] = max(self.peak_mb[rule], rss)
             self.job_cpu[process.pid] = (rule, max(cpu, self.job_cpu.get(process.pid, (rule, 0.0))[1]))
 
