@@ -1,6 +1,6 @@
 """The Slurm profile on a real single-node Slurm cluster (tests/slurm/cluster.py): the demo
-pipeline, a national-size study (2,000 schools, the school reports fanned out as batch jobs) and
-the simulation workflow run through sbatch and give byte for byte the outputs of the local run.
+pipeline and the simulation workflow run through sbatch and give byte for byte the outputs of
+the local run.
 
 The cluster needs root and the Debian packages slurmctld, slurmd, slurm-client and munge
 (.ci/run installs them). Without them the tests skip with the reason, and fail with it where
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REQUIRE_TOOLS, SNAKEMAKE, copy_project, simulate, small_simulation_config
+from conftest import REQUIRE_TOOLS, SNAKEMAKE, copy_project, small_simulation_config
 
 sys.path.insert(0, str(Path(__file__).parent / "slurm"))
 import cluster  # noqa: E402
@@ -52,9 +52,9 @@ def slurm(tmp_path_factory):
         cluster.stop(folder)
 
 
-def run_on_slurm(slurm_cluster: cluster.Cluster, project: Path, *args: str, timeout: int = 1800) -> str:
+def run_on_slurm(slurm_cluster: cluster.Cluster, project: Path, *args: str) -> str:
     result = subprocess.run([SNAKEMAKE, *PROFILE, *args], cwd=project, capture_output=True,
-                            text=True, env=slurm_cluster.environment(), timeout=timeout)
+                            text=True, env=slurm_cluster.environment(), timeout=1800)
     output = result.stdout + result.stderr
     assert result.returncode == 0, f"snakemake on Slurm failed:\n{output[-6000:]}"
     return output
@@ -117,27 +117,3 @@ def test_simulation_workflow_on_slurm_matches_the_local_run(slurm, request, tmp_
     assert submitted.get("coverage_batch") == 4 and submitted.get("power_batch") == 4, submitted
     local = digests(request.getfixturevalue("simulation_run"), "results")
     assert local and digests(project, "results") == local
-
-
-# A federal programme's size: 2,000 schools, i.e. 8 school-report batches of reports.batch_size
-# (250) schools. Two whole pipeline runs of it (local and on Slurm): about 15 minutes on 2 idle
-# cores, hence the slow tier.
-NATIONAL_STUDY = ("--seed", "20251127", "--schools", "2000")  # the seed of benchmarks/scale.py
-NATIONAL_TIMEOUT = 3600
-
-
-@pytest.mark.slow
-def test_national_study_on_slurm_fans_the_school_reports_out_and_matches_the_local_run(slurm, tmp_path):
-    simulate(tmp_path / "study", *NATIONAL_STUDY)
-    local = copy_project(tmp_path / "local", raw_dir=tmp_path / "study" / "raw")
-    on_cluster = copy_project(tmp_path / "cluster", raw_dir=tmp_path / "study" / "raw")
-    result = subprocess.run([SNAKEMAKE, "--cores", "2"], cwd=local, capture_output=True, text=True,
-                            timeout=NATIONAL_TIMEOUT)
-    assert result.returncode == 0, f"local run failed:\n{(result.stdout + result.stderr)[-6000:]}"
-    output = run_on_slurm(slurm, on_cluster, timeout=NATIONAL_TIMEOUT)
-    submitted = submitted_rules(output)
-    # The school reports ran as parallel batch jobs on the cluster, not as one job.
-    assert submitted.get("institution_report_batch", 0) >= 4, submitted
-    assert submitted.get("fit_domain") == 3 and submitted.get("evaluation_report") == 2, submitted
-    assert len(list((on_cluster / "results" / "reports" / "institutions").glob("*.pdf"))) == 2000
-    assert digests(on_cluster, "results") == digests(local, "results")
