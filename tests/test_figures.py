@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -173,3 +174,27 @@ def test_figure_words_can_be_found_in_the_pdf_and_the_pdf_is_reproducible(svgs):
     for label in ("Без невнимательных респондентов", "Теоретические квантили", "Ваша команда", "Среднее по школам края",
                   "Управление изменениями", "Средний балл (1–5)"):
         assert label in text.replace("\u00a0", " "), label
+
+
+def test_qq_panels_draw_a_bounded_number_of_points_with_both_tails_whole():
+    """A Q-Q panel of a national study (tens of thousands of residuals) draws at most
+    QQ_MAX_POINTS points: the tails whole, evenly spaced ranks between; a small panel all of its
+    points in the table's order (the demo's figures keep their bytes)."""
+    rng = np.random.default_rng(3)
+    sample = np.sort(rng.normal(size=20_000))
+    theoretical = np.sort(rng.normal(size=20_000))
+    rows = pd.DataFrame({"theoretical": theoretical, "sample": sample}).sample(frac=1, random_state=1)
+    drawn = figures.thinned_quantiles(rows)
+    assert len(drawn) <= figures.QQ_MAX_POINTS
+    assert drawn["theoretical"].is_monotonic_increasing
+    tail = figures.QQ_TAIL_POINTS
+    assert drawn["theoretical"].iloc[:tail].tolist() == theoretical[:tail].tolist()
+    assert drawn["theoretical"].iloc[-tail:].tolist() == theoretical[-tail:].tolist()
+    # Evenly spaced ranks in between: no gap wider than twice the even spacing.
+    ranks = np.searchsorted(theoretical, drawn["theoretical"].to_numpy())
+    assert np.diff(ranks).max() <= 2 * len(rows) / (figures.QQ_MAX_POINTS - 2 * tail)
+    small = rows.iloc[:300]
+    assert figures.thinned_quantiles(small) is small
+    big = pd.DataFrame({"domain": "universal", "kind": "residual", "theoretical": theoretical, "sample": sample})
+    svg = figures.qq_plots(big, {"universal": "У"}, {"residual": "остатки"}, "ru")
+    assert figures.QQ_MAX_POINTS - 2 * tail <= svg.count("<use ") <= figures.QQ_MAX_POINTS + 50

@@ -50,3 +50,27 @@ def test_the_evaluation_report_stops_where_a_cell_it_cannot_hide_was_hidden():
     from dpo_eval.release.view import check_evaluation_shown
     with pytest.raises(ValueError, match=r"1 cell\(s\) of the evaluation report .* did:estimate .* n = 3"):
         check_evaluation_shown(view)
+
+
+def test_a_report_reads_the_same_cells_from_the_control_split_by_report():
+    """A batch of school reports splits the control once (ControlByReport) instead of scanning
+    it per report: every report sees the same rows, level and cells as from the whole table,
+    a report without cells none, and two cells with the same keys are still refused."""
+    import pytest
+
+    from dpo_eval.release.view import ControlByReport
+
+    frame = control()
+    split = ControlByReport(frame)
+    for report in ("institutions/A", "evaluation.en", "institutions/none"):
+        whole, parts = ReportCells(frame, report, marks(STRINGS, 5)), ReportCells(split, report, marks(STRINGS, 5))
+        pd.testing.assert_frame_equal(whole.rows, parts.rows)
+        assert whole.level == parts.level
+    view = ReportCells(split, "institutions/A", marks(STRINGS, 5))
+    assert view.find("scores", domain="universal", wave="pre")["value"] == 3.214
+    assert view.find("scores", domain="universal", wave="post") is None
+    assert view.text("scores", lambda v: f"{v:.1f}", domain="universal", wave="followup") == "<5*"
+    assert ReportCells(split, "institutions/none", {}).find("scores") is None
+    doubled = ControlByReport(pd.concat([frame, frame.iloc[[0]]], ignore_index=True))
+    with pytest.raises(ValueError, match="2 cells of scores"):
+        ReportCells(doubled, "institutions/A", {}).find("scores", domain="universal", wave="pre")

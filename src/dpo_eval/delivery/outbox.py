@@ -76,14 +76,19 @@ def write_outbox(config: dict, recipients_path: str | Path, registry_path: str |
                                   undefined=jinja2.StrictUndefined, autoescape=False,
                                   keep_trailing_newline=True).get_template(Path(template_path).name)
     own_figure = school_reports_with_own_figure(reports_dir)
+    # Read once per language and institution, not per recipient: the outbox stays linear with a
+    # small constant in the number of schools.
+    strings_of = {lang: yaml.safe_load((Path(i18n_dir) / f"{lang}.yaml").read_text(encoding="utf-8"))
+                  for lang in sorted({recipient.language for recipient in recipients})}
+    registry_names = registry.set_index("id")
     outputs, rows = {}, []
     for recipient in recipients:
-        strings = yaml.safe_load((Path(i18n_dir) / f"{recipient.language}.yaml").read_text(encoding="utf-8"))
+        strings = strings_of[recipient.language]
         attachment = attachment_for(recipient, reports_dir)
         if not attachment.exists():
             raise DeliveryError(f"{recipient.institution}: its report {attachment} does not exist")
         data = build_message(recipient, attachment, settings["sender"], settings["sender_name"], template,
-                             strings, display_name(recipient, registry))
+                             strings, display_name(recipient, registry_names))
         path = outbox_dir / f"{recipient.institution}.eml"
         outputs[path] = data
         rows.append({"institution": recipient.institution, "emails": ";".join(recipient.addresses),

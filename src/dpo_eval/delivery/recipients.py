@@ -31,9 +31,10 @@ def attachment_for(recipient: Recipient, reports_dir: str | Path) -> Path:
 
 
 def display_name(recipient: Recipient, registry: pd.DataFrame) -> str:
-    """The institution's name in the recipient's language (the registry's name_en for English)."""
-    if recipient.language == "en" and "name_en" in registry:
-        english = registry.loc[registry["id"] == recipient.institution, "name_en"]
-        if len(english) and english.iloc[0]:
-            return english.iloc[0]
+    """The institution's name in the recipient's language (the registry's name_en for English).
+    ``registry``: indexed by id (looked up, not scanned, once per recipient)."""
+    if recipient.language == "en" and "name_en" in registry and recipient.institution in registry.index:
+        english = registry.at[recipient.institution, "name_en"]
+        if english:
+            return english
     return recipient.name

@@ -27,25 +27,49 @@ def read_control(path) -> pd.DataFrame:
     return table
 
 
-class ReportCells:
-    """The controlled cells of one report, looked up by item and any of KEYS."""
+class ControlByReport:
+    """The control table split by report once, for a batch of reports: each report's rows are
+    then found in constant time instead of by a scan of the whole release, which made a batch
+    of school reports quadratic in the number of schools."""
 
-    def __init__(self, control: pd.DataFrame, report: str, marks: dict[str, str]) -> None:
-        rows = control[(control["report"] == report) & control["printed"].astype(str).isin(["True", "true", "1"])]
+    def __init__(self, control: pd.DataFrame) -> None:
+        self.groups = dict(tuple(control.groupby("report", sort=False)))
+        self.empty = control.iloc[0:0]
+
+    def rows(self, report: str) -> pd.DataFrame:
+        """The report's rows in the order of the control table (none: an empty frame)."""
+        return self.groups.get(report, self.empty)
+
+
+class ReportCells:
+    """The controlled cells of one report, looked up by item and any of KEYS. ``control``: the
+    whole control table, or the same split by report (``ControlByReport``)."""
+
+    def __init__(self, control: pd.DataFrame | ControlByReport, report: str, marks: dict[str, str]) -> None:
+        own = control.rows(report) if isinstance(control, ControlByReport) else control[control["report"] == report]
+        rows = own[own["printed"].astype(str).isin(["True", "true", "1"])]
         self.rows = rows.reset_index(drop=True)
         self.marks = marks
-        self.level = str(control.loc[control["report"] == report, "level"].iloc[0]) \
-            if (control["report"] == report).any() else ""
+        self.level = str(own["level"].iloc[0]) if len(own) else ""
+        self._records = self.rows.to_dict("records")
+        self._indexes: dict[tuple[str, ...], dict[tuple, list[int]]] = {}
 
-    def find(self, item: str, **keys) -> pd.Series | None:
-        """The one printed cell of ``item`` with ``keys``, or None when the report has none."""
-        match = self.rows["item"] == item
-        for column, value in keys.items():
-            match &= self.rows[column] == value
-        found = self.rows[match]
+    def _index(self, columns: tuple[str, ...]) -> dict[tuple, list[int]]:
+        """Positions of the rows by (item, *columns), built once per set of columns looked up."""
+        if columns not in self._indexes:
+            index: dict[tuple, list[int]] = {}
+            for position, key in enumerate(zip(self.rows["item"], *(self.rows[c] for c in columns))):
+                index.setdefault(key, []).append(position)
+            self._indexes[columns] = index
+        return self._indexes[columns]
+
+    def find(self, item: str, **keys) -> dict | None:
+        """The one printed cell of ``item`` with ``keys`` (a row as a dict), or None when the
+        report has none."""
+        found = self._index(tuple(keys)).get((item, *keys.values()), [])
         if len(found) > 1:
             raise ValueError(f"{len(found)} cells of {item} {keys} in one report")
-        return found.iloc[0] if len(found) else None
+        return self._records[found[0]] if found else None
 
     def value(self, item: str, **keys) -> float | None:
         """The value of a shown cell, None when it is hidden or absent."""

@@ -15,11 +15,12 @@ import pandas as pd
 from dpo_eval.core.codebook import load_codebook
 from dpo_eval.reporting.layout import load_terms
 from dpo_eval.core.io import read_csv, write_outputs
-from dpo_eval.release.view import read_control
+from dpo_eval.release.view import ControlByReport, read_control
 from dpo_eval.reporting.evaluation_context import evaluation_context
 from dpo_eval.reporting.findings import domain_findings
 from dpo_eval.reporting.formatting import load_strings
 from dpo_eval.reporting.institution_context import institution_context
+from dpo_eval.reporting.labels import names as label_names
 from dpo_eval.reporting.provenance import provenance
 from dpo_eval.reporting.render import demo_secret_used, publish_pdf, quiet_font_loggers, template_environment
 from dpo_eval.core.study import EVALUATION_TABLES, INSTITUTION_TABLES
@@ -71,7 +72,9 @@ def _start_renderer(config: dict, tables: dict, registry: pd.DataFrame, i18n_dir
     strings = {lang: load_strings(i18n_dir, lang) for lang in ("ru", "en")}
     codebook = load_codebook(config["codebook"])
     findings = domain_findings(tables["did"], tables["model_checks"], list(config["analysis"]["domains"]))
-    _RENDERER.update(config=config, tables=tables, registry=registry, templates_dir=templates_dir, codebook=codebook,
+    tables = {**tables, "disclosure_control": ControlByReport(tables["disclosure_control"])}
+    _RENDERER.update(config=config, tables=tables, entries=registry.set_index("id"),
+                     names={lang: label_names(codebook, registry, lang) for lang in strings}, registry=registry, templates_dir=templates_dir, codebook=codebook,
                      strings=strings, findings=findings, demo_secret=demo_secret,
                      terms={lang: load_terms(i18n_dir, lang) for lang in strings},
                      template=template_environment(templates_dir).get_template(Path(template).name),
@@ -87,9 +90,10 @@ def _render_institution(institution: str) -> tuple[str, bytes, dict, list[str]]:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            lang = r["registry"].set_index("id").loc[institution, "language"]
+            entry = r["entries"].loc[institution]
+            lang = entry["language"]
             context = {**institution_context(r["config"], r["tables"], r["registry"], institution, r["strings"][lang],
-                                             lang, r["findings"], r["codebook"]),
+                                             lang, r["findings"], r["codebook"], r["names"][lang], entry),
                        "demo_secret": r["demo_secret"]}
             html = r["template"].render(context)
             pdf = publish_pdf(html, r["templates_dir"], r["config"]["study"]["report_date"], r["config"], lang,

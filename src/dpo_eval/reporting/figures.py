@@ -217,17 +217,37 @@ def diverging_likert(distribution: pd.DataFrame, area_names: dict, groups: dict,
 
 # --------------------------------------------------------------------------- model checks
 
+# Points of one Q-Q panel at most: above this, ``thinned_quantiles`` keeps both tails whole and
+# evenly spaced ranks in between. A panel of 500 points looks the same as one of 50,000, which
+# made the evaluation report's layout and size grow with the number of participants.
+QQ_MAX_POINTS = 500
+QQ_TAIL_POINTS = 50
+
+
+def thinned_quantiles(rows: pd.DataFrame, limit: int = QQ_MAX_POINTS, tail: int = QQ_TAIL_POINTS) -> pd.DataFrame:
+    """The points of a Q-Q panel to draw: all of them up to ``limit``; beyond, in order of the
+    theoretical quantile, the ``tail`` most extreme at each end and ``limit - 2 * tail`` at
+    evenly spaced ranks between them (the table keeps every point)."""
+    if len(rows) <= limit:
+        return rows
+    ordered = rows.sort_values("theoretical", kind="stable")
+    middle = np.linspace(tail, len(ordered) - tail - 1, limit - 2 * tail).round().astype(int)
+    keep = np.unique(np.concatenate([np.arange(tail), middle, np.arange(len(ordered) - tail, len(ordered))]))
+    return ordered.iloc[keep]
+
+
 def qq_plots(qq: pd.DataFrame, domain_names: dict, kind_names: dict, lang: str,
              x_label: str | None = None, y_label: str | None = None) -> str:
     """Normal Q-Q plots of residuals and random effects, a row per domain; every panel's
-    axes titled (theoretical and sample quantiles)."""
+    axes titled (theoretical and sample quantiles); at most ``QQ_MAX_POINTS`` points a panel
+    (``thinned_quantiles``)."""
     domains = list(domain_names)
     kinds = list(kind_names)
     figure, axes = plt.subplots(len(domains), len(kinds), figsize=(FIGURE_WIDTH, 2.1 * len(domains)), squeeze=False)
     for r, domain in enumerate(domains):
         for c, kind in enumerate(kinds):
             axis = axes[r, c]
-            rows = qq[(qq["domain"] == domain) & (qq["kind"] == kind)]
+            rows = thinned_quantiles(qq[(qq["domain"] == domain) & (qq["kind"] == kind)])
             axis.plot(rows["theoretical"], rows["sample"], ".", markersize=2.5, color=COLOURS["difference"])
             limit = 3.5
             axis.plot([-limit, limit], [-limit, limit], color=COLOURS["reference"], linewidth=0.8)

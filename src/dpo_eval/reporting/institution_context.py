@@ -83,22 +83,25 @@ def level_names(t: dict, municipality: str, cohort: str | None) -> dict:
 
 def institution_context(config: dict, tables: dict[str, pd.DataFrame], registry: pd.DataFrame,
                         institution: str, strings: dict, lang: str, domain_findings: tuple,
-                        codebook=None) -> dict:
+                        codebook=None, names: dict | None = None, entry: pd.Series | None = None) -> dict:
     """What one school's report shows, as the disclosure control of the whole release left it
     (``tables["disclosure_control"]``): its participation, its team's scores or the pooled
     group's the control chose (the schools of its municipality in its cohort, or its cohort)
     beside the region's, the needs of similar schools, the marks of hidden cells with their
     legend, and page 1 (``school_page``) worded from the school's own counts and the
-    evaluation's findings."""
+    evaluation's findings. A batch of reports passes what is the same for all of them once:
+    ``names`` (``labels.names`` in ``lang``), the school's ``entry`` of the registry and the
+    control split by report (``release.view.ControlByReport``), so that no report reads the
+    whole registry or release again."""
     codebook = codebook or load_codebook(config["codebook"])
-    names = label_names(codebook, registry, lang)
+    names = names or label_names(codebook, registry, lang)
     t = strings
     ti = t["institution"]
     min_cell = config["reports"]["min_cell"]
     view = release_view.ReportCells(tables["disclosure_control"], release_cells.school_report(institution),
                                     release_view.marks(t, min_cell))
     mark, complementary = view.marks[release.PRIMARY], view.marks[release.COMPLEMENTARY]
-    entry = registry.set_index("id").loc[institution]
+    entry = entry if entry is not None else registry.set_index("id").loc[institution]
     own = view.rows[view.rows["item"] == "participation"]
     cohort = own["cohort"].iloc[0] if len(own) and own["cohort"].iloc[0] != release.ALL else None
     municipality = names["municipality"].get(entry["municipality"], entry["municipality"])

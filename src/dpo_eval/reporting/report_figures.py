@@ -5,6 +5,8 @@ numbers (``dpo_eval.reporting.figure_text``). One function per report kind, call
 from __future__ import annotations
 
 import base64
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -18,6 +20,34 @@ from dpo_eval.reporting import figures
 class Figure:
     src: str   # data:image/svg+xml URI
     alt: str   # the text alternative
+
+
+# How many drawn school figures a rendering process keeps: schools with the same counts (or
+# shown at the same pooled level) share a figure, drawn once. About 40 kB each.
+SVG_MEMO_SIZE = 512
+_SVG_MEMO: OrderedDict[tuple, str] = OrderedDict()
+
+
+def _frozen(value):
+    """``value`` (dicts, lists, numbers, texts) as a hashable key of the same content."""
+    if isinstance(value, dict):
+        return tuple((key, _frozen(item)) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(item) for item in value)
+    return value
+
+
+def memoised_svg(draw: Callable[..., str], *args) -> str:
+    """``draw(*args)``, drawn once per distinct ``args`` among the last ``SVG_MEMO_SIZE`` (the
+    figures are deterministic: the same data give the same SVG bytes, so a repeat is skipped)."""
+    key = (draw.__name__, _frozen(args))
+    if key in _SVG_MEMO:
+        _SVG_MEMO.move_to_end(key)
+        return _SVG_MEMO[key]
+    svg = _SVG_MEMO[key] = draw(*args)
+    if len(_SVG_MEMO) > SVG_MEMO_SIZE:
+        _SVG_MEMO.popitem(last=False)
+    return svg
 
 
 def svg_uri(svg: str) -> str:
@@ -90,15 +120,15 @@ def institution_figures(participation: list[dict], series: list[dict] | None, do
     are shown at, "region", "region_mean", "pre", "post", "wave", "respondents", "mean_score",
     "domain"); ``captions``: "participation", "profile"."""
     out = {"participation": Figure(
-        svg_uri(figures.participation_plot(participation, {"own": names["team"], "region": names["region_mean"],
-                                                           "x_label": names["respondents"], "y_label": names["wave"]},
-                                           lang)),
+        svg_uri(memoised_svg(figures.participation_plot, participation,
+                             {"own": names["team"], "region": names["region_mean"], "x_label": names["respondents"],
+                              "y_label": names["wave"]}, lang)),
         figure_text.participation_alt(participation, {"own": names["team"], "region": names["region_mean"]},
                                       captions["participation"], lang))}
     if series:
         profile_names = {"own": names["own"], "region": names["region"], "pre": names["pre"], "post": names["post"],
                          "x_label": names["mean_score"], "y_label": names["domain"]}
-        svg = figures.profile_plot(series, domain_names, figures.score_axis(*scale), profile_names, lang)
+        svg = memoised_svg(figures.profile_plot, series, domain_names, figures.score_axis(*scale), profile_names, lang)
         out["profile"] = Figure(svg_uri(svg), figure_text.profile_alt(series, domain_names, profile_names,
                                                                       captions["profile"], lang))
     return out
