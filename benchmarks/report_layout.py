@@ -26,15 +26,15 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "benchmarks"))
 sys.path.insert(0, str(REPO / "src"))
 
 from test_accessibility import (lines_ending_in_one_letter_word, page_empty_shares, pdf_lines,  # noqa: E402
                                 structure_problems)
 
 from dpo_eval.reporting.layout import MAX_EMPTY_SHARE  # noqa: E402
+from studies import generated_project  # noqa: E402
 
-PROJECT_ITEMS = ("Snakefile", "workflow", "config", "reports", "src", "requirements.lock", "requirements.in",
-                 "environment.yml", "pyproject.toml")
 TARGETS = ("results/reports/evaluation.ru.pdf", "results/reports/evaluation.en.pdf", "results/reports/institutions")
 ENVIRONMENT = {**os.environ, "DPO_EVAL_SECRET": os.environ.get("DPO_EVAL_SECRET") or secrets.token_hex(32)}
 
@@ -47,22 +47,7 @@ def snakemake(project: Path, *args: str) -> None:
 
 
 def prepare(project: Path, schools: int, municipalities: int | None, seed: int, reuse: bool) -> None:
-    project.mkdir(parents=True, exist_ok=True)
-    for item in PROJECT_ITEMS:
-        source = REPO / item
-        if source.is_dir():
-            shutil.copytree(source, project / item, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
-        else:
-            shutil.copy2(source, project / item)
-    if not reuse:
-        subprocess.run([sys.executable, "-m", "dpo_eval.simulate", "--seed", str(seed), "--schools", str(schools),
-                        "--out", str(project / "data" / "raw"), "--truth", str(project.parent / "truth.json"),
-                        "--codebook", str(REPO / "config" / "codebook.yaml"),
-                        *(["--municipalities", str(municipalities)] if municipalities else [])],
-                       check=True, capture_output=True)
-    from dpo_eval.delivery import recipients_from_registry
-
-    recipients_from_registry(project / "data" / "raw" / "institutions.csv", project / "config" / "recipients.csv")
+    generated_project(project, schools, seed, municipalities, simulate=not reuse)
 
 
 def summary(kind: str, pdfs: list[Path]) -> str:

@@ -24,8 +24,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PROJECT_ITEMS = ("Snakefile", "workflow", "config", "reports", "src", "requirements.lock", "requirements.in",
-                 "environment.yml", "pyproject.toml")
+sys.path.insert(0, str(REPO / "benchmarks"))
+from studies import generated_project  # noqa: E402
 PREREQUISITES = ("results/tables/score_benchmarks.csv", "results/tables/needs_benchmarks.csv",
                  "results/tables/did.csv", "results/clean/institutions.csv", "results/audit/disclosure_control.csv")
 
@@ -86,22 +86,7 @@ def main() -> None:
     try:
         project = root / "project"
         reuse = args.reuse and (project / "results" / "tables" / "did.csv").exists()
-        project.mkdir(parents=True, exist_ok=True)
-        for item in PROJECT_ITEMS:
-            source = REPO / item
-            if source.is_dir():
-                shutil.copytree(source, project / item, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
-            else:
-                shutil.copy2(source, project / item)
-        if not reuse:
-            subprocess.run([sys.executable, "-m", "dpo_eval.simulate", "--seed", str(args.seed), "--schools",
-                            str(args.schools), "--out", str(project / "data" / "raw"), "--truth",
-                            str(root / "truth.json"), "--codebook", str(REPO / "config" / "codebook.yaml")],
-                           check=True, capture_output=True, text=True)
-        sys.path.insert(0, str(REPO / "src"))
-        from dpo_eval.delivery.recipients import recipients_from_registry
-
-        recipients_from_registry(project / "data" / "raw" / "institutions.csv", project / "config" / "recipients.csv")
+        generated_project(project, args.schools, args.seed, simulate=not reuse)
         if reuse:
             render_in_process(project, args.cores)
             return

@@ -45,7 +45,8 @@ import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
-from dpo_eval.release.packages import CODE_ITEMS  # noqa: E402  (what a runnable project holds)
+sys.path.insert(0, str(REPO / "benchmarks"))
+from studies import generated_project  # noqa: E402
 
 # A step shorter than this is mostly interpreter and library start-up: no growth exponent.
 MIN_SECONDS = 5.0
@@ -137,19 +138,7 @@ def job_seconds(log_text: str) -> dict[str, tuple[int, float]]:
 
 def prepare(project: Path, schools: int, seed: int) -> None:
     """A copy of the project holding a generated study of ``schools`` schools and its recipients."""
-    project.mkdir(parents=True, exist_ok=True)
-    for item in CODE_ITEMS:
-        source = REPO / item
-        if source.is_dir():
-            shutil.copytree(source, project / item, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
-        else:
-            shutil.copy2(source, project / item)
-    subprocess.run([sys.executable, "-m", "dpo_eval.simulate", "--seed", str(seed), "--schools", str(schools),
-                    "--out", str(project / "data" / "raw"), "--truth", str(project.parent / "truth.json"),
-                    "--codebook", str(REPO / "config" / "codebook.yaml")], check=True, capture_output=True, text=True)
-    from dpo_eval.delivery.recipients import recipients_from_registry
-
-    recipients_from_registry(project / "data" / "raw" / "institutions.csv", project / "config" / "recipients.csv")
+    generated_project(project, schools, seed)
 
 
 def run_pipeline(project: Path, cores: int, interval: float) -> dict:
