@@ -421,7 +421,7 @@ def test_every_package_file_is_an_input_of_exactly_the_rules_that_run_it(demo_ru
     """What Snakemake compares to decide a rerun, for every package file at once: the inputs of
     each job in one forced dry run. (Replaying the edits themselves: the tests below.)"""
     expected = module_expectations(demo_run, dag)
-    inputs, outputs = dag
+    inputs = dag[0]
     declared = {module: {rule for rule, files in inputs.items() if module in files} for module in expected}
     # Every file is an input of some rule (at least the evaluation report), and an edit of it
     # reruns (the declaring rules and what follows them) exactly what it must.
