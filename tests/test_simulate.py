@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from conftest import REPO, simulate
 from dpo_eval.core.readers import read_export
@@ -85,3 +86,13 @@ def test_zero_contamination_gives_clean_data(tmp_path):
     assert subs["code_defects"].map(len).eq(0).all()
     assert subs["careless"].isna().all()
     assert truth["out_of_range"] == [] and sum(truth["skipped_cells"].values()) == 0
+
+
+def test_fewer_schools_than_municipalities_is_a_usage_error(tmp_path, capsys):
+    from dpo_eval.simulate.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--schools", "10", "--out", str(tmp_path / "raw")])
+    assert stop.value.code == 2
+    assert "--schools 10 is fewer than --municipalities 14" in capsys.readouterr().err
+    assert not (tmp_path / "raw").exists()

@@ -51,6 +51,10 @@ def _intercept_shifts(parser: argparse.ArgumentParser, values: list[str]) -> dic
 def main(argv: list[str] | None = None) -> None:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.schools < args.municipalities:
+        parser.error(f"--schools {args.schools} is fewer than --municipalities {args.municipalities}: every "
+                     f"municipality gets at least one school; give --municipalities {max(1, args.schools)} "
+                     "or fewer")
     spec = SimulationSpec(seed=args.seed, n_schools=args.schools,
                           n_municipalities=args.municipalities, team_size_mean=args.team_size,
                           n_needs=args.needs, small_institution_size=args.small_institution,
