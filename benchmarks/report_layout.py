@@ -15,10 +15,7 @@ with ``--keep`` re-renders the reports of a study built before with the current 
 from __future__ import annotations
 
 import argparse
-import os
-import secrets
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,17 +30,9 @@ from test_accessibility import (lines_ending_in_one_letter_word, page_empty_shar
                                 structure_problems)
 
 from dpo_eval.reporting.layout import MAX_EMPTY_SHARE  # noqa: E402
-from studies import generated_project  # noqa: E402
+from studies import generated_project, snakemake  # noqa: E402
 
 TARGETS = ("results/reports/evaluation.ru.pdf", "results/reports/evaluation.en.pdf", "results/reports/institutions")
-ENVIRONMENT = {**os.environ, "DPO_EVAL_SECRET": os.environ.get("DPO_EVAL_SECRET") or secrets.token_hex(32)}
-
-
-def snakemake(project: Path, *args: str) -> None:
-    command = [str(Path(sys.executable).with_name("snakemake")), *args]
-    result = subprocess.run(command, cwd=project, capture_output=True, text=True, env=ENVIRONMENT)
-    if result.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{result.stderr[-4000:]}")
 
 
 def prepare(project: Path, schools: int, municipalities: int | None, seed: int, reuse: bool) -> None:

@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import secrets
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,21 +23,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from studies import generated_project  # noqa: E402
+from studies import generated_project, snakemake  # noqa: E402
 PREREQUISITES = ("results/tables/score_benchmarks.csv", "results/tables/needs_benchmarks.csv",
                  "results/tables/did.csv", "results/clean/institutions.csv", "results/audit/disclosure_control.csv")
 
 
-# A generated study is not the bundled demo study, so the public demo secret is refused for it:
-# it is keyed with one secret for the whole run (the benchmark times the reports, not the keys).
-RUN_ENVIRONMENT = {**os.environ, "DPO_EVAL_SECRET": os.environ.get("DPO_EVAL_SECRET") or secrets.token_hex(32)}
-
-
-def snakemake(project: Path, *args: str) -> None:
-    command = [str(Path(sys.executable).with_name("snakemake")), *args]
-    result = subprocess.run(command, cwd=project, capture_output=True, text=True, env=RUN_ENVIRONMENT)
-    if result.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{result.stderr[-4000:]}")
 
 
 def render_in_process(project: Path, cores: int) -> None:

@@ -30,7 +30,6 @@ import math
 import os
 import re
 import resource
-import secrets
 import shutil
 import subprocess
 import sys
@@ -46,7 +45,7 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "benchmarks"))
-from studies import generated_project  # noqa: E402
+from studies import RUN_ENVIRONMENT, generated_project  # noqa: E402
 
 # A step shorter than this is mostly interpreter and library start-up: no growth exponent.
 MIN_SECONDS = 5.0
@@ -58,7 +57,6 @@ JOBID = re.compile(r"^\s+jobid: (\d+)$")
 FINISHED = re.compile(r"^Finished jobid: (\d+) \(Rule: (\w+)\)$")
 
 # A generated study is not the bundled demo study, so the public demo secret is refused for it.
-RUN_ENVIRONMENT = {**os.environ, "DPO_EVAL_SECRET": os.environ.get("DPO_EVAL_SECRET") or secrets.token_hex(32)}
 
 
 def job_script(process: psutil.Process | None) -> str | None:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -12,6 +14,18 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from dpo_eval.release.packages import CODE_ITEMS  # noqa: E402  (what a runnable project holds)
+
+# A generated study is not the bundled demo study, so the public demo secret is refused for it:
+# it is keyed with one secret for the whole run (the benchmarks time the steps, not the keys).
+RUN_ENVIRONMENT = {**os.environ, "DPO_EVAL_SECRET": os.environ.get("DPO_EVAL_SECRET") or secrets.token_hex(32)}
+
+
+def snakemake(project: Path, *args: str) -> None:
+    """The project's workflow with ``args``; stops the benchmark with Snakemake's message on failure."""
+    command = [str(Path(sys.executable).with_name("snakemake")), *args]
+    result = subprocess.run(command, cwd=project, capture_output=True, text=True, env=RUN_ENVIRONMENT)
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{result.stderr[-4000:]}")
 
 
 def generated_project(project: Path, schools: int, seed: int, municipalities: int | None = None,
