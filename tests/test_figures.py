@@ -1,6 +1,6 @@
-"""Figures: text kept as text in the reports' font, at print size (no text under 8 pt, never
-wider than the text), byte-reproducible, colours with one meaning, forest plots grouped by
-domain, every axis titled, one score axis for all school reports of a study."""
+"""Figures of the evaluation report: text kept as text in the reports' font, at print size (no
+text under 8 pt, never wider than the text), byte-reproducible, colours with one meaning, forest
+plots grouped by domain, every axis titled. (The school reports' charts: test_school_charts.)"""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 
 from dpo_eval.reporting import figures
 from dpo_eval.reporting.accessibility import DocumentInfo, write_pdf
-from dpo_eval.reporting.figures import COLOURS, LIKERT_COLOURS, MIN_FONT_PT, score_axis
+from dpo_eval.reporting.figures import COLOURS, LIKERT_COLOURS, MIN_FONT_PT
 
 from conftest import REPO
 
@@ -50,13 +50,6 @@ def flow() -> pd.DataFrame:
                           "unmatched": 1, "careless": 1, "excluded": 0, "analysed": 47} for w in WAVES for c in COHORTS])
 
 
-PROFILE = [{"kind": "own", "domain": "universal", "pre": 3.1, "post": 3.6},
-           {"kind": "region", "domain": "universal", "pre": 3.2, "post": 3.4}]
-PROFILE_NAMES = {"own": "Ваша команда", "region": "Все школы края", "pre": "вход", "post": "выход",
-                 "x_label": "Средний балл (1–5)", "y_label": "Группа компетенций"}
-PARTICIPATION = [{"wave": "Входная", "n": 6, "region_mean": 4.2}, {"wave": "Выходная", "n": 0, "region_mean": 3.9}]
-PARTICIPATION_NAMES = {"own": "Ваша команда", "region": "Среднее по школам края", "x_label": "Участников",
-                       "y_label": "Волна"}
 FLOW_WORDS = {k: k for k in ("received", "duplicates", "participants", "unmatched", "careless", "analysed")}
 
 
@@ -74,8 +67,6 @@ def all_figures() -> dict[str, str]:
         "qq": figures.qq_plots(qq(), DOMAINS, {"residual": "остатки", "institution": "организации"}, "ru",
                                x_label="Теоретические квантили", y_label="Выборочные квантили"),
         "flow": figures.flow_diagram(flow(), WAVES, COHORTS, FLOW_WORDS, "ru"),
-        "profile": figures.profile_plot(PROFILE, DOMAINS, score_axis(), PROFILE_NAMES, "ru"),
-        "participation": figures.participation_plot(PARTICIPATION, PARTICIPATION_NAMES, "ru"),
     }
 
 
@@ -108,8 +99,7 @@ def test_figures_are_byte_reproducible(svgs):
 
 def test_every_axis_is_titled(svgs):
     words = {"forest": ["Разность разностей, баллы", "Анализ"], "means": ["Средний балл (1–5)", "Волна"],
-             "likert": ["Доля ответов"], "qq": ["Теоретические квантили", "Выборочные квантили"],
-             "profile": ["Средний балл (1–5)", "Группа компетенций"], "participation": ["Участников", "Волна"]}
+             "likert": ["Доля ответов"], "qq": ["Теоретические квантили", "Выборочные квантили"]}
     for name, titles in words.items():
         shown = {text.replace("\u00a0", " ") for _, text in texts(svgs[name])}
         for title in titles:
@@ -144,16 +134,6 @@ def test_colours_have_one_meaning_and_stay_apart_in_greyscale(svgs):
     assert figures.OKABE_ITO["orange"] not in css.upper() and "#E69F00" not in css.upper()
 
 
-def test_one_score_axis_for_every_school_report_of_a_study():
-    axis = score_axis()
-    own = [{"kind": "own", "domain": "universal", "pre": 3.1, "post": 3.2}]
-    other = [{"kind": "own", "domain": "universal", "pre": 2.2, "post": 4.0},
-             {"kind": "region", "domain": "professional", "pre": 3.0, "post": 3.3}]
-    ticks = [re.findall(r">(\d,\d+)</text>", figures.profile_plot(s, DOMAINS, axis, PROFILE_NAMES, "ru"))
-             for s in (own, other)]
-    assert ticks[0] == ticks[1] == ["1,0", "1,5", "2,0", "2,5", "3,0", "3,5", "4,0", "4,5", "5,0"]
-
-
 @pytest.mark.requires_tool("pdftotext")
 def test_figure_words_can_be_found_in_the_pdf_and_the_pdf_is_reproducible(svgs):
     from weasyprint import HTML
@@ -171,8 +151,8 @@ def test_figure_words_can_be_found_in_the_pdf_and_the_pdf_is_reproducible(svgs):
     assert pdfs[0] == pdfs[1]
     text = subprocess.run([shutil.which("pdftotext"), "-", "-"], input=pdfs[0], capture_output=True,
                           check=True).stdout.decode("utf-8")
-    for label in ("Без невнимательных респондентов", "Теоретические квантили", "Ваша команда", "Среднее по школам края",
-                  "Управление изменениями", "Средний балл (1–5)"):
+    for label in ("Без невнимательных респондентов", "Теоретические квантили", "Управление изменениями",
+                  "Средний балл (1–5)"):
         assert label in text.replace("\u00a0", " "), label
 
 

@@ -1,5 +1,6 @@
-"""Accessible PDFs: WeasyPrint's PDF/UA-1 output with the document's metadata, and formulas
-tagged as such (``Formula`` with their linear text as alternative, ``formula_tags``).
+"""Accessible PDFs: WeasyPrint's PDF/UA-1 output with the document's metadata, and formulas and
+charts drawn as HTML tagged as such (``Formula`` and ``Figure`` with their alternative text,
+``role_tags``).
 
 PDF/UA-1 (ISO 14289-1) is chosen over PDF/A: the reports are read by people (public bodies
 that receive them must publish accessible documents), and WeasyPrint's PDF/UA-1 variant writes
@@ -90,40 +91,50 @@ def stable_structure_ids():
 
     tags.id = _SequentialIds()
     try:
-        with formula_tags():
+        with role_tags():
             yield
     finally:
         del tags.id
 
 
-def _tag_formulas(build):
+def _tag_roles(build):
     """WeasyPrint's structure builder, with an element of ``role="math"`` (``formulas.formula_html``)
-    tagged ``Formula`` with its ``aria-label`` (the formula's linear text) as ``Alt``: PDF/UA-1
-    (ISO 14289-1, 7.7) wants every formula in a Formula element with an alternative text, and
-    WeasyPrint maps elements by their tag name alone (a ``span`` becomes ``Span``)."""
+    tagged ``Formula`` and one of ``role="img"`` (a chart drawn as HTML, ``school_charts``)
+    tagged ``Figure`` with its bounding box, each with its ``aria-label`` as ``Alt``: PDF/UA-1
+    (ISO 14289-1, 7.3 and 7.7) wants every figure and formula in such an element with an
+    alternative text, and WeasyPrint maps elements by their tag name alone (a ``span`` becomes
+    ``Span``, a ``div`` ``Div``)."""
     import pydyf
 
     def build_box_tree(box, *args):
         for element in build(box, *args):
             attributes = getattr(getattr(box, "element", None), "attrib", {})
-            if attributes.get("role") == "math" and element.get("S") == "/Span":
+            role = attributes.get("role")
+            if role == "math" and element.get("S") == "/Span":
                 element["S"] = "/Formula"
                 element["Alt"] = pydyf.String(attributes.get("aria-label", ""))
+            elif role == "img" and element.get("S") == "/Div":
+                x, y = box.content_box_x(), box.content_box_y()
+                element["S"] = "/Figure"
+                element["Alt"] = pydyf.String(attributes.get("aria-label", ""))
+                element["A"] = pydyf.Dictionary({"O": "/Layout",
+                                                 "BBox": pydyf.Array((x, y, x + box.width, y + box.height))})
             yield element
 
     return build_box_tree
 
 
 @contextlib.contextmanager
-def formula_tags():
-    """During one ``write_pdf``: formulas tagged as ``Formula`` (``_tag_formulas``)."""
+def role_tags():
+    """During one ``write_pdf``: formulas tagged as ``Formula``, charts drawn as HTML as
+    ``Figure`` (``_tag_roles``)."""
     from weasyprint.pdf import tags
 
     if not hasattr(tags, "_build_box_tree"):
         raise RuntimeError("weasyprint.pdf.tags._build_box_tree is gone (WeasyPrint upgraded?): "
-                           "formula_tags() must be adapted to keep formulas tagged")
+                           "role_tags() must be adapted to keep formulas and charts tagged")
     saved = tags._build_box_tree
-    tags._build_box_tree = _tag_formulas(saved)
+    tags._build_box_tree = _tag_roles(saved)
     try:
         yield
     finally:

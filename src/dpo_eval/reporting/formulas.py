@@ -156,7 +156,7 @@ def formula_parts(tex: str) -> list[str]:
 
 def formula_html(tex: str) -> str:
     """A formula as inline HTML in the report's fonts: a ``span`` with ``role="math"`` (tagged
-    as a PDF Formula with the linear text as its alternative, ``accessibility.formula_tags``),
+    as a PDF Formula with the linear text as its alternative, ``accessibility.role_tags``),
     its parts kept whole (class ``part``)."""
     parts = "".join(f'<span class="part">{part}</span>' for part in formula_parts(tex))
     alt = html.escape(formula_text(tex), quote=True)

@@ -1,5 +1,6 @@
 """The figures of the reports with their alternative texts, ready for the templates: each is a
-``Figure`` with an SVG data URI and the alternative text that states what it shows with its key
+``Figure`` with an SVG data URI (the evaluation report's, drawn by ``figures``) or the HTML of a
+chart (a school report's, ``school_charts``) and the alternative text that states what it shows with its key
 numbers (``dpo_eval.reporting.figure_text``). One function per report kind, called by its context builder."""
 
 from __future__ import annotations
@@ -11,21 +12,22 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from dpo_eval.reporting import figure_text
+from markupsafe import Markup
 
-from dpo_eval.reporting import figures
+from dpo_eval.reporting import figure_text, figures, school_charts
 
 
 @dataclass(frozen=True)
 class Figure:
-    src: str   # data:image/svg+xml URI
+    src: str   # data:image/svg+xml URI ("" for a chart drawn as HTML)
     alt: str   # the text alternative
+    html: Markup = Markup("")  # a chart drawn as HTML (school_charts), tagged as a figure with ``alt``
 
 
 # How many drawn school figures a rendering process keeps: schools with the same counts (or
-# shown at the same pooled level) share a figure, drawn once. About 40 kB each.
-SVG_MEMO_SIZE = 512
-_SVG_MEMO: OrderedDict[tuple, str] = OrderedDict()
+# shown at the same pooled level) share a figure, drawn once. About 10 kB each.
+MEMO_SIZE = 512
+_MEMO: OrderedDict[tuple, str] = OrderedDict()
 
 
 def _frozen(value):
@@ -37,16 +39,16 @@ def _frozen(value):
     return value
 
 
-def memoised_svg(draw: Callable[..., str], *args) -> str:
-    """``draw(*args)``, drawn once per distinct ``args`` among the last ``SVG_MEMO_SIZE`` (the
-    figures are deterministic: the same data give the same SVG bytes, so a repeat is skipped)."""
+def memoised(draw: Callable[..., str], *args) -> str:
+    """``draw(*args)``, drawn once per distinct ``args`` among the last ``MEMO_SIZE`` (the
+    figures are deterministic: the same data give the same bytes, so a repeat is skipped)."""
     key = (draw.__name__, _frozen(args))
-    if key in _SVG_MEMO:
-        _SVG_MEMO.move_to_end(key)
-        return _SVG_MEMO[key]
-    svg = _SVG_MEMO[key] = draw(*args)
-    if len(_SVG_MEMO) > SVG_MEMO_SIZE:
-        _SVG_MEMO.popitem(last=False)
+    if key in _MEMO:
+        _MEMO.move_to_end(key)
+        return _MEMO[key]
+    svg = _MEMO[key] = draw(*args)
+    if len(_MEMO) > MEMO_SIZE:
+        _MEMO.popitem(last=False)
     return svg
 
 
@@ -119,16 +121,16 @@ def institution_figures(participation: list[dict], series: list[dict] | None, do
     ``names``: legend and axis words ("team": the school's own team, "own": the level its scores
     are shown at, "region", "region_mean", "pre", "post", "wave", "respondents", "mean_score",
     "domain"); ``captions``: "participation", "profile"."""
-    out = {"participation": Figure(
-        svg_uri(memoised_svg(figures.participation_plot, participation,
-                             {"own": names["team"], "region": names["region_mean"], "x_label": names["respondents"],
-                              "y_label": names["wave"]}, lang)),
-        figure_text.participation_alt(participation, {"own": names["team"], "region": names["region_mean"]},
-                                      captions["participation"], lang))}
+    participation_names = {"own": names["team"], "region": names["region_mean"], "x_label": names["respondents"],
+                           "y_label": names["wave"]}
+    alt = figure_text.participation_alt(participation, {"own": names["team"], "region": names["region_mean"]},
+                                        captions["participation"], lang)
+    out = {"participation": Figure("", alt, Markup(memoised(school_charts.participation_chart, participation,
+                                                            participation_names, lang, alt)))}
     if series:
         profile_names = {"own": names["own"], "region": names["region"], "pre": names["pre"], "post": names["post"],
                          "x_label": names["mean_score"], "y_label": names["domain"]}
-        svg = memoised_svg(figures.profile_plot, series, domain_names, figures.score_axis(*scale), profile_names, lang)
-        out["profile"] = Figure(svg_uri(svg), figure_text.profile_alt(series, domain_names, profile_names,
-                                                                      captions["profile"], lang))
+        alt = figure_text.profile_alt(series, domain_names, profile_names, captions["profile"], lang)
+        out["profile"] = Figure("", alt, Markup(memoised(school_charts.profile_chart, series, domain_names,
+                                                         figures.score_axis(*scale), profile_names, lang, alt)))
     return out
