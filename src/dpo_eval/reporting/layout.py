@@ -224,12 +224,26 @@ def render_report(html: str, base_url: str | Path, info: DocumentInfo | None, id
     state = {}
 
     def render(tree: ET.Element):
-        state["html"] = HTML(string=_serialise(tree), base_url=str(base_url))
+        state["html"] = parsed_html(tree, base_url)
         return state["html"].render(font_config=font_config)
 
     document = balance(root, render)
     return write_pdf(state["html"], info, identifier, font_config, tagged=tagged, document=document)
 
 
-def _serialise(root: ET.Element) -> str:
-    return "<!DOCTYPE html>\n" + ET.tostring(root, encoding="unicode", method="html")
+def parsed_html(tree: ET.Element, base_url: str | Path):
+    """A WeasyPrint ``HTML`` of a tree parsed by tinyhtml5 (as ``HTML(string=...)`` parses it),
+    without serialising the tree and parsing it again for every layout: what ``HTML.__init__``
+    does after parsing. A school report is laid out thousands of times per study."""
+    import cssselect2
+    from weasyprint import HTML
+    from weasyprint.urls import URLFetcher, ensure_url
+
+    if tree.find(".//base") is not None:  # a <base href> would change the base URL: parse as WeasyPrint does
+        return HTML(string="<!DOCTYPE html>\n" + ET.tostring(tree, encoding="unicode", method="html"),
+                    base_url=str(base_url))
+    html = HTML.__new__(HTML)
+    html.base_url, html.url_fetcher, html.media_type = ensure_url(str(base_url)), URLFetcher(), "print"
+    html.wrapper_element = cssselect2.ElementWrapper.from_html_root(tree, content_language=None)
+    html.etree_element = html.wrapper_element.etree_element
+    return html
