@@ -400,9 +400,11 @@ def _column_numbers(letters: list[bytes]) -> np.ndarray:
     return number
 
 
-def _chunk_cells(values: _CellValues, pieces: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _chunk_cells(values: _CellValues, pieces: list[bytes]
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The row and column numbers and texts of the cells of one chunk, from its pieces [text
-    before the first cell, then per cell: its column letters, what follows its reference]."""
+    before the first cell, then per cell: its column letters, what follows its reference],
+    and the numbers of the rows with a cell that is not blank."""
     before = pieces[0].decode("utf-8")
     if "<c " in before or "<c>" in before:
         raise _Unusual
@@ -417,7 +419,8 @@ def _chunk_cells(values: _CellValues, pieces: list[bytes]) -> tuple[np.ndarray, 
     if started[0] == 0:
         raise _Unusual
     rows = started[np.maximum.accumulate(np.where(started > 0, np.arange(len(started)), 0))]
-    return rows, _column_numbers(pieces[1::2]), texts[rest_codes]
+    blank = np.array([not cell.strip() for cell in cells], dtype=bool)
+    return rows, _column_numbers(pieces[1::2]), texts[rest_codes], rows[~blank[rest_codes]]
 
 
 @contextlib.contextmanager
@@ -434,12 +437,13 @@ def _no_size_scan():
         ReadOnlyWorksheet._get_size = scan
 
 
-def _fast_rows(workbook, worksheet) -> np.ndarray:
+def _fast_rows(workbook, worksheet) -> tuple[np.ndarray, np.ndarray]:
     """Every cell of a worksheet as text in a rows x columns array (row 1 = header), parsed
     with one regular expression per chunk of rows and one conversion per distinct cell: the
-    cost grows linearly with the cells, without openpyxl's object per cell."""
+    cost grows linearly with the cells, without openpyxl's object per cell. With it, which
+    rows have a cell that is not blank."""
     values = _CellValues(workbook)
-    rows, columns, texts = [], [], []
+    rows, columns, texts, filled = [], [], [], []
     with worksheet._get_source() as source:
         for chunk in _xlsx_chunks(source):
             pieces = _CELL_REFERENCE.split(chunk)
@@ -447,14 +451,16 @@ def _fast_rows(workbook, worksheet) -> np.ndarray:
                 if b"<c " in chunk or b"<c>" in chunk:
                     raise _Unusual
                 continue
-            for found, part in zip((rows, columns, texts), _chunk_cells(values, pieces)):
+            for found, part in zip((rows, columns, texts, filled), _chunk_cells(values, pieces)):
                 found.append(part)
     if not rows:
-        return np.empty((0, 0), dtype=object)
+        return np.empty((0, 0), dtype=object), np.zeros(0, dtype=bool)
     rows, columns, texts = np.concatenate(rows), np.concatenate(columns), np.concatenate(texts)
     grid = np.full((int(rows.max()), int(columns.max())), "", dtype=object)
     grid[rows - 1, columns - 1] = texts
-    return grid
+    nonblank = np.zeros(len(grid), dtype=bool)
+    nonblank[np.concatenate(filled) - 1] = True
+    return grid, nonblank
 
 
 def _slow_rows(worksheet) -> np.ndarray:
@@ -466,7 +472,9 @@ def _slow_rows(worksheet) -> np.ndarray:
     return grid
 
 
-def _sheet_cells(path: Path, sheet: str | None) -> tuple[np.ndarray, str]:
+def _sheet_cells(path: Path, sheet: str | None) -> tuple[np.ndarray, np.ndarray, str]:
+    """The cells of the sheet as text (rows x columns), which rows have a cell that is not
+    blank, and the sheet's name."""
     from openpyxl import load_workbook
 
     try:
@@ -487,13 +495,14 @@ def _sheet_cells(path: Path, sheet: str | None) -> tuple[np.ndarray, str]:
             raise InputError(path, None, None, f"has no sheet '{sheet}' (sheets: {', '.join(names)})",
                              "correct `sheet:` in config/config.yaml")
         try:
-            grid = _fast_rows(workbook, workbook[sheet])
+            grid, filled = _fast_rows(workbook, workbook[sheet])
         except _Unusual:
             size_scan(workbook[sheet])
             grid = _slow_rows(workbook[sheet])
+            filled = _filled_rows(grid)
     finally:
         workbook.close()
-    return grid, sheet
+    return grid, filled, sheet
 
 
 def _filled_rows(cells: np.ndarray) -> np.ndarray:
@@ -504,12 +513,12 @@ def _filled_rows(cells: np.ndarray) -> np.ndarray:
 
 
 def read_xlsx(path: Path, sheet: str | None, content: str | None = None) -> RawTable:
-    grid, sheet = _sheet_cells(path, sheet)
+    grid, filled, sheet = _sheet_cells(path, sheet)
     if not len(grid) or not any(str(cell).strip() for cell in grid[0]):
         raise _empty(path, content, f"sheet '{sheet}' ")
     header = list(grid[0])
     _check_header(path, header)
-    numbers = np.flatnonzero(_filled_rows(grid[1:])) + 2
+    numbers = np.flatnonzero(filled[1:]) + 2
     if not len(numbers):
         raise _no_rows(path, content, f"sheet '{sheet}' ")
     frame = pd.DataFrame(grid[numbers - 1], columns=[h.strip() for h in header], dtype=object)
