@@ -1,5 +1,8 @@
 """Readers of CSV and XLSX exports, and their errors."""
 
+import zipfile
+from datetime import datetime
+
 import pytest
 from openpyxl import Workbook
 
@@ -95,3 +98,38 @@ def test_every_ragged_row_is_reported(tmp_path):
         read_export(path)
     assert "export.csv, row 2: has 2 cells where the header has 3" in str(error.value)
     assert "export.csv, row 4: has 4 cells where the header has 3" in str(error.value)
+
+
+def _rewrite_sheet(path, target, change):
+    """A copy of the workbook at ``path`` with its first worksheet's XML passed through ``change``."""
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(target, "w") as copy:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = change(data)
+            copy.writestr(item, data)
+
+
+def test_xlsx_cells_are_read_as_text_whichever_parser_reads_the_sheet(tmp_path):
+    """Numbers (codes Excel turned into numbers), dates, empty cells and rows come out alike
+    from the fast parser and from openpyxl, which reads a sheet written in an unusual way
+    (here a cell whose reference is not its first attribute)."""
+    book = Workbook()
+    sheet = book.active
+    rows = [HEADER, [datetime(2025, 9, 15, 10, 0), 100102, "Скорее согласна"],
+            [None, None, None], [datetime(2025, 9, 16, 11, 30, 5), 100103.0, None],
+            ["15.09.2025 10:00:00", "ХБ-001-01", "&amp; <а> \"б\""]]
+    for row in rows:
+        sheet.append(row)
+    path = tmp_path / "export.xlsx"
+    book.save(path)
+    fast = read_export(path).frame
+    assert fast.index.tolist() == [2, 4, 5]
+    assert fast.loc[2].tolist() == ["2025-09-15 10:00:00", "100102", "Скорее согласна"]
+    assert fast.loc[4].tolist() == ["2025-09-16 11:30:05", "100103", ""]
+    assert fast.loc[5].tolist() == rows[4]
+    unusual = tmp_path / "unusual.xlsx"
+    _rewrite_sheet(path, unusual, lambda xml: xml.replace(b'<c r="C4" t="n">', b'<c t="n" r="C4">')
+                   .replace(b'<c r="B4"', b'<c s="0" r="B4"'))
+    assert b's="0" r="B4"' in zipfile.ZipFile(unusual).read("xl/worksheets/sheet1.xml")
+    assert read_export(unusual).frame.equals(fast)

@@ -244,10 +244,13 @@ def _cell_text(value: object) -> str:
 
 
 # A cell of a worksheet's XML as every common writer (Excel, LibreOffice, openpyxl, form
-# services) writes it: the reference is its first attribute. The XML is cut at the references
-# by one re.split per chunk (C speed, the reference's letters and row number come out
-# with it); a regular expression per cell would dominate the time of a large wave.
-_CELL_REFERENCE = re.compile(r'<c r="([A-Z]{1,3})([0-9]+)"')
+# services) writes it: the reference is its first attribute. The XML (bytes, never decoded
+# whole) is cut at the references by one re.split per chunk (C speed, the reference's letters
+# come out with it); a regular expression per cell would dominate the time of a large wave. A
+# cell's row is that of the ``<row>`` element before it (read from the distinct pieces only).
+_CELL_REFERENCE = re.compile(rb'<c r="([A-Z]{1,3})[0-9]+"')
+_ROW_START = re.compile(r"<row\b([^>]*)>")
+_ROW_NUMBER = re.compile(r'\br="([0-9]+)"')
 _TYPE = re.compile(r'\bt="(\w+)"')
 _STYLE = re.compile(r'\bs="(\d+)"')
 _VALUE = re.compile(r"<v(?:\s[^>]*)?>(.*?)</v>", re.S)
@@ -272,13 +275,6 @@ def _unescape(text: str, known: dict[str, str]) -> str:
                 known[word] = html.unescape(word)
             words[index] = known[word]
     return " ".join(words)
-
-
-def _column_number(letters: str) -> int:
-    number = 0
-    for letter in letters:
-        number = number * 26 + ord(letter) - 64
-    return number
 
 
 class _CellValues:
@@ -335,7 +331,7 @@ class _CellValues:
         return _cell_text(number)
 
 
-def _xlsx_chunks(source) -> Iterator[str]:
+def _xlsx_chunks(source) -> Iterator[bytes]:
     """The worksheet XML in pieces that end after a whole row (the file is never held whole)."""
     pending = b""
     while True:
@@ -346,10 +342,10 @@ def _xlsx_chunks(source) -> Iterator[str]:
         cut = pending.rfind(b"</row>")
         if cut < 0:
             continue
-        yield pending[:cut + 6].decode("utf-8")
+        yield pending[:cut + 6]
         pending = pending[cut + 6:]
     if pending.strip():
-        yield pending.decode("utf-8")
+        yield pending
 
 
 def _cell_key(rest: str) -> str:
@@ -357,6 +353,74 @@ def _cell_key(rest: str) -> str:
     past the cell's end to the next cell)."""
     end = rest.find("</c>")
     return rest[:end] if end >= 0 else rest[:rest.find("/>")]
+
+
+def _row_started(text: str) -> int:
+    """The number of the last ``<row>`` that starts in ``text`` (0: none starts there)."""
+    starts = _ROW_START.findall(text)
+    if not starts:
+        return 0
+    number = _ROW_NUMBER.search(starts[-1])
+    if number is None:
+        raise _Unusual
+    return int(number.group(1))
+
+
+def _pieces(values: _CellValues, rests: list[bytes]) -> tuple[list[str], list[int]]:
+    """What follows each cell's reference up to the next reference: the cell's text, and the
+    number of the row that starts after the cell (0: none). Called with the distinct pieces of
+    a chunk (most of them the unique cells of each row: names, codes, times)."""
+    # A cell whose reference is not its first attribute (or has none) would be read as part
+    # of the cell before it: such a sheet is left to openpyxl.
+    joined = b"".join(rests)
+    if b"<c " in joined or b"<c>" in joined:
+        raise _Unusual
+    texts = [rest.decode("utf-8") for rest in rests]
+    keys = [text[:end] if (end := text.find("</c>")) >= 0 else _cell_key(text) for text in texts]
+    known = values.known
+    cells = [known[key] if key in known else values.cached(key) for key in keys]
+    return cells, [_row_started(text) if "<row" in text else 0 for text in texts]
+
+
+def _numbered(items: list[bytes]) -> tuple[np.ndarray, list[bytes]]:
+    """Each item's position among the distinct items (in order of first occurrence), and the
+    distinct items: one C-speed pass of dict hashing (pandas.factorize is slower on bytes)."""
+    distinct = dict.fromkeys(items)
+    number = {item: index for index, item in enumerate(distinct)}
+    return np.fromiter(map(number.__getitem__, items), dtype=np.int64, count=len(items)), list(number)
+
+
+def _column_numbers(letters: list[bytes]) -> np.ndarray:
+    """Spreadsheet column numbers of column letters (A = 1, Z = 26, AA = 27), vectorised."""
+    codes = np.array(letters, dtype="S3").view(np.uint8).reshape(len(letters), 3).astype(np.int64)
+    number = np.zeros(len(letters), dtype=np.int64)
+    for position in range(3):
+        present = codes[:, position] > 0
+        number = np.where(present, number * 26 + codes[:, position] - 64, number)
+    return number
+
+
+def _chunk_cells(values: _CellValues, pieces: list[bytes]
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The row and column numbers and texts of the cells of one chunk, from its pieces [text
+    before the first cell, then per cell: its column letters, what follows its reference],
+    and the numbers of the rows with a cell that is not blank."""
+    before = pieces[0].decode("utf-8")
+    if "<c " in before or "<c>" in before:
+        raise _Unusual
+    rest_codes, rests = _numbered(pieces[2::2])
+    cells, row_starts = _pieces(values, rests)
+    texts = np.empty(len(cells), dtype=object)
+    texts[:] = cells
+    # A cell is in the row started last before it: in the text before the chunk's first cell,
+    # or after one of the cells before it.
+    started = np.concatenate(([_row_started(before)],
+                              np.array(row_starts, dtype=np.int64)[rest_codes[:-1]]))
+    if started[0] == 0:
+        raise _Unusual
+    rows = started[np.maximum.accumulate(np.where(started > 0, np.arange(len(started)), 0))]
+    blank = np.array([not cell.strip() for cell in cells], dtype=bool)
+    return rows, _column_numbers(pieces[1::2]), texts[rest_codes], rows[~blank[rest_codes]]
 
 
 @contextlib.contextmanager
@@ -373,37 +437,30 @@ def _no_size_scan():
         ReadOnlyWorksheet._get_size = scan
 
 
-def _fast_rows(workbook, worksheet) -> np.ndarray:
+def _fast_rows(workbook, worksheet) -> tuple[np.ndarray, np.ndarray]:
     """Every cell of a worksheet as text in a rows x columns array (row 1 = header), parsed
     with one regular expression per chunk of rows and one conversion per distinct cell: the
-    cost grows linearly with the cells, without openpyxl's object per cell."""
+    cost grows linearly with the cells, without openpyxl's object per cell. With it, which
+    rows have a cell that is not blank."""
     values = _CellValues(workbook)
-    rows, columns, texts = [], [], []
+    rows, columns, texts, filled = [], [], [], []
     with worksheet._get_source() as source:
         for chunk in _xlsx_chunks(source):
-            # [text before the first cell, then per cell: letters, row, what follows]
             pieces = _CELL_REFERENCE.split(chunk)
-            if chunk.count("<c ") != len(pieces) // 3 or "<c>" in chunk:
-                raise _Unusual
             if len(pieces) == 1:
+                if b"<c " in chunk or b"<c>" in chunk:
+                    raise _Unusual
                 continue
-            row_codes, row_texts = pd.factorize(pd.Series(pieces[2::3], dtype=object))
-            rows.append(np.array([int(text) for text in row_texts], dtype=np.int64)[row_codes])
-            letter_codes, letter_uniques = pd.factorize(pd.Series(pieces[1::3], dtype=object))
-            columns.append(np.array([_column_number(x) for x in letter_uniques])[letter_codes])
-            # What follows the reference (to the next cell) is factorised as it is; each
-            # distinct one is cut at the end of its cell (attributes and content) and
-            # converted once per distinct cut.
-            rest_codes, rests = pd.factorize(pd.Series(pieces[3::3], dtype=object))
-            converted = np.empty(len(rests), dtype=object)
-            converted[:] = [values.cached(_cell_key(rest)) for rest in rests]
-            texts.append(converted[rest_codes])
+            for found, part in zip((rows, columns, texts, filled), _chunk_cells(values, pieces)):
+                found.append(part)
     if not rows:
-        return np.empty((0, 0), dtype=object)
+        return np.empty((0, 0), dtype=object), np.zeros(0, dtype=bool)
     rows, columns, texts = np.concatenate(rows), np.concatenate(columns), np.concatenate(texts)
     grid = np.full((int(rows.max()), int(columns.max())), "", dtype=object)
     grid[rows - 1, columns - 1] = texts
-    return grid
+    nonblank = np.zeros(len(grid), dtype=bool)
+    nonblank[np.concatenate(filled) - 1] = True
+    return grid, nonblank
 
 
 def _slow_rows(worksheet) -> np.ndarray:
@@ -415,7 +472,9 @@ def _slow_rows(worksheet) -> np.ndarray:
     return grid
 
 
-def _sheet_cells(path: Path, sheet: str | None) -> tuple[np.ndarray, str]:
+def _sheet_cells(path: Path, sheet: str | None) -> tuple[np.ndarray, np.ndarray, str]:
+    """The cells of the sheet as text (rows x columns), which rows have a cell that is not
+    blank, and the sheet's name."""
     from openpyxl import load_workbook
 
     try:
@@ -436,13 +495,14 @@ def _sheet_cells(path: Path, sheet: str | None) -> tuple[np.ndarray, str]:
             raise InputError(path, None, None, f"has no sheet '{sheet}' (sheets: {', '.join(names)})",
                              "correct `sheet:` in config/config.yaml")
         try:
-            grid = _fast_rows(workbook, workbook[sheet])
+            grid, filled = _fast_rows(workbook, workbook[sheet])
         except _Unusual:
             size_scan(workbook[sheet])
             grid = _slow_rows(workbook[sheet])
+            filled = _filled_rows(grid)
     finally:
         workbook.close()
-    return grid, sheet
+    return grid, filled, sheet
 
 
 def _filled_rows(cells: np.ndarray) -> np.ndarray:
@@ -453,12 +513,12 @@ def _filled_rows(cells: np.ndarray) -> np.ndarray:
 
 
 def read_xlsx(path: Path, sheet: str | None, content: str | None = None) -> RawTable:
-    grid, sheet = _sheet_cells(path, sheet)
+    grid, filled, sheet = _sheet_cells(path, sheet)
     if not len(grid) or not any(str(cell).strip() for cell in grid[0]):
         raise _empty(path, content, f"sheet '{sheet}' ")
     header = list(grid[0])
     _check_header(path, header)
-    numbers = np.flatnonzero(_filled_rows(grid[1:])) + 2
+    numbers = np.flatnonzero(filled[1:]) + 2
     if not len(numbers):
         raise _no_rows(path, content, f"sheet '{sheet}' ")
     frame = pd.DataFrame(grid[numbers - 1], columns=[h.strip() for h in header], dtype=object)

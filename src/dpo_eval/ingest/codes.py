@@ -113,25 +113,58 @@ def restore_leading_zeros(frame: pd.DataFrame, code_format: dict | None) -> pd.S
     return restored.reindex(frame.index)
 
 
+def _numbered(items: list) -> tuple[np.ndarray, int]:
+    """Each item's number among the distinct items (one C-speed pass of dict hashing), and
+    how many distinct items there are."""
+    number = {item: index for index, item in enumerate(dict.fromkeys(items))}
+    return np.fromiter(map(number.__getitem__, items), dtype=np.int64, count=len(items)), len(number)
+
+
+def _pairs_within_groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every ordered pair (i, j) of positions with equal keys (i == j included): a sort and
+    the pairs of each group of equal keys, so the cost grows with the pairs found."""
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    sizes = np.diff(np.r_[starts, len(ordered)])
+    group = np.repeat(np.arange(len(starts)), sizes)
+    repeat = sizes[group]
+    left = np.repeat(np.arange(len(ordered)), repeat)
+    offset = np.arange(len(left)) - np.repeat(np.cumsum(repeat) - repeat, repeat)
+    right = np.repeat(starts[group], repeat) + offset
+    return order[left], order[right]
+
+
 def neighbour_pairs(codes: pd.DataFrame) -> pd.DataFrame:
     """Every ordered pair (institution, code, other) of distinct codes of one institution at
     most one edit apart. Deletion-neighbourhood join (a substitution at position i leaves the
     same string when position i is deleted from both; an insertion leaves the shorter code when
     one character is deleted from the longer), so the cost grows linearly with the codes, not
-    with their square."""
-    distinct = codes[["institution", "code"]].drop_duplicates()
-    parts = [distinct.assign(key=distinct["code"], position=-1)]
-    for position in range(int(distinct["code"].str.len().max()) if len(distinct) else 0):
-        longer = distinct[distinct["code"].str.len() > position]
-        key = longer["code"].str.slice(0, position) + longer["code"].str.slice(position + 1)
-        parts.append(longer.assign(key=key, position=position))
-    variants = pd.concat(parts, ignore_index=True)
-    pairs = variants.merge(variants, on=["institution", "key"], suffixes=("", "_other"))
-    one_edit = (((pairs["position"] == pairs["position_other"]) & (pairs["position"] >= 0))
-                | ((pairs["position"] < 0) != (pairs["position_other"] < 0)))
-    pairs = pairs[one_edit & (pairs["code"] != pairs["code_other"])]
-    return (pairs.rename(columns={"code_other": "other"})[["institution", "code", "other"]]
-            .drop_duplicates().reset_index(drop=True))
+    with their square. Sorted by institution, code and other."""
+    distinct = codes[["institution", "code"]].drop_duplicates().sort_values(
+        ["institution", "code"]).reset_index(drop=True)
+    institution_ids, _ = _numbered(distinct["institution"].tolist())
+    texts = distinct["code"].tolist()
+    # The variants: each code whole (position -1), and with each one character deleted.
+    owners, positions, variants = [np.arange(len(texts))], [np.full(len(texts), -1)], [texts]
+    for position in range(max(map(len, texts), default=0)):
+        longer = np.flatnonzero(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+                                > position)
+        owners.append(longer)
+        positions.append(np.full(len(longer), position))
+        variants.append([texts[i][:position] + texts[i][position + 1:] for i in longer])
+    owners, positions = np.concatenate(owners), np.concatenate(positions)
+    variant_ids, count = _numbered([v for part in variants for v in part])
+    left, right = _pairs_within_groups(institution_ids[owners] * count + variant_ids)
+    first, second = positions[left], positions[right]
+    one_edit = ((first == second) & (first >= 0)) | ((first < 0) != (second < 0))
+    code, other = owners[left][one_edit], owners[right][one_edit]
+    keep = code != other
+    found = np.unique(code[keep] * len(texts) + other[keep])
+    code, other = found // max(len(texts), 1), found % max(len(texts), 1)
+    return pd.DataFrame({"institution": distinct["institution"].to_numpy()[code],
+                         "code": distinct["code"].to_numpy()[code],
+                         "other": distinct["code"].to_numpy()[other]})
 
 
 def _identities(codes: pd.DataFrame) -> pd.Series:
@@ -160,6 +193,12 @@ def _wave_masks(codes: pd.DataFrame) -> pd.Series:
 
 def _first_wave(mask: int) -> int:
     return (mask & -mask).bit_length() - 1
+
+
+def _first_waves(masks: pd.Series) -> np.ndarray:
+    """``_first_wave`` of every mask at once: the position of the lowest bit set."""
+    masks = masks.to_numpy(dtype=np.int64)
+    return np.log2(masks & -masks).astype(np.int64)
 
 
 def _match_row(institution: str, code: str, target: str, mask: int,
@@ -208,8 +247,7 @@ def resolve_near_misses(codes: pd.DataFrame) -> pd.DataFrame:
     other_count = pairs.set_index(["institution", "code"])["neighbours"]
     pairs["neighbours_other"] = other_count[~other_count.index.duplicated()].reindex(
         pd.MultiIndex.from_frame(pairs[["institution", "other"]])).to_numpy()
-    first = pairs["mask"].map(_first_wave)
-    first_other = pairs["mask_other"].map(_first_wave)
+    first, first_other = _first_waves(pairs["mask"]), _first_waves(pairs["mask_other"])
     # A mutual pair: the code first seen later (then the larger code) is the typo.
     earlier = (first < first_other) | ((first == first_other) & (pairs["code"] < pairs["other"]))
     single = pairs[(pairs["neighbours"] == 1) & pairs["disjoint"]
