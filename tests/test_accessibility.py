@@ -164,6 +164,23 @@ def sample_pdf(alt: str = "Разность разностей: 0,33 [0,18; 0,47
                          tagged=tagged)
 
 
+def test_a_report_laid_out_from_its_parsed_tree_is_the_bytes_of_one_parsed_from_its_text():
+    """render_report hands WeasyPrint the tree it has already parsed (``layout.parsed_html``)
+    instead of serialising it and parsing it again for every layout: the PDF is the same."""
+    import tinyhtml5
+    from weasyprint import HTML
+
+    from dpo_eval.reporting.accessibility import write_pdf
+    from dpo_eval.reporting.layout import parsed_html
+
+    markup = typeset_html(SAMPLE.format(image="../fonts/none.svg", alt="Рисунок", formula=SAMPLE_FORMULA), "ru")
+    base = REPO / "reports" / "templates"
+    info = DocumentInfo("Отчёт", "ru", ("АмГПГУ",))
+    from_tree = write_pdf(parsed_html(tinyhtml5.parse(markup, namespace_html_elements=False), base), info, b"x")
+    from_text = write_pdf(HTML(string=markup, base_url=str(base)), info, b"x")
+    assert from_tree.startswith(b"%PDF-") and from_tree == from_text
+
+
 def test_a_tagged_report_passes_the_structure_check_and_an_untagged_one_fails():
     assert structure_problems(sample_pdf()) == []
     assert structure_problems(sample_pdf(tagged=False)) == ["no structure tree"]

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dpo_eval.core.distinct import number_distinct
 from dpo_eval.core.errors import InputError, raise_all
 
 ENCODINGS = ("utf-8-sig", "cp1251")
@@ -382,14 +383,6 @@ def _pieces(values: _CellValues, rests: list[bytes]) -> tuple[list[str], list[in
     return cells, [_row_started(text) if "<row" in text else 0 for text in texts]
 
 
-def _numbered(items: list[bytes]) -> tuple[np.ndarray, list[bytes]]:
-    """Each item's position among the distinct items (in order of first occurrence), and the
-    distinct items: one C-speed pass of dict hashing (pandas.factorize is slower on bytes)."""
-    distinct = dict.fromkeys(items)
-    number = {item: index for index, item in enumerate(distinct)}
-    return np.fromiter(map(number.__getitem__, items), dtype=np.int64, count=len(items)), list(number)
-
-
 def _column_numbers(letters: list[bytes]) -> np.ndarray:
     """Spreadsheet column numbers of column letters (A = 1, Z = 26, AA = 27), vectorised."""
     codes = np.array(letters, dtype="S3").view(np.uint8).reshape(len(letters), 3).astype(np.int64)
@@ -408,7 +401,7 @@ def _chunk_cells(values: _CellValues, pieces: list[bytes]
     before = pieces[0].decode("utf-8")
     if "<c " in before or "<c>" in before:
         raise _Unusual
-    rest_codes, rests = _numbered(pieces[2::2])
+    rest_codes, rests = number_distinct(pieces[2::2])
     cells, row_starts = _pieces(values, rests)
     texts = np.empty(len(cells), dtype=object)
     texts[:] = cells

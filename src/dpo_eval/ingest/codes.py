@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from dpo_eval.core.distinct import number_distinct
 from dpo_eval.core.study import WAVE_ORDER
 
 # Latin letters that look like Cyrillic ones, mapped to the Cyrillic letter: codes issued in
@@ -113,13 +114,6 @@ def restore_leading_zeros(frame: pd.DataFrame, code_format: dict | None) -> pd.S
     return restored.reindex(frame.index)
 
 
-def _numbered(items: list) -> tuple[np.ndarray, int]:
-    """Each item's number among the distinct items (one C-speed pass of dict hashing), and
-    how many distinct items there are."""
-    number = {item: index for index, item in enumerate(dict.fromkeys(items))}
-    return np.fromiter(map(number.__getitem__, items), dtype=np.int64, count=len(items)), len(number)
-
-
 def _pairs_within_groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Every ordered pair (i, j) of positions with equal keys (i == j included): a sort and
     the pairs of each group of equal keys, so the cost grows with the pairs found."""
@@ -143,7 +137,7 @@ def neighbour_pairs(codes: pd.DataFrame) -> pd.DataFrame:
     with their square. Sorted by institution, code and other."""
     distinct = codes[["institution", "code"]].drop_duplicates().sort_values(
         ["institution", "code"]).reset_index(drop=True)
-    institution_ids, _ = _numbered(distinct["institution"].tolist())
+    institution_ids, _ = number_distinct(distinct["institution"].tolist())
     texts = distinct["code"].tolist()
     # The variants: each code whole (position -1), and with each one character deleted.
     owners, positions, variants = [np.arange(len(texts))], [np.full(len(texts), -1)], [texts]
@@ -154,7 +148,8 @@ def neighbour_pairs(codes: pd.DataFrame) -> pd.DataFrame:
         positions.append(np.full(len(longer), position))
         variants.append([texts[i][:position] + texts[i][position + 1:] for i in longer])
     owners, positions = np.concatenate(owners), np.concatenate(positions)
-    variant_ids, count = _numbered([v for part in variants for v in part])
+    variant_ids, variant_texts = number_distinct([v for part in variants for v in part])
+    count = len(variant_texts)
     left, right = _pairs_within_groups(institution_ids[owners] * count + variant_ids)
     first, second = positions[left], positions[right]
     one_edit = ((first == second) & (first >= 0)) | ((first < 0) != (second < 0))

@@ -237,13 +237,13 @@ def parsed_html(tree: ET.Element, base_url: str | Path):
     does after parsing. A school report is laid out thousands of times per study."""
     import cssselect2
     from weasyprint import HTML
-    from weasyprint.urls import URLFetcher, ensure_url
+    from weasyprint.urls import default_url_fetcher, ensure_url
 
     if tree.find(".//base") is not None:  # a <base href> would change the base URL: parse as WeasyPrint does
         return HTML(string="<!DOCTYPE html>\n" + ET.tostring(tree, encoding="unicode", method="html"),
                     base_url=str(base_url))
     html = HTML.__new__(HTML)
-    html.base_url, html.url_fetcher, html.media_type = ensure_url(str(base_url)), URLFetcher(), "print"
+    html.base_url, html.url_fetcher, html.media_type = ensure_url(str(base_url)), default_url_fetcher, "print"
     html.wrapper_element = cssselect2.ElementWrapper.from_html_root(tree, content_language=None)
     html.etree_element = html.wrapper_element.etree_element
     return html
