@@ -74,3 +74,59 @@ def test_a_report_reads_the_same_cells_from_the_control_split_by_report():
     doubled = ControlByReport(pd.concat([frame, frame.iloc[[0]]], ignore_index=True))
     with pytest.raises(ValueError, match="2 cells of scores"):
         ReportCells(doubled, "institutions/A", {}).find("scores", domain="universal", wave="pre")
+
+
+def flow_control(cohort: str, n: int):
+    """The control's flow cells of one follow-up row of ``cohort`` with ``n`` people, below
+    the threshold (primary)."""
+    rows = [("evaluation.en", f"flow:{count}", "any", "followup", cohort, n, None, "primary")
+            for count in ("received", "duplicates", "participants", "unmatched", "careless", "excluded", "analysed")]
+    frame = pd.DataFrame(rows, columns=["report", "item", "domain", "wave", "cohort", "n", "value", "status"])
+    return frame.assign(institutions="all", role="all", label="", printed=True, level="")
+
+
+def test_the_flow_of_people_without_a_cohort_is_printed_as_a_mark_not_a_stop():
+    """A national study has a handful of follow-up respondents whose code matches nobody (no
+    wave gives their cohort: excluded). Their flow row, fewer than min_cell people, is printed
+    with the mark of a hidden count; a cohort's own flow below the threshold still stops the
+    evaluation report (its sample is too small to publish)."""
+    import pytest
+
+    from dpo_eval.release.view import check_evaluation_shown, flow_status
+
+    view = ReportCells(pd.concat([control(), flow_control("unknown", 4)], ignore_index=True), "evaluation.en",
+                       marks(STRINGS, 5))
+    check_evaluation_shown(view)
+    flow = pd.DataFrame({"wave": ["followup", "followup"], "cohort": ["program", "unknown"]})
+    status = flow_status(view, flow, ["received", "excluded", "duplicates"])
+    assert status.values.tolist() == [["shown"] * 3, ["primary"] * 3]
+    small = ReportCells(pd.concat([control(), flow_control("program", 4)], ignore_index=True), "evaluation.en",
+                        marks(STRINGS, 5))
+    with pytest.raises(ValueError, match=r"7 cell\(s\) of the evaluation report .* flow:received .* n = 4"):
+        check_evaluation_shown(small)
+
+
+def test_the_flow_table_and_its_note_print_the_mark_of_a_hidden_count():
+    from dpo_eval.reporting import sentences
+    from dpo_eval.reporting.evaluation_context import flow_rows, without_cohort_marks
+
+    view = ReportCells(pd.concat([control(), flow_control("unknown", 4)], ignore_index=True), "evaluation.en",
+                       marks(STRINGS, 5))
+    flow = pd.DataFrame([
+        {"wave": "followup", "domain": None, "cohort": "program", "received": 30, "duplicates": 1, "participants": 29,
+         "unmatched": 0, "careless": 2, "excluded": 0, "analysed": 29, "set_missing": 0},
+        {"wave": "followup", "domain": None, "cohort": "unknown", "received": 4, "duplicates": 0, "participants": 4,
+         "unmatched": 4, "careless": 0, "excluded": 4, "analysed": 0, "set_missing": 0}])
+    t = {"waves": {"followup": "follow-up"}, "cohorts": {"program": "program"}, "unknown": "not assigned",
+         "nouns": {"participant": {"one": "participant", "other": "participants"}, "value": {"one": "value", "other": "values"}},
+         "cleaning_notes": {"wave_participants": "{wave} wave, {count}", "wave_count": "{wave}: {count}",
+                            "set_missing": "set to missing: {waves}",
+                            "without_cohort": "Not assigned: {waves} (rows {unknown} of Table {table})."}}
+    per_wave, _, hidden = flow_rows(flow, view, t, {"domain": {}})
+    assert [(r["cohort"], r["received"], r["excluded"], r["duplicates"]) for r in per_wave] == [
+        ("program", "30", "0", "1"), ("not assigned", "<5*", "<5*", "<5*")]
+    assert hidden == {"primary"}
+    notes = sentences.cleaning_notes(flow, t, "en", table=2, marks=without_cohort_marks(per_wave))
+    assert notes == ["Not assigned: follow-up wave, <5* (rows not assigned of Table 2)."]
+    assert "4" not in " ".join(notes) + " ".join(str(v) for r in per_wave[1:] for k, v in r.items()
+                                                 if k not in ("wave_key", "cohort_key"))

@@ -212,12 +212,25 @@ EVALUATION_HIDEABLE = ("sample:role", "sample:settlement", "municipalities", "de
                        "needs_formats:", "figure_likert:")
 
 
+def _without_cohort_flow(rows: pd.DataFrame) -> pd.Series:
+    """The flow cells of the people no wave assigns a cohort to (cleaning.without_cohort:
+    exclude): a handful in a national study, printed as the mark of a hidden cell when fewer
+    than the threshold, as the report's other hideable cells are."""
+    return rows["item"].str.startswith("flow:") & (rows["cohort"].astype(str) == "unknown")
+
+
+def flow_status(view: ReportCells, flow: pd.DataFrame, counts: list[str]) -> pd.DataFrame:
+    """Status of each count of each row of the flow per wave (tables/flow.csv), by column."""
+    keys = flow[["wave", "cohort"]].astype(str)
+    return pd.DataFrame({column: _status_by(view, f"flow:{column}", keys) for column in counts}, index=flow.index)
+
+
 def check_evaluation_shown(view: ReportCells) -> None:
     """Stop with a clear message where the control hid a cell the evaluation report prints
     unconditionally (flow counts, reliability, model results): a cohort's or a domain's whole
     sample below the threshold, or one revealing another, for which no evaluation report can be
     published."""
-    rows = view.rows[~view.rows["item"].str.startswith(EVALUATION_HIDEABLE)]
+    rows = view.rows[~view.rows["item"].str.startswith(EVALUATION_HIDEABLE) & ~_without_cohort_flow(view.rows)]
     hidden = rows[rows["status"] != SHOWN]
     if len(hidden):
         first = hidden.iloc[0]

@@ -31,17 +31,31 @@ SECTIONS = ("summary", "design", "flow", "sample", "instrument", "invariance", "
             "sensitivity", "interpretation", "limitations", "conclusions", "authors", "methods", "provenance")
 
 
-def flow_rows(flow: pd.DataFrame, t: dict, names: dict) -> tuple[list[dict], list[dict]]:
-    """Participant flow per wave and cohort, and down to each domain's model."""
+FLOW_COUNTS = ("received", "duplicates", "participants", "unmatched", "careless", "excluded", "analysed")
+
+
+def flow_rows(flow: pd.DataFrame, view: release_view.ReportCells, t: dict, names: dict) -> tuple[list[dict], list[dict], set]:
+    """Participant flow per wave and cohort (a count the control hid printed as its mark: the
+    few people no wave assigns a cohort to), and down to each domain's model; also the statuses
+    of the hidden counts (for the table's notes)."""
     waves, cohorts = t["waves"], t["cohorts"]
-    per_wave = [{"wave": waves[r["wave"]], "cohort": cohorts.get(r["cohort"], t["unknown"]),
-                 **{k: int(r[k]) for k in ("received", "duplicates", "participants", "unmatched",
-                                           "careless", "excluded", "analysed")}}
-                for r in flow[flow["wave"] != "pre+post"].to_dict(orient="records")]
+    per_wave_rows = flow[flow["wave"] != "pre+post"]
+    status = release_view.flow_status(view, per_wave_rows, list(FLOW_COUNTS))
+    per_wave = [{"wave": waves[r["wave"]], "cohort": cohorts.get(r["cohort"], t["unknown"]), "cohort_key": r["cohort"],
+                 "wave_key": r["wave"],
+                 **{k: cell_text(status.at[index, k], view, str(int(r[k]))) for k in FLOW_COUNTS}}
+                for index, r in per_wave_rows.iterrows()]
     per_model = [{"domain": names["domain"][r["domain"]], "cohort": cohorts[r["cohort"]],
                   **{k: int(r[k]) for k in ("participants", "insufficient_items", "excluded", "analysed")}}
                  for r in flow[flow["wave"] == "pre+post"].to_dict(orient="records")]
-    return per_wave, per_model
+    return per_wave, per_model, set(status.to_numpy().ravel()) - {release.SHOWN}
+
+
+def without_cohort_marks(flow: list[dict]) -> dict[str, str]:
+    """Per wave, the mark printed instead of the count of excluded people without a cohort
+    where the control hid it (``flow_rows``)."""
+    return {row["wave_key"]: row["excluded"] for row in flow
+            if row["cohort_key"] == "unknown" and not row["excluded"].isdigit()}
 
 
 def cell_text(status: str, view: release_view.ReportCells, shown: str) -> str:
@@ -350,7 +364,7 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
     view = release_view.ReportCells(tables["disclosure_control"], release_cells.evaluation_report(lang),
                                     release_view.marks(t, min_cell))
     release_view.check_evaluation_shown(view)
-    flow, flow_model = flow_rows(tables["flow"], t, names)
+    flow, flow_model, flow_hidden = flow_rows(tables["flow"], view, t, names)
     sample, sample_hidden = sample_rows(tables["sample"], view, t, names, lang)
     municipalities = municipality_rows(tables["municipalities"], view, names)
     descriptives = descriptive_rows(tables["descriptives"], view, codebook, t, names, lang)
@@ -381,7 +395,8 @@ def evaluation_context(config: dict, tables: dict[str, pd.DataFrame], registry: 
         "contact": config["reports"].get("contact"),
         "flow": flow, "flow_model": flow_model, "sample_rows": sample,
         "cleaning_notes": sentences.cleaning_notes(tables["flow"][tables["flow"]["wave"] != "pre+post"], t, lang,
-                                                   table=numbering["tab-flow"]),
+                                                   table=numbering["tab-flow"], marks=without_cohort_marks(flow))
+        + disclosure_notes(flow_hidden, t, min_cell, low_threshold=False),
         "muni_rows": municipalities["muni_rows"], "muni_totals": municipalities["muni_totals"],
         "disclosure_notes": disclosure_notes(sample_hidden | municipalities["muni_hidden"], t, min_cell),
         "min_cell": min_cell,

@@ -26,10 +26,13 @@ from dpo_eval.core.study import WAVES
 from dpo_eval.reporting.typography import counted, format_number
 
 
-def cleaning_notes(flow: pd.DataFrame, strings: dict, lang: str, table: int) -> list[str]:
+def cleaning_notes(flow: pd.DataFrame, strings: dict, lang: str, table: int,
+                   marks: dict[str, str] | None = None) -> list[str]:
     """What cleaning changed, from the flow counts of the waves (flow.csv): the values set to
     missing per wave, and the participants excluded for want of a cohort (cohort "unknown",
-    cleaning.without_cohort: exclude); no sentence where nothing was changed."""
+    cleaning.without_cohort: exclude; ``marks``: per wave, the mark printed instead of a count
+    the disclosure control hid); no sentence where nothing was changed."""
+    marks = marks or {}
     words, notes = strings["cleaning_notes"], []
     order = [w for w in WAVES if w in set(flow["wave"])]
     missing = flow.groupby("wave")["set_missing"].sum() if "set_missing" in flow else pd.Series(dtype=int)
@@ -38,7 +41,7 @@ def cleaning_notes(flow: pd.DataFrame, strings: dict, lang: str, table: int) -> 
     if listed:
         notes.append(words["set_missing"].format(waves="; ".join(listed)))
     unknown = flow[flow["cohort"] == "unknown"].set_index("wave")["excluded"]
-    listed = [words["wave_participants"].format(wave=strings["waves"][w], count=counted(
+    listed = [words["wave_participants"].format(wave=strings["waves"][w], count=marks.get(w) or counted(
         int(unknown[w]), strings["nouns"]["participant"], lang)) for w in order if unknown.get(w, 0) > 0]
     if listed:
         notes.append(words["without_cohort"].format(waves="; ".join(listed), unknown=strings["unknown"],
