@@ -1,7 +1,8 @@
 """The figures of the reports with their alternative texts, ready for the templates: each is a
 ``Figure`` with an SVG data URI (the evaluation report's, drawn by ``figures``) or the HTML of a
-chart (a school report's, ``school_charts``) and the alternative text that states what it shows with its key
-numbers (``dpo_eval.reporting.figure_text``). One function per report kind, called by its context builder."""
+chart (a school report's, ``school_charts``), and the alternative text that states what it shows
+with its key numbers (``dpo_eval.reporting.figure_text``). One function per report kind, called
+by its context builder."""
 
 from __future__ import annotations
 
@@ -46,10 +47,10 @@ def memoised(draw: Callable[..., str], *args) -> str:
     if key in _MEMO:
         _MEMO.move_to_end(key)
         return _MEMO[key]
-    svg = _MEMO[key] = draw(*args)
+    drawn = _MEMO[key] = draw(*args)
     if len(_MEMO) > MEMO_SIZE:
         _MEMO.popitem(last=False)
-    return svg
+    return drawn
 
 
 def svg_uri(svg: str) -> str:
