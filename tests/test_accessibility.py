@@ -425,3 +425,31 @@ def test_a_float_kept_with_its_section_heading_floats_within_the_section(tmp_pat
     assert "Примечание к таблице." in pages[first]
     text = "\f".join(pages)
     assert text.index("Примечание к таблице.") < text.index("Рисунок 1")  # the figure floated
+
+
+def test_a_shared_stylesheet_gives_the_bytes_of_the_documents_own_and_is_parsed_once():
+    """render_report with a font configuration parses the reports' stylesheet once per process
+    (``layout.shared_stylesheets``) and hands it to WeasyPrint instead of the document's
+    ``<style>``: the PDF is the same bytes as with the document's own stylesheet; a document
+    whose stylesheets could not all move (a ``<link>``, an ``!important``) keeps them."""
+    import tinyhtml5
+    from weasyprint.text.fonts import FontConfiguration
+
+    from dpo_eval.reporting import layout
+
+    style = report_style().replace("{{ t.page }}", "стр.").replace("{{ t.of }}", "из")
+    body = ('<h1>Отчёт школы</h1><h2>Баллы</h2><p class="note" style="color: #333">Примечание.</p>'
+            '<div class="block"><table class="scores"><caption>Таблица 1. Баллы</caption><thead><tr><th>Шкала</th>'
+            '<th class="num">Балл</th></tr></thead><tbody><tr><td>Универсальные</td><td class="num">3,20</td></tr>'
+            '</tbody></table></div>')
+    html = f'<!DOCTYPE html><html lang="ru"><head><meta charset="utf-8"><title>Отчёт</title>{style}</head><body>{body}</body></html>'
+    base = REPO / "reports" / "templates"
+    info = DocumentInfo("Отчёт", "ru", ("ХК ИРО",))
+    own = render_report(html, base, info, b"style")
+    fonts = FontConfiguration()
+    shared = [render_report(html, base, info, b"style", fonts) for _ in range(2)]
+    assert own.startswith(b"%PDF-") and shared[0] == own and shared[1] == own
+    assert sum(key[0] is fonts for key in layout._STYLESHEETS) == 1
+    for head in (style + '<link rel="stylesheet" href="x.css">', style.replace("color: #111", "color: #111 !important")):
+        tree = tinyhtml5.parse(f"<html><head>{head}</head><body></body></html>", namespace_html_elements=False)
+        assert layout.shared_stylesheets(tree, base, fonts) == [] and tree.find(".//style") is not None

@@ -1,6 +1,7 @@
 """One report's view of the disclosure control table: values where shown, honest marks."""
 
 import pandas as pd
+import pytest
 
 from dpo_eval.release.view import ReportCells, low_threshold_note, marks, municipality_status, score_rows
 
@@ -130,3 +131,41 @@ def test_the_flow_table_and_its_note_print_the_mark_of_a_hidden_count():
     assert notes == ["Not assigned: follow-up wave, <5* (rows not assigned of Table 2)."]
     assert "4" not in " ".join(notes) + " ".join(str(v) for r in per_wave[1:] for k, v in r.items()
                                                  if k not in ("wave_key", "cohort_key"))
+
+
+def test_a_batch_reads_its_stretch_of_the_sorted_control_table_and_nothing_else(tmp_path):
+    """read_control with reports: the rows of those reports, the same frame (values, dtypes,
+    order) as the whole table filtered, found by binary search in the file sorted by report;
+    a line it has no business parsing (here a malformed one among the evaluation rows) is
+    never parsed, while the whole read fails on it."""
+    from dpo_eval.release.view import read_control
+
+    schools = [f"S{i:02d}" for i in range(23)]
+    rows = [(f"institutions/{s}", "scores", d, w, s, 5 + i, round(3 + i / 10, 2) if w != "followup" else None,
+             "shown" if w != "followup" else "primary") for i, s in enumerate(schools)
+            for d in ("u", "p") for w in ("pre", "post", "followup")]
+    rows += [("evaluation.en", "municipalities", "any", "any", "S01;S02", 9, 9.0, "shown"),
+             ("open_data", "k", "any", "any", "all", 40, 5.0, "shown")]
+    table = pd.DataFrame(rows, columns=["report", "item", "domain", "wave", "institutions", "n", "value", "status"])
+    table = table.assign(cohort="all", role="all", label="", printed=True, level="team").sort_values(
+        ["report", "item", "domain", "wave"], kind="stable")
+    path = tmp_path / "disclosure_control.csv"
+    table.to_csv(path, index=False)
+    whole = read_control(path)
+    for size in (1, 4, 23):
+        for start in range(0, len(schools), size):
+            wanted = [f"institutions/{s}" for s in schools[start:start + size]]
+            part = read_control(path, wanted + ["institutions/ABSENT"])
+            pd.testing.assert_frame_equal(part, whole[whole["report"].isin(wanted)].reset_index(drop=True))
+    pd.testing.assert_frame_equal(read_control(path, ["open_data", "evaluation.en"]),
+                                  whole[whole["report"].isin(["open_data", "evaluation.en"])].reset_index(drop=True))
+    assert read_control(path, ["institutions/ABSENT"]).empty and read_control(path, []).empty
+    # Without its final line break the last report is still read whole.
+    path.write_bytes(path.read_bytes().rstrip(b"\n"))
+    assert len(read_control(path, ["open_data"])) == 1
+    # A broken line outside the stretch: the batch does not see it, the whole read does.
+    text = path.read_text(encoding="utf-8").replace("evaluation.en,municipalities", 'evaluation.en,"broken', 1)
+    path.write_text(text, encoding="utf-8")
+    assert len(read_control(path, ["institutions/S07", "institutions/S08"])) == 12
+    with pytest.raises(pd.errors.ParserError):
+        read_control(path)

@@ -130,6 +130,31 @@ def test_institution_reports_are_one_batch_with_a_quiet_log(demo_run):
     assert "institution reports: 60 gathered from 1 batch(es)" in gather
 
 
+def test_reports_rendered_in_the_calling_process_leave_its_garbage_collector_as_it_was(demo_run, tmp_path):
+    """A renderer collects garbage less often and freezes what it loaded (build._collect_less);
+    rendered in the calling process (threads=1), the caller gets its thresholds back and nothing
+    stays frozen; the reports are the bytes of the pipeline's."""
+    import gc
+    import glob
+
+    from dpo_eval.reporting.build import build_institution_reports
+
+    config = yaml.safe_load((demo_run / "config" / "config.yaml").read_text(encoding="utf-8"))
+    config["codebook"] = str(demo_run / "config" / "codebook.yaml")
+    results = demo_run / "results"
+    inputs = {"tables": sorted(glob.glob(str(results / "tables" / "*.csv"))),
+              "institutions": str(results / "clean" / "institutions.csv"),
+              "control": str(results / "audit" / "disclosure_control.csv"),
+              "pseudonymisation": str(results / "clean" / "pseudonymisation.json"), "codebook": config["codebook"],
+              "i18n": str(demo_run / "reports" / "i18n"), "template": str(demo_run / "reports" / "templates" / "institution.html")}
+    before = gc.get_threshold()
+    build_institution_reports(config, inputs, tmp_path / "out", threads=1, institutions=["SCH007", "SCH028"])
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+    for school in ("SCH007", "SCH028"):
+        assert (tmp_path / "out" / f"{school}.pdf").read_bytes() == \
+            (results / "reports" / "institutions" / f"{school}.pdf").read_bytes()
+
+
 @pytest.mark.pipeline
 def test_school_reports_are_the_same_bytes_for_any_batch_size(demo_run, tmp_path):
     """The demo's 60 school reports rendered as 9 batch jobs of at most 7 schools equal the

@@ -446,5 +446,7 @@ def control_release(scores: pd.DataFrame, needs: pd.DataFrame, registry: pd.Data
     cells["level_reason"] = np.where(cells["report"].isin(protected), "protected", "")
     cells.loc[cells["status"] != "shown", "value"] = np.nan
     cells = pd.concat([cells, derived_cells(cells)], ignore_index=True)
+    # Sorted by report first: a batch of school reports reads its stretch of the file alone
+    # (view.read_control).
     order = ["report", "item", "domain", "wave", "institutions", "cohort", "role"]
     return cells.sort_values(order, kind="stable").reset_index(drop=True)

@@ -36,6 +36,9 @@ MAX_MOVES_PER_ELEMENT = 3
 
 log = logging.getLogger("dpo_eval")
 
+# Parsed stylesheets by (font configuration, base URL, text), see shared_stylesheets.
+_STYLESHEETS: dict[tuple, object] = {}
+
 
 def load_terms(i18n_dir: str | Path, lang: str) -> dict[str, str]:
     """The abbreviations to expand at first use (reports/i18n/abbreviations.yaml), for ``lang``."""
@@ -221,14 +224,41 @@ def render_report(html: str, base_url: str | Path, info: DocumentInfo | None, id
     if not balanced:
         return write_pdf(HTML(string=markup, base_url=str(base_url)), info, identifier, font_config, tagged=tagged)
     root = tinyhtml5.parse(markup, namespace_html_elements=False)
+    sheets = shared_stylesheets(root, base_url, font_config) if font_config is not None else []
     state = {}
 
     def render(tree: ET.Element):
         state["html"] = parsed_html(tree, base_url)
-        return state["html"].render(font_config=font_config)
+        return state["html"].render(font_config=font_config, stylesheets=sheets)
 
     document = balance(root, render)
     return write_pdf(state["html"], info, identifier, font_config, tagged=tagged, document=document)
+
+
+def shared_stylesheets(tree: ET.Element, base_url: str | Path, font_config) -> list:
+    """The stylesheets of the tree's ``<style>`` elements, taken out of the tree and parsed once per process and ``font_config``: every
+    school report of a study carries the same stylesheet, whose parsing, selector compiling
+    and font loading a worker otherwise repeated for each of its thousands of reports.
+
+    WeasyPrint applies stylesheets passed to ``render`` with the "user" origin instead of the
+    "author" one of a ``<style>``. The cascade comes out the same when every stylesheet moves and
+    none has an ``!important`` declaration, so that is when they are taken (plain ``<style>``
+    elements only: no attribute, no ``<link>``); otherwise the tree keeps them all and this
+    returns none. The PDFs are the same bytes either way (``tests/test_accessibility.py``)."""
+    from weasyprint import CSS
+
+    found = [(parent, element) for parent in tree.iter() for element in parent if element.tag in ("style", "link")]
+    if not all(element.tag == "style" and not element.attrib and not len(element)
+               and "!important" not in (element.text or "") for _, element in found):
+        return []  # another origin would change the cascade: everything stays in the document
+    sheets = []
+    for parent, element in found:
+        key = (font_config, str(base_url), element.text or "")
+        if key not in _STYLESHEETS:
+            _STYLESHEETS[key] = CSS(string=key[2], base_url=key[1], font_config=font_config)
+        sheets.append(_STYLESHEETS[key])
+        parent.remove(element)
+    return sheets
 
 
 def parsed_html(tree: ET.Element, base_url: str | Path):

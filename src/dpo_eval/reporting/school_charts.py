@@ -135,14 +135,16 @@ def _label_html(label: Label) -> str:
     attribute = f' class="{" ".join(c for c in classes if c)}"' if any(classes) else ""
     colour = f" color: {label.colour};" if label.colour != TEXT_COLOUR else ""
     top = label.y - height / 2
+    # Every box has its width (the text's, with a point to spare each side): WeasyPrint would
+    # otherwise lay each label out twice, once to measure it (shrink-to-fit) and once to place it.
+    width = max(text_width(line) for line in lines) + 2
     if label.anchor == "end" and not label.rotated:
-        place = f"right: {WIDTH - label.x:.2f}pt"
+        place = f"right: {WIDTH - label.x:.2f}pt; width: {width:.2f}pt"
     elif label.anchor == "middle" or label.rotated:
         # Centred on x (a rotated label turns about its own centre, placed at (x, y)).
-        width = max(text_width(line) for line in lines) + 2
         place = f"left: {label.x - width / 2:.2f}pt; width: {width:.2f}pt"
     else:
-        place = f"left: {label.x:.2f}pt"
+        place = f"left: {label.x:.2f}pt; width: {width:.2f}pt"
     return f'<span{attribute} style="{place}; top: {top:.2f}pt;{colour}">{text}</span>'
 
 
