@@ -165,9 +165,11 @@ def build_institution_reports(config: dict, inputs: dict, output_dir: str | Path
     import weasyprint  # noqa: F401
     if workers > 1:
         # Each worker starts from a fresh interpreter state only when the platform has no fork;
-        # either way it is initialised once and renders a chunk of schools.
+        # either way it is initialised once. Schools are handed out one at a time: with chunks
+        # (of 31 at 250 schools and 2 workers) one worker often still rendered its last chunk
+        # for seconds while the other sat idle, in each of a study's batch jobs.
         with ProcessPoolExecutor(max_workers=workers, initializer=_start_worker, initargs=setup) as pool:
-            results = list(pool.map(_render_institution, schools, chunksize=max(1, len(schools) // (4 * workers))))
+            results = list(pool.map(_render_institution, schools))
     else:
         _start_renderer(*setup)
         previous = _collect_less()
