@@ -68,8 +68,8 @@ def load_institution_inputs(inputs: dict, institutions: list[str] | None = None
 # A school report allocates hundreds of thousands of short-lived objects (boxes, styles, PDF
 # objects); at the interpreter's default threshold of 700 allocations a young-generation
 # collection ran several hundred times a report. A rendering process collects every this many
-# allocations instead: 10-15 % less CPU time a report, for some 40 MB more memory (README,
-# "School reports").
+# allocations instead: 5-12 % less CPU time a report in three alternating runs (5,000 to 50,000
+# did no better), for some 40 MB more memory (README, "School reports").
 RENDERER_GC_THRESHOLD = 10_000
 
 # State of a rendering process: loaded once by ``_start_renderer`` (per pool worker), so that
