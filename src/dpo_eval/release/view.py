@@ -27,7 +27,7 @@ def read_control(path, reports: Collection[str] | None = None) -> pd.DataFrame:
     """The control table with its texts as texts (institution ids like "001" stay as written);
     with ``reports``, only the rows of those reports.
 
-    The table is sorted by report (``cells.release_cells``), so the rows of a batch of school
+    The table is sorted by report (``cells.control_release``), so the rows of a batch of school
     reports (consecutive school ids) lie in one stretch of the file, found by binary search
     (``_report_stretch``); only that stretch is parsed. At 10,000 schools the file has some
     700 MB, nearly all of it the lists of institutions behind the evaluation report's cells,

@@ -236,9 +236,10 @@ def render_report(html: str, base_url: str | Path, info: DocumentInfo | None, id
 
 
 def shared_stylesheets(tree: ET.Element, base_url: str | Path, font_config) -> list:
-    """The stylesheets of the tree's ``<style>`` elements, taken out of the tree and parsed once per process and ``font_config``: every
-    school report of a study carries the same stylesheet, whose parsing, selector compiling
-    and font loading a worker otherwise repeated for each of its thousands of reports.
+    """The stylesheets of the tree's ``<style>`` elements, taken out of the tree and parsed once
+    per process and ``font_config``: every school report of a study carries the same stylesheet,
+    whose parsing, selector compiling and font loading a worker otherwise repeated for each of
+    its thousands of reports.
 
     WeasyPrint applies stylesheets passed to ``render`` with the "user" origin instead of the
     "author" one of a ``<style>``. The cascade comes out the same when every stylesheet moves and

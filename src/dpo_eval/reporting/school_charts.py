@@ -135,7 +135,7 @@ def _label_html(label: Label) -> str:
     attribute = f' class="{" ".join(c for c in classes if c)}"' if any(classes) else ""
     colour = f" color: {label.colour};" if label.colour != TEXT_COLOUR else ""
     top = label.y - height / 2
-    # Every box has its width (the text's, with a point to spare each side): WeasyPrint would
+    # Every box has its width (the text's and two points to spare): WeasyPrint would
     # otherwise lay each label out twice, once to measure it (shrink-to-fit) and once to place it.
     width = max(text_width(line) for line in lines) + 2
     if label.anchor == "end" and not label.rotated:
