@@ -35,14 +35,14 @@ FLOW_COUNTS = ("received", "duplicates", "participants", "unmatched", "careless"
 
 
 def flow_rows(flow: pd.DataFrame, view: release_view.ReportCells, t: dict, names: dict) -> tuple[list[dict], list[dict], set]:
-    """Participant flow per wave and cohort (a count the control hid printed as its mark: the
-    few people no wave assigns a cohort to), and down to each domain's model; also the statuses
-    of the hidden counts (for the table's notes)."""
+    """Participant flow per wave and cohort (a count the control hid printed as its mark, and
+    named in the row's ``hidden``: the few people no wave assigns a cohort to), and down to each
+    domain's model; also the statuses of the hidden counts (for the table's notes)."""
     waves, cohorts = t["waves"], t["cohorts"]
     per_wave_rows = flow[flow["wave"] != "pre+post"]
     status = release_view.flow_status(view, per_wave_rows, list(FLOW_COUNTS))
     per_wave = [{"wave": waves[r["wave"]], "cohort": cohorts.get(r["cohort"], t["unknown"]), "cohort_key": r["cohort"],
-                 "wave_key": r["wave"],
+                 "wave_key": r["wave"], "hidden": tuple(k for k in FLOW_COUNTS if status.at[index, k] != release.SHOWN),
                  **{k: cell_text(status.at[index, k], view, str(int(r[k]))) for k in FLOW_COUNTS}}
                 for index, r in per_wave_rows.iterrows()]
     per_model = [{"domain": names["domain"][r["domain"]], "cohort": cohorts[r["cohort"]],
@@ -55,7 +55,7 @@ def without_cohort_marks(flow: list[dict]) -> dict[str, str]:
     """Per wave, the mark printed instead of the count of excluded people without a cohort
     where the control hid it (``flow_rows``)."""
     return {row["wave_key"]: row["excluded"] for row in flow
-            if row["cohort_key"] == "unknown" and not row["excluded"].isdigit()}
+            if row["cohort_key"] == "unknown" and "excluded" in row["hidden"]}
 
 
 def cell_text(status: str, view: release_view.ReportCells, shown: str) -> str:
